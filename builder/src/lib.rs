@@ -1,0 +1,3 @@
+//! harmony: recipe in, bootable artifacts out.
+
+pub mod tree;
