@@ -4,6 +4,9 @@
 //! Ownership, modes and device numbers are plain values here, which is what lets the
 //! builder run unprivileged and produce the same bytes every time.
 
+pub mod layer;
+pub mod unpack;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

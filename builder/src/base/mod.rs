@@ -1,0 +1,1 @@
+//! Base images made from distribution packages, for offline builds.

@@ -1,0 +1,1 @@
+//! Emitters: turn the final root tree into bootable artifacts.

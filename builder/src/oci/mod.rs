@@ -1,0 +1,1 @@
+//! OCI images: references, image layouts, archives, registries; every blob verified.

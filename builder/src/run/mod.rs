@@ -1,0 +1,1 @@
+//! `harmony run`: boot built artifacts in QEMU and watch the console.

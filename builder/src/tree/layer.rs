@@ -1,0 +1,1 @@
+//! Layers as tar streams: the changes one step makes, encoded reproducibly.
