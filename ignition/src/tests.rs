@@ -1,0 +1,232 @@
+//! Parsing, validation and resolution of whole documents, checked by their error text.
+
+use super::*;
+use std::io::Write;
+
+fn err(json: &str) -> String {
+    match node_config(json.as_bytes(), &NoRemoteFetcher) {
+        Ok(cfg) => panic!("expected an error, got {cfg:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn ok(json: &str) -> NodeConfig {
+    node_config(json.as_bytes(), &NoRemoteFetcher).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A 3.4.0 document with `body` spliced in after the ignition section.
+fn doc(body: &str) -> String {
+    format!(r#"{{"ignition":{{"version":"3.4.0"}}{body}}}"#)
+}
+
+#[test]
+fn every_supported_version_parses() {
+    for v in ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0"] {
+        let cfg = ok(&format!(r#"{{"ignition":{{"version":"{v}"}}}}"#));
+        assert_eq!(cfg, NodeConfig::default());
+    }
+}
+
+#[test]
+fn version_errors() {
+    assert_eq!(err("{}"), "ignition.version: missing ignition.version");
+    assert_eq!(
+        err(r#"{"ignition":{"version":"2.2.0"},"storage":{"files":[{"filesystem":"root"}]}}"#),
+        "ignition.version: unsupported spec version \"2.2.0\" (supported: 3.0.0, 3.1.0, 3.2.0, 3.3.0, 3.4.0)"
+    );
+    assert!(err(r#"{"ignition":{"version":"3.4.0-experimental"}}"#).contains("unsupported"));
+    assert!(err("{not json").starts_with("not valid JSON"));
+}
+
+#[test]
+fn unknown_and_miscased_keys_are_errors() {
+    assert_eq!(
+        err(&doc(r#","storage":{"files":[{"path":"/a"},{"path":"/b","overwite":true}]}"#)),
+        "storage.files[1].overwite: unknown field `overwite`, expected one of `path`, `overwrite`, `user`, `group`, `append`, `contents`, `mode`"
+    );
+    assert!(err(&doc(r#","Storage":{}"#)).starts_with("Storage: unknown field `Storage`"));
+    assert_eq!(
+        err(&doc(r#","storage":{"files":[{"mode":420}]}"#)),
+        "storage.files[0]: missing field `path`"
+    );
+}
+
+#[test]
+fn fields_newer_than_the_declared_version() {
+    assert_eq!(
+        err(r#"{"ignition":{"version":"3.1.0"},"passwd":{"users":[{"name":"a","shouldExist":true}]}}"#),
+        "passwd.users[0].shouldExist: this field needs spec version 3.2.0 or later, the config declares 3.1.0"
+    );
+    assert!(
+        err(r#"{"ignition":{"version":"3.2.0"},"kernelArguments":{}}"#)
+            .starts_with("kernelArguments: this field needs spec version 3.3.0")
+    );
+}
+
+#[test]
+fn unsupported_sections_only_when_non_empty() {
+    ok(&doc(
+        r#","storage":{"disks":[],"filesystems":null},"kernelArguments":{"shouldExist":[]}"#,
+    ));
+    assert_eq!(
+        err(&doc(r#","storage":{"disks":[{"device":"/dev/vda"}]}"#)),
+        "storage.disks: not supported by Harmony yet: disk partitioning"
+    );
+}
+
+#[test]
+fn files_resolve_contents() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"zipped\n").unwrap();
+    let gz = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    );
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"zipped\n"));
+    let cfg = ok(&doc(&format!(
+        r#","storage":{{"files":[
+        {{"path":"/etc/motd","mode":420,"contents":{{"source":"data:,hello%0A"}},"user":{{"name":"core"}},"group":{{"id":10}}}},
+        {{"path":"/etc//z/./f","contents":{{"source":"data:;base64,{gz}","compression":"gzip","verification":{{"hash":"sha256-{sha}"}}}},"append":[{{"source":"data:,more"}}]}},
+        {{"path":"/empty","overwrite":true,"contents":{{"source":""}}}}]}}"#
+    )));
+    assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hello\n"[..]));
+    assert_eq!(cfg.files[0].mode, Some(0o644));
+    assert_eq!(cfg.files[0].user, Some(Owner::Name("core".into())));
+    assert_eq!(cfg.files[0].group, Some(Owner::Id(10)));
+    assert_eq!(cfg.files[1].path, "/etc/z/f");
+    assert_eq!(cfg.files[1].contents.as_deref(), Some(&b"zipped\n"[..]));
+    assert_eq!(cfg.files[1].append, vec![b"more".to_vec()]);
+    assert_eq!(cfg.files[2].contents.as_deref(), Some(&b""[..]));
+    assert!(cfg.files[2].overwrite);
+}
+
+#[test]
+fn file_errors_name_the_field() {
+    let cases = [
+        (r#"{"path":"etc/motd"}"#, "storage.files[0].path: path \"etc/motd\" is not absolute"),
+        (r#"{"path":"/a","mode":4096}"#, "storage.files[0].mode: mode 4096 is out of range (0..=4095, octal 0..=0o7777)"),
+        (r#"{"path":"/a","mode":-1}"#, "storage.files[0].mode: mode -1 is out of range (0..=4095, octal 0..=0o7777)"),
+        (r#"{"path":"/a","overwrite":true}"#, "storage.files[0].overwrite: overwrite is true but contents.source is not set"),
+        (r#"{"path":"/a","contents":{"source":"ftp://x/y"}}"#, "storage.files[0].contents.source: unsupported scheme \"ftp\""),
+        (r#"{"path":"/a","contents":{"source":"data:,x","compression":"xz"}}"#, "storage.files[0].contents.compression: unsupported compression \"xz\" (only \"gzip\")"),
+        (r#"{"path":"/a","contents":{"source":"data:,x","verification":{"hash":"md5-00"}}}"#, "storage.files[0].contents.verification.hash: malformed hash \"md5-00\": expected sha256-<64 hex> or sha512-<128 hex>"),
+        (r#"{"path":"/a","contents":{"source":"data:,a b"}}"#, "storage.files[0].contents.source: invalid data URL: character ' ' at offset 1 of the data is not allowed in a URL (percent-encode it)"),
+        (r#"{"path":"/a","contents":{"source":"data:,x","compression":"gzip"}}"#, "storage.files[0].contents.source: invalid gzip data: unexpected end of file"),
+        (r#"{"path":"/a","contents":{"source":"https://example.com/x"}}"#, "storage.files[0].contents.source: cannot fetch \"https://example.com/x\": https sources are not supported yet"),
+        (r#"{"path":"/a","user":{"id":1,"name":"x"}}"#, "storage.files[0].user: id and name are both set; give one"),
+        (r#"{"path":"/a","group":{"id":-5}}"#, "storage.files[0].group.id: -5 is out of range for an id (0..=4294967295)"),
+    ];
+    for (file, want) in cases {
+        assert_eq!(
+            err(&doc(&format!(r#","storage":{{"files":[{file}]}}"#))),
+            want,
+            "{file}"
+        );
+    }
+    let e = err(&doc(
+        r#","storage":{"files":[{"path":"/a","contents":{"source":"data:,x","verification":{"hash":"sha256-0000000000000000000000000000000000000000000000000000000000000000"}}}]}"#,
+    ));
+    assert!(
+        e.starts_with(
+            "storage.files[0].contents.verification.hash: hash mismatch: expected sha256-0000"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_and_nested_paths() {
+    assert_eq!(
+        err(&doc(
+            r#","storage":{"files":[{"path":"/etc/a"}],"links":[{"path":"/etc/./a","target":"/x"}]}"#
+        )),
+        "storage.links[0].path: duplicate path \"/etc/a\", already used by storage.files[0]"
+    );
+    assert_eq!(
+        err(&doc(r#","storage":{"files":[{"path":"/etc/a/b"}],"links":[{"path":"/etc/a","target":"/x"}]}"#)),
+        "storage.files[0].path: path \"/etc/a/b\" lies under storage.links[0], which is not a directory"
+    );
+    ok(&doc(
+        r#","storage":{"files":[{"path":"/etc/a/b"}],"directories":[{"path":"/etc/a","mode":488}]}"#,
+    ));
+}
+
+#[test]
+fn links() {
+    let cfg = ok(&doc(
+        r#","storage":{"links":[{"path":"/etc/localtime","target":"../usr/share/zoneinfo/UTC"},{"path":"/h","target":"/etc/a","hard":true}]}"#,
+    ));
+    assert_eq!(cfg.links[0].target, "../usr/share/zoneinfo/UTC");
+    assert!(cfg.links[1].hard);
+    assert_eq!(
+        err(&doc(r#","storage":{"links":[{"path":"/l"}]}"#)),
+        "storage.links[0].target: link target is required"
+    );
+    assert_eq!(
+        err(&doc(
+            r#","storage":{"links":[{"path":"/l","target":"a","hard":true}]}"#
+        )),
+        "storage.links[0].target: hard link target \"a\" is not absolute"
+    );
+}
+
+#[test]
+fn units() {
+    let cfg = ok(&doc(r#","systemd":{"units":[
+        {"name":"hello.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n","dropins":[{"name":"10-x.conf","contents":"[Service]\nNice=5\n"}]},
+        {"name":"bad.service","mask":true},
+        {"name":"sshd.service","enabled":false}]}"#));
+    assert_eq!(cfg.units.len(), 3);
+    assert!(cfg.units[1].mask);
+    assert_eq!(cfg.units[2].enabled, Some(false));
+    let cases = [
+        (r#"{"name":"hello"}"#, "systemd.units[0].name: unit name \"hello\" does not end in a unit suffix (.service, .socket, .device, .mount, .automount, .swap, .target, .path, .timer, .snapshot, .slice, .scope)"),
+        (r#"{"name":"a.service","dropins":[{"name":"x.txt"}]}"#, "systemd.units[0].dropins[0].name: drop-in name \"x.txt\" does not end in .conf"),
+        (r#"{"name":"a.service","mask":true,"contents":"[Unit]\n"}"#, "systemd.units[0].mask: mask is true and contents are set: a masked unit is a link to /dev/null, its contents would never be used"),
+        (r#"{"name":"a.service","mask":true,"enabled":true}"#, "systemd.units[0].mask: mask and enabled are both true: a masked unit cannot be enabled"),
+        (r#"{"name":"a.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}"#, "systemd.units[0].contents: enabled is true but the contents have no [Install] section with WantedBy=, RequiredBy= or Alias="),
+        (r#"{"name":"a.service","contents":"ExecStart=/x\n"}"#, "systemd.units[0].contents: invalid unit file, line 1: \"ExecStart=/x\" comes before any [Section]"),
+    ];
+    for (unit, want) in cases {
+        assert_eq!(
+            err(&doc(&format!(r#","systemd":{{"units":[{unit}]}}"#))),
+            want,
+            "{unit}"
+        );
+    }
+    assert_eq!(
+        err(&doc(
+            r#","systemd":{"units":[{"name":"a.service"},{"name":"a.service"}]}"#
+        )),
+        "systemd.units[1].name: duplicate name \"a.service\""
+    );
+    assert_eq!(
+        err(&doc(r#","storage":{"files":[{"path":"/etc/systemd/system/a.service"}]},"systemd":{"units":[{"name":"a.service","contents":"[Unit]\n"}]}"#)),
+        "storage.files[0].path: path \"/etc/systemd/system/a.service\" conflicts with systemd unit \"a.service\", which writes it"
+    );
+}
+
+#[test]
+fn users_and_groups() {
+    let cfg = ok(&doc(
+        r#","passwd":{"users":[{"name":"core","uid":1000,"sshAuthorizedKeys":["ssh-ed25519 AAAA"],"groups":["wheel"]}],"groups":[{"name":"ops","gid":2000}]}"#,
+    ));
+    assert_eq!(cfg.users[0].uid, Some(1000));
+    assert_eq!(cfg.users[0].ssh_authorized_keys, ["ssh-ed25519 AAAA"]);
+    assert!(cfg.users[0].should_exist);
+    assert_eq!(cfg.groups[0].gid, Some(2000));
+    assert_eq!(
+        err(&doc(r#","passwd":{"users":[{"name":"a"},{"name":"a"}]}"#)),
+        "passwd.users[1].name: duplicate name \"a\""
+    );
+    assert_eq!(
+        err(&doc(r#","passwd":{"groups":[{"name":"a:b"}]}"#)),
+        "passwd.groups[0].name: invalid name \"a:b\": no ':', '/', or whitespace allowed"
+    );
+    assert_eq!(
+        err(&doc(
+            r#","passwd":{"users":[{"name":"a","homeDir":"home/a"}]}"#
+        )),
+        "passwd.users[0].homeDir: path \"home/a\" is not absolute"
+    );
+}
