@@ -1,1 +1,47 @@
 //! OCI images: references, image layouts, archives, registries; every blob verified.
+
+pub mod archive;
+pub mod digest;
+pub mod error;
+pub mod image;
+pub mod layout;
+pub mod reference;
+pub mod registry;
+pub mod writer;
+
+use std::path::Path;
+
+pub use error::OciError;
+pub use image::{LayerBlob, SourceImage};
+pub use reference::ImageRef;
+pub use writer::{ImageDetails, LayoutWriter};
+
+/// Open (pulling or unpacking into `cache` as needed) and verify the image `r` names.
+pub fn open_image(r: &ImageRef, cache: &Path) -> Result<SourceImage, OciError> {
+    let reference = r.to_string();
+    match r {
+        ImageRef::Layout { dir, tag, digest } => {
+            layout::open_layout(dir, tag.as_deref(), digest.as_deref(), &reference)
+        }
+        ImageRef::Archive { file, tag } => {
+            let dir = archive::extract_archive(file, cache)?;
+            layout::open_layout(&dir, tag.as_deref(), None, &reference)
+        }
+        ImageRef::Registry {
+            registry,
+            repository,
+            tag,
+            digest,
+        } => registry::pull(
+            registry,
+            repository,
+            tag.as_deref(),
+            digest.as_deref(),
+            cache,
+            &reference,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;
