@@ -1,0 +1,187 @@
+//! Run a plan against the target root. Each action leaves either the old node or the new
+//! one (temp file + fsync + rename), and an action whose result is already there changes
+//! nothing, so applying the same plan twice is a no-op the second time.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{lchown, DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Action, ExistingKind, Plan};
+use crate::target_root::TargetRoot;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {err}")]
+pub struct ApplyError {
+    pub action: String,
+    #[source]
+    pub err: io::Error,
+}
+
+/// Per action, whether it changed the root.
+pub fn apply(plan: &Plan, root: &TargetRoot) -> Result<Vec<bool>, ApplyError> {
+    plan.actions
+        .iter()
+        .map(|a| {
+            run(a, root).map_err(|err| ApplyError {
+                action: a.to_string(),
+                err,
+            })
+        })
+        .collect()
+}
+
+fn run(action: &Action, root: &TargetRoot) -> io::Result<bool> {
+    let host = root.host_path(action.path())?;
+    match action {
+        Action::CreateDir { mode, uid, gid, .. } => {
+            let mut changed = false;
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(io::Error::other("exists and is not a directory")),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    fs::DirBuilder::new().mode(0o700).create(&host)?;
+                    changed = true;
+                }
+                Err(e) => return Err(e),
+            }
+            Ok(set_attrs(&host, *mode, *uid, *gid)? || changed)
+        }
+        Action::WriteFile {
+            contents,
+            mode,
+            uid,
+            gid,
+            ..
+        } => {
+            if let Ok(m) = fs::symlink_metadata(&host) {
+                if m.is_file() && fs::read(&host)? == *contents {
+                    return set_attrs(&host, *mode, *uid, *gid);
+                }
+            }
+            let tmp = temp_sibling(&host);
+            let result = (|| {
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode_0600()
+                    .open(&tmp)?;
+                f.write_all(contents)?;
+                set_attrs(&tmp, *mode, *uid, *gid)?;
+                f.sync_all()?;
+                fs::rename(&tmp, &host)
+            })();
+            if result.is_err() {
+                let _cleanup = fs::remove_file(&tmp);
+            }
+            result?;
+            sync_parent(&host)?;
+            Ok(true)
+        }
+        Action::Symlink {
+            target, uid, gid, ..
+        } => {
+            if fs::read_link(&host).is_ok_and(|t| t == Path::new(target)) {
+                return set_owner(&host, *uid, *gid);
+            }
+            let tmp = temp_sibling(&host);
+            std::os::unix::fs::symlink(target, &tmp)?;
+            lchown(&tmp, Some(*uid), Some(*gid))?;
+            fs::rename(&tmp, &host)?;
+            sync_parent(&host)?;
+            Ok(true)
+        }
+        Action::HardLink { target, .. } => {
+            let target_host = root.host_path(target)?;
+            let t = fs::metadata(&target_host)?;
+            if let Ok(m) = fs::symlink_metadata(&host) {
+                if m.dev() == t.dev() && m.ino() == t.ino() {
+                    return Ok(false);
+                }
+            }
+            let tmp = temp_sibling(&host);
+            fs::hard_link(&target_host, &tmp)?;
+            fs::rename(&tmp, &host)?;
+            sync_parent(&host)?;
+            Ok(true)
+        }
+        Action::Remove { existing, .. } => {
+            let Ok(m) = fs::symlink_metadata(&host) else {
+                return Ok(false);
+            };
+            let ft = m.file_type();
+            let kind = if ft.is_symlink() {
+                ExistingKind::Symlink
+            } else if ft.is_dir() {
+                ExistingKind::Directory
+            } else if ft.is_file() {
+                ExistingKind::File
+            } else {
+                ExistingKind::Other
+            };
+            if kind != *existing {
+                return Ok(false);
+            }
+            if kind == ExistingKind::Directory {
+                fs::remove_dir_all(&host)?;
+            } else {
+                fs::remove_file(&host)?;
+            }
+            sync_parent(&host)?;
+            Ok(true)
+        }
+    }
+}
+
+/// `.NAME.harmony-tmp` beside the target, so the rename stays in one filesystem.
+fn temp_sibling(host: &Path) -> PathBuf {
+    let name = host
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = host.with_file_name(format!(".{name}.harmony-tmp"));
+    // A leftover from a run that died mid-write is ours to replace.
+    let _stale = fs::remove_file(&tmp);
+    tmp
+}
+
+/// Owner first: chown clears setuid/setgid bits, so the mode must come after it.
+fn set_attrs(path: &Path, mode: u32, uid: u32, gid: u32) -> io::Result<bool> {
+    let changed = set_owner(path, uid, gid)?;
+    let m = fs::symlink_metadata(path)?;
+    if m.mode() & 0o7777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+        return Ok(true);
+    }
+    Ok(changed)
+}
+
+fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<bool> {
+    let m = fs::symlink_metadata(path)?;
+    if m.uid() != uid || m.gid() != gid {
+        lchown(path, Some(uid), Some(gid))?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) => fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
+}
+
+trait CreateMode {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl CreateMode for fs::OpenOptions {
+    /// Private until chmod: the final mode may be tighter than the umask would give.
+    fn mode_0600(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,12 @@
+//! harmony-agent: finds the node's config, plans every change against the target root,
+//! applies it atomically and reports. `main.rs` is a shim over [`cli`].
+
+pub mod accounts;
+pub mod apply;
+pub mod cli;
+pub mod firstboot;
+pub mod plan;
+pub mod report;
+pub mod rfc3339;
+pub mod sources;
+pub mod target_root;

@@ -1,0 +1,411 @@
+//! NodeConfig + the target root as it is → the ordered list of changes. Pure: it reads
+//! the root, never writes it, and finds every conflict before anything is applied.
+//!
+//! Order: directories (shallowest first), files, symlinks, hard links (their targets may
+//! be files of this config), then units. Parents that do not exist are planned as
+//! directories 0755 root:root, as Ignition creates them.
+
+mod action;
+mod units;
+
+use std::collections::BTreeMap;
+
+use ignition::NodeConfig;
+
+pub use action::{Action, ExistingKind};
+
+use crate::accounts::{AccountError, Accounts};
+use crate::target_root::{NodeKind, TargetRoot};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnitState {
+    pub name: String,
+    pub enabled: Option<bool>,
+    pub masked: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    pub units: Vec<UnitState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}: {problem}")]
+    Conflict { path: String, problem: String },
+    #[error("{path}: {err}")]
+    Owner {
+        path: String,
+        #[source]
+        err: AccountError,
+    },
+    #[error(transparent)]
+    Accounts(AccountError),
+    #[error("reading {path} in the target root: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("systemd.units {unit}: {problem}")]
+    Unit { unit: String, problem: String },
+    #[error("{0}: not supported by Harmony yet")]
+    NotSupportedYet(&'static str),
+}
+
+fn conflict(path: &str, problem: impl Into<String>) -> PlanError {
+    PlanError::Conflict {
+        path: path.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// What a path holds once the actions planned so far have run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Directory,
+    File(Vec<u8>),
+    Symlink(String),
+    Gone,
+}
+
+pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
+    if !cfg.users.is_empty() {
+        return Err(PlanError::NotSupportedYet("passwd.users"));
+    }
+    if !cfg.groups.is_empty() {
+        return Err(PlanError::NotSupportedYet("passwd.groups"));
+    }
+    let mut p = Planner {
+        root,
+        accounts: Accounts::load(root).map_err(PlanError::Accounts)?,
+        planned: BTreeMap::new(),
+        actions: Vec::new(),
+    };
+    let mut dirs: Vec<_> = cfg.directories.iter().collect();
+    dirs.sort_by_key(|d| d.path.matches('/').count());
+    for d in dirs {
+        let uid = p.uid(&d.path, &d.user)?;
+        let gid = p.gid(&d.path, &d.group)?;
+        p.directory(&d.path, d.overwrite, d.mode.unwrap_or(0o755), uid, gid)?;
+    }
+    for f in &cfg.files {
+        let uid = p.uid(&f.path, &f.user)?;
+        let gid = p.gid(&f.path, &f.group)?;
+        p.file(
+            &f.path,
+            f.overwrite,
+            &f.contents,
+            &f.append,
+            f.mode,
+            uid,
+            gid,
+        )?;
+    }
+    for l in cfg.links.iter().filter(|l| !l.hard) {
+        let uid = p.uid(&l.path, &l.user)?;
+        let gid = p.gid(&l.path, &l.group)?;
+        p.symlink(&l.path, &l.target, l.overwrite, uid, gid)?;
+    }
+    for l in cfg.links.iter().filter(|l| l.hard) {
+        p.hard_link(&l.path, &l.target, l.overwrite)?;
+    }
+    let units = units::plan_units(&mut p, &cfg.units)?;
+    Ok(Plan {
+        actions: p.actions,
+        units,
+    })
+}
+
+pub(crate) struct Planner<'a> {
+    root: &'a TargetRoot,
+    accounts: Accounts,
+    planned: BTreeMap<String, State>,
+    actions: Vec<Action>,
+}
+
+impl Planner<'_> {
+    fn uid(&self, path: &str, o: &Option<ignition::Owner>) -> Result<u32, PlanError> {
+        self.accounts.uid(o).map_err(|err| PlanError::Owner {
+            path: path.to_string(),
+            err,
+        })
+    }
+
+    fn gid(&self, path: &str, o: &Option<ignition::Owner>) -> Result<u32, PlanError> {
+        self.accounts.gid(o).map_err(|err| PlanError::Owner {
+            path: path.to_string(),
+            err,
+        })
+    }
+
+    fn io(path: &str, err: std::io::Error) -> PlanError {
+        PlanError::Io {
+            path: path.to_string(),
+            err,
+        }
+    }
+
+    /// The root's node at `path`, as changed by the actions planned so far.
+    fn current(&self, path: &str) -> Result<Option<(ExistingKind, Option<NodeKind>)>, PlanError> {
+        if let Some(s) = self.planned.get(path) {
+            return Ok(match s {
+                State::Directory => Some((ExistingKind::Directory, None)),
+                State::File(_) => Some((ExistingKind::File, None)),
+                State::Symlink(_) => Some((ExistingKind::Symlink, None)),
+                State::Gone => None,
+            });
+        }
+        let node = self.root.node(path).map_err(|e| Self::io(path, e))?;
+        Ok(node.map(|n| {
+            let kind = match &n {
+                NodeKind::File { .. } => ExistingKind::File,
+                NodeKind::Directory => ExistingKind::Directory,
+                NodeKind::Symlink { .. } => ExistingKind::Symlink,
+                NodeKind::Other => ExistingKind::Other,
+            };
+            (kind, Some(n))
+        }))
+    }
+
+    /// Every ancestor must be a directory (or a link to one); missing ones are planned.
+    fn parents(&mut self, path: &str) -> Result<(), PlanError> {
+        let mut ancestors: Vec<&str> = Vec::new();
+        let mut cur = path;
+        while let Some(i) = cur.rfind('/') {
+            cur = &cur[..i];
+            if cur.is_empty() {
+                break;
+            }
+            ancestors.push(cur);
+        }
+        for anc in ancestors.into_iter().rev() {
+            match self.current(anc)? {
+                None => {
+                    self.actions.push(Action::CreateDir {
+                        path: anc.to_string(),
+                        mode: 0o755,
+                        uid: 0,
+                        gid: 0,
+                    });
+                    self.planned.insert(anc.to_string(), State::Directory);
+                }
+                Some((ExistingKind::Directory, _)) => {}
+                Some((ExistingKind::Symlink, _)) if self.root.is_dir_followed(anc) => {}
+                Some((kind, _)) => {
+                    return Err(conflict(
+                        path,
+                        format!("its parent {anc} is a {kind:?}, not a directory").to_lowercase(),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clear the way for a new node of another kind, when overwriting is allowed.
+    fn replace(
+        &mut self,
+        path: &str,
+        existing: ExistingKind,
+        overwrite: bool,
+    ) -> Result<(), PlanError> {
+        if !overwrite {
+            return Err(conflict(
+                path,
+                format!("a {existing:?} exists here and overwrite is false").to_lowercase(),
+            ));
+        }
+        self.actions.push(Action::Remove {
+            path: path.to_string(),
+            existing,
+        });
+        self.planned.insert(path.to_string(), State::Gone);
+        Ok(())
+    }
+
+    fn directory(
+        &mut self,
+        path: &str,
+        overwrite: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), PlanError> {
+        self.parents(path)?;
+        match self.current(path)? {
+            None | Some((ExistingKind::Directory, _)) => {}
+            Some((kind, _)) => self.replace(path, kind, overwrite)?,
+        }
+        self.actions.push(Action::CreateDir {
+            path: path.to_string(),
+            mode,
+            uid,
+            gid,
+        });
+        self.planned.insert(path.to_string(), State::Directory);
+        Ok(())
+    }
+
+    /// Ignition's rules: an existing file is replaced only with `overwrite`; without
+    /// contents it is kept (and appended to); anything else in the way is an error unless
+    /// `overwrite`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn file(
+        &mut self,
+        path: &str,
+        overwrite: bool,
+        contents: &Option<Vec<u8>>,
+        append: &[Vec<u8>],
+        mode: Option<u32>,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), PlanError> {
+        self.parents(path)?;
+        let mut base = contents.clone();
+        let mut existing_mode = None;
+        match self.current(path)? {
+            None => {}
+            Some((ExistingKind::File, node)) => {
+                if contents.is_some() && !overwrite {
+                    return Err(conflict(path, "a file exists here and overwrite is false"));
+                }
+                if base.is_none() {
+                    base = Some(match self.planned.get(path) {
+                        Some(State::File(c)) => c.clone(),
+                        _ => self
+                            .root
+                            .read(path)
+                            .map_err(|e| Self::io(path, e))?
+                            .unwrap_or_default(),
+                    });
+                    if let Some(NodeKind::File { mode, .. }) = node {
+                        existing_mode = Some(mode);
+                    }
+                }
+            }
+            Some((kind, _)) => self.replace(path, kind, overwrite)?,
+        }
+        let mut bytes = base.unwrap_or_default();
+        for a in append {
+            bytes.extend_from_slice(a);
+        }
+        self.actions.push(Action::WriteFile {
+            path: path.to_string(),
+            contents: bytes.clone(),
+            mode: mode.or(existing_mode).unwrap_or(0o644),
+            uid,
+            gid,
+        });
+        self.planned.insert(path.to_string(), State::File(bytes));
+        Ok(())
+    }
+
+    pub(crate) fn symlink(
+        &mut self,
+        path: &str,
+        target: &str,
+        overwrite: bool,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), PlanError> {
+        self.parents(path)?;
+        match self.current(path)? {
+            None => {}
+            Some((ExistingKind::Symlink, node)) => {
+                let same = match (self.planned.get(path), node) {
+                    (Some(State::Symlink(t)), _) => t == target,
+                    (_, Some(NodeKind::Symlink { target: t })) => t == target,
+                    _ => false,
+                };
+                if !same && !overwrite {
+                    return Err(conflict(
+                        path,
+                        "a different symlink exists here and overwrite is false",
+                    ));
+                }
+            }
+            Some((kind, _)) => self.replace(path, kind, overwrite)?,
+        }
+        self.actions.push(Action::Symlink {
+            path: path.to_string(),
+            target: target.to_string(),
+            uid,
+            gid,
+        });
+        self.planned
+            .insert(path.to_string(), State::Symlink(target.to_string()));
+        Ok(())
+    }
+
+    fn hard_link(&mut self, path: &str, target: &str, overwrite: bool) -> Result<(), PlanError> {
+        match self.current(target)? {
+            Some((ExistingKind::File, _)) => {}
+            None => {
+                return Err(conflict(
+                    path,
+                    format!("hard link target {target} does not exist"),
+                ))
+            }
+            Some((kind, _)) => {
+                return Err(conflict(
+                    path,
+                    format!("hard link target {target} is a {kind:?}, not a file").to_lowercase(),
+                ))
+            }
+        }
+        self.parents(path)?;
+        match self.current(path)? {
+            None => {}
+            // Already this link: apply re-links only if the target's inode changes.
+            Some((ExistingKind::File, Some(NodeKind::File { dev, ino, .. })))
+                if self.same_inode(target, dev, ino) => {}
+            Some((kind, _)) => self.replace(path, kind, overwrite)?,
+        }
+        self.actions.push(Action::HardLink {
+            path: path.to_string(),
+            target: target.to_string(),
+        });
+        let contents = match self.planned.get(target) {
+            Some(State::File(c)) => c.clone(),
+            _ => Vec::new(),
+        };
+        self.planned.insert(path.to_string(), State::File(contents));
+        Ok(())
+    }
+
+    fn same_inode(&self, path: &str, dev: u64, ino: u64) -> bool {
+        matches!(self.root.node(path), Ok(Some(NodeKind::File { dev: d, ino: i, .. })) if d == dev && i == ino)
+    }
+
+    /// Remove a symlink if (and only if) one is there now.
+    pub(crate) fn remove_symlink(&mut self, path: &str) -> Result<(), PlanError> {
+        if let Some((ExistingKind::Symlink, _)) = self.current(path)? {
+            self.actions.push(Action::Remove {
+                path: path.to_string(),
+                existing: ExistingKind::Symlink,
+            });
+            self.planned.insert(path.to_string(), State::Gone);
+        }
+        Ok(())
+    }
+
+    /// A unit file's text: planned contents win over the root's.
+    pub(crate) fn read_text(&self, path: &str) -> Result<Option<String>, PlanError> {
+        if let Some(State::File(c)) = self.planned.get(path) {
+            return Ok(Some(String::from_utf8_lossy(c).into_owned()));
+        }
+        if let Some(State::Gone) = self.planned.get(path) {
+            return Ok(None);
+        }
+        Ok(self
+            .root
+            .read(path)
+            .map_err(|e| Self::io(path, e))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>, PlanError> {
+        self.root.list(dir).map_err(|e| Self::io(dir, e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

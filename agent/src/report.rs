@@ -1,0 +1,131 @@
+//! firstboot.json, exactly as docs/boot-flow.md shows it, and the console line.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::plan::{Action, Plan, UnitState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Success,
+    Failed,
+    AlreadyDone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub status: Status,
+    pub platform: Option<String>,
+    pub source: Option<String>,
+    pub config_sha256: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub error: Option<String>,
+    pub written: Vec<Written>,
+    pub units: Vec<UnitReport>,
+}
+
+/// One node the plan wrote. Fields in the order the doc shows; absent ones are omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitReport {
+    pub name: String,
+    pub enabled: Option<bool>,
+    pub masked: bool,
+}
+
+/// What the plan wrote, in plan order (removals are not "written").
+pub fn written(plan: &Plan) -> Vec<Written> {
+    let entry = |path: &str, kind: &str| Written {
+        path: path.to_string(),
+        kind: kind.to_string(),
+        mode: None,
+        uid: None,
+        gid: None,
+        sha256: None,
+        target: None,
+        hard: None,
+    };
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateDir {
+                path,
+                mode,
+                uid,
+                gid,
+            } => Some(Written {
+                mode: Some(format!("{mode:04o}")),
+                uid: Some(*uid),
+                gid: Some(*gid),
+                ..entry(path, "directory")
+            }),
+            Action::WriteFile {
+                path,
+                contents,
+                mode,
+                uid,
+                gid,
+            } => Some(Written {
+                mode: Some(format!("{mode:04o}")),
+                uid: Some(*uid),
+                gid: Some(*gid),
+                sha256: Some(hex::encode(Sha256::digest(contents))),
+                ..entry(path, "file")
+            }),
+            Action::Symlink { path, target, .. } => Some(Written {
+                target: Some(target.clone()),
+                hard: Some(false),
+                ..entry(path, "link")
+            }),
+            Action::HardLink { path, target } => Some(Written {
+                target: Some(target.clone()),
+                hard: Some(true),
+                ..entry(path, "link")
+            }),
+            Action::Remove { .. } => None,
+        })
+        .collect()
+}
+
+pub fn units(states: &[UnitState]) -> Vec<UnitReport> {
+    states
+        .iter()
+        .map(|u| UnitReport {
+            name: u.name.clone(),
+            enabled: u.enabled,
+            masked: u.masked,
+        })
+        .collect()
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report is plain data and always serialises")
+    }
+
+    /// `HARMONY-FIRSTBOOT {…}\n`, written by the caller in one write so that console
+    /// output from elsewhere cannot split it.
+    pub fn console_line(&self) -> String {
+        format!("HARMONY-FIRSTBOOT {}\n", self.to_json())
+    }
+}
