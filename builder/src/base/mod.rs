@@ -1,1 +1,8 @@
 //! Base images made from distribution packages, for offline builds.
+
+pub mod deb;
+pub mod debian;
+pub mod placement;
+pub mod skeleton;
+
+pub use debian::{make_debian_base, BaseSummary, DebianBaseOptions};
