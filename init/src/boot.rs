@@ -55,7 +55,7 @@ pub fn run() -> anyhow::Result<Infallible> {
 
     // From here on a failure may be a missing driver's fault: say which failed.
     mount_root_and_switch(&args).map_err(|e| match report.failure_summary() {
-        Some(failed) => e.context(format!("modules that failed to load earlier: {failed}")),
+        Some(failed) => anyhow!("{e:#}; modules that failed to load earlier: {failed}"),
         None => e,
     })
 }
