@@ -1,1 +1,43 @@
 //! Emitters: turn the final root tree into bootable artifacts.
+
+pub mod cpio;
+pub mod initramfs;
+pub mod ipxe;
+pub mod pxe;
+pub mod rootfs;
+pub mod squashfs;
+
+use crate::kernel::KernelError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("squashfs: {path}: {source}")]
+    Squashfs {
+        path: String,
+        source: backhand::BackhandError,
+    },
+    #[error("{what}: cannot write the cpio archive: {source}")]
+    Cpio {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: cannot compress: {source}")]
+    Compress {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Tree {
+        what: String,
+        source: crate::tree::TreeError,
+    },
+    #[error("{path}: boot module is not a regular file in the image")]
+    ModuleNotAFile { path: String },
+}
