@@ -89,14 +89,16 @@ rootfs_cpio() {
     local dir=$WORK/rootfs-$1
     mkdir -p "$dir/harmony"
     case $1 in
-        squashfs) mksquashfs "$ROOT" "$dir/harmony/$2" -comp zstd -all-root -quiet -no-progress >/dev/null ;;
+        squashfs) mksquashfs "$ROOT" "$dir/harmony/$2" -noappend -comp zstd -all-root -quiet -no-progress >/dev/null ;;
         erofs) mkfs.erofs --quiet --all-root -T0 "$dir/harmony/$2" "$ROOT" >/dev/null ;;
     esac
-    (cd "$dir" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0)
+    (cd "$dir" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) >"$WORK/rootfs-$1.img"
 }
-cat "$WORK/initramfs.img" <(rootfs_cpio squashfs root.squashfs) >"$WORK/combined-squashfs.img"
-cat "$WORK/initramfs.img" <(rootfs_cpio erofs root.erofs) >"$WORK/combined-erofs.img"
-cat "$WORK/initramfs-missing-module.img" <(rootfs_cpio squashfs root.squashfs) >"$WORK/combined-missing-module.img"
+rootfs_cpio squashfs root.squashfs
+rootfs_cpio erofs root.erofs
+cat "$WORK/initramfs.img" "$WORK/rootfs-squashfs.img" >"$WORK/combined-squashfs.img"
+cat "$WORK/initramfs.img" "$WORK/rootfs-erofs.img" >"$WORK/combined-erofs.img"
+cat "$WORK/initramfs-missing-module.img" "$WORK/rootfs-squashfs.img" >"$WORK/combined-missing-module.img"
 
 truncate -s 64M "$WORK/state.img"
 mkfs.ext4 -q -L harmony-state "$WORK/state.img"
