@@ -147,7 +147,7 @@ pub fn load_image(
             diff_id: diff_id.clone(),
             media_type: desc.media_type().to_string(),
             size: desc.size(),
-            path: blob_path(root, &desc.digest().to_string()),
+            path: blob_path(root, desc.digest().as_ref()),
         };
         verify_layer(&layer, &format!("{reference}: layer {}", layer.digest))?;
         layers.push(layer);

@@ -85,18 +85,13 @@ pub fn open_layout(
         },
     };
     let mut desc = chosen.clone();
-    if is_index(&desc.media_type().to_string()) {
+    if is_index(desc.media_type().as_ref()) {
         let what = format!("{reference}: index {}", desc.digest());
-        let bytes = read_blob(dir, &desc.digest().to_string(), Some(desc.size()), &what)?;
+        let bytes = read_blob(dir, desc.digest().as_ref(), Some(desc.size()), &what)?;
         let nested = ImageIndex::from_reader(&bytes[..]).map_err(OciError::document(&what))?;
         desc = pick_linux_amd64(&nested, &what)?.clone();
     }
-    load_image(
-        dir,
-        reference,
-        &desc.digest().to_string(),
-        Some(desc.size()),
-    )
+    load_image(dir, reference, desc.digest().as_ref(), Some(desc.size()))
 }
 
 fn ref_name(d: &Descriptor) -> Option<&str> {

@@ -69,7 +69,7 @@ pub fn pull(
     std::fs::write(&path, &bytes).map_err(OciError::io(&path))?;
     let blobs = std::iter::once(manifest.config()).chain(manifest.layers().iter());
     for desc in blobs {
-        client.fetch_blob(&desc.digest().to_string(), desc.size(), cache, reference)?;
+        client.fetch_blob(desc.digest().as_ref(), desc.size(), cache, reference)?;
     }
     load_image(cache, reference, &manifest_digest, Some(bytes.len() as u64))
 }

@@ -526,7 +526,7 @@ mod tests {
         h.as_old_mut().name[..name.len()].copy_from_slice(name);
         h.set_cksum();
         let mut bytes = h.as_bytes().to_vec();
-        bytes.extend_from_slice(&[b'x']);
+        bytes.extend_from_slice(b"x");
         bytes.resize(bytes.len() + 511 + 1024, 0);
         let err = apply_layer(&mut Tree::new(), &bytes[..]).unwrap_err();
         assert!(err.to_string().contains("a/../../etc/passwd"), "{err}");
