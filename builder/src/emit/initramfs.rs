@@ -103,7 +103,9 @@ pub fn initramfs_image(
     compress_cpio(&tree, source_date_epoch, "initramfs.img")
 }
 
-/// zstd of a tree's cpio; one frame, as the kernel's unpacker expects.
+/// zstd of a tree's cpio, one frame, zero-padded to a multiple of 4 bytes: the kernel
+/// looks for a following archive (rootfs.img) only at 4-byte offsets and skips zero bytes
+/// before it; unpadded, it reads the next cpio as "invalid magic" and drops it.
 pub fn compress_cpio(
     tree: &Tree,
     source_date_epoch: i64,
@@ -120,10 +122,12 @@ pub fn compress_cpio(
             what: what.into(),
             source,
         })?;
-    encoder.finish().map_err(|source| EmitError::Compress {
+    let mut out = encoder.finish().map_err(|source| EmitError::Compress {
         what: what.into(),
         source,
-    })
+    })?;
+    out.resize(out.len().next_multiple_of(4), 0);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -213,7 +217,16 @@ mod tests {
         let a = initramfs_image(&image, &k, b"init", &[], 1_700_000_000).unwrap();
         let b = initramfs_image(&image, &k, b"init", &[], 1_700_000_000).unwrap();
         assert_eq!(a, b);
-        let cpio = zstd::decode_all(&a[..]).unwrap();
+        assert_eq!(
+            a.len() % 4,
+            0,
+            "padded so a concatenated rootfs.img starts aligned"
+        );
+        let mut cpio = Vec::new();
+        let mut decoder = zstd::stream::read::Decoder::new(&a[..])
+            .unwrap()
+            .single_frame();
+        std::io::Read::read_to_end(&mut decoder, &mut cpio).unwrap();
         let mut child = Command::new("cpio")
             .args(["-t", "--quiet"])
             .stdin(Stdio::piped())
