@@ -1,0 +1,177 @@
+//! Where each field of a YAML document stands: `files[2].mode` → line 14, raw text `0644`.
+//!
+//! serde tells us *what* is wrong; this map lets every error also say *where*, including
+//! errors found after deserialisation (a relative path, a mode written in decimal).
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// 1-based line of the key (or of the item, in a sequence).
+    pub line: usize,
+    /// The scalar value exactly as written, when the value is a scalar.
+    pub raw: Option<String>,
+    /// Whether that scalar was quoted (then it is a string, whatever it looks like).
+    pub quoted: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct FieldLocations {
+    fields: HashMap<String, Location>,
+}
+
+impl FieldLocations {
+    /// Index a YAML document. Syntax errors are left to serde, which reports them with a line.
+    pub fn index(text: &str) -> Self {
+        let mut walker = Walker::default();
+        let mut parser = Parser::new_from_str(text);
+        let _ = parser.load(&mut walker, false);
+        FieldLocations {
+            fields: walker.fields,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Location> {
+        self.fields.get(path)
+    }
+
+    /// The line of `path`, or of its nearest located ancestor.
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.fields.get(p) {
+                return Some(l.line);
+            }
+            let cut = p.rfind(['.', '['])?;
+            p = &p[..cut];
+        }
+    }
+}
+
+enum Frame {
+    Mapping { path: String, key: Option<String> },
+    Sequence { path: String, index: usize },
+}
+
+#[derive(Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    fields: HashMap<String, Location>,
+}
+
+impl Walker {
+    /// The path of the value about to be read, and whether it is a mapping key.
+    fn slot(&mut self) -> (Option<String>, bool) {
+        match self.stack.last_mut() {
+            None => (Some(String::new()), false),
+            Some(Frame::Mapping { key: None, .. }) => (None, true),
+            Some(Frame::Mapping { path, key: Some(k) }) => {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                (Some(p), false)
+            }
+            Some(Frame::Sequence { path, index }) => {
+                let p = format!("{path}[{index}]");
+                *index += 1;
+                (Some(p), false)
+            }
+        }
+    }
+
+    fn value_done(&mut self) {
+        if let Some(Frame::Mapping { key, .. }) = self.stack.last_mut() {
+            *key = None;
+        }
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let line = mark.line();
+        match ev {
+            Event::Scalar(text, style, _, _) => match self.slot() {
+                (_, true) => {
+                    if let Some(Frame::Mapping { path, key }) = self.stack.last_mut() {
+                        let p = if path.is_empty() {
+                            text.clone()
+                        } else {
+                            format!("{path}.{text}")
+                        };
+                        self.fields.insert(
+                            p,
+                            Location {
+                                line,
+                                raw: None,
+                                quoted: false,
+                            },
+                        );
+                        *key = Some(text);
+                    }
+                }
+                (Some(path), false) => {
+                    let quoted = !matches!(style, TScalarStyle::Plain);
+                    let loc = self.fields.entry(path).or_insert(Location {
+                        line,
+                        raw: None,
+                        quoted,
+                    });
+                    loc.raw = Some(text);
+                    loc.quoted = quoted;
+                    self.value_done();
+                }
+                (None, false) => {}
+            },
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let (path, _) = self.slot();
+                let path = path.unwrap_or_default();
+                self.fields.entry(path.clone()).or_insert(Location {
+                    line,
+                    raw: None,
+                    quoted: false,
+                });
+                let frame = if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Mapping { path, key: None }
+                } else {
+                    Frame::Sequence { path, index: 0 }
+                };
+                self.stack.push(frame);
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            Event::Alias(_) => {
+                let _ = self.slot();
+                self.value_done();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_nested_fields_with_raw_scalars() {
+        let text =
+            "name: x\nfiles:\n  - path: /a\n    mode: 0644\n  - path: b\n    mode: \"0600\"\n";
+        let loc = FieldLocations::index(text);
+        assert_eq!(loc.get("name").unwrap().line, 1);
+        let mode = loc.get("files[0].mode").unwrap();
+        assert_eq!(
+            (mode.line, mode.raw.as_deref(), mode.quoted),
+            (4, Some("0644"), false)
+        );
+        assert_eq!(loc.get("files[1].path").unwrap().line, 5);
+        assert!(loc.get("files[1].mode").unwrap().quoted);
+        assert_eq!(loc.line_of("files[1].contents.source"), Some(5));
+    }
+}

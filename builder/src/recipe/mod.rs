@@ -1,0 +1,149 @@
+//! Recipes: one YAML file describes an image — base, kernel, files, agent, outputs.
+//!
+//! `load` parses and validates in one go and returns every problem it finds, each naming
+//! the file, line and field. What comes out (`Recipe`) is fully checked: paths absolute
+//! and normalised, modes parsed, references parsed, sources located.
+
+mod error;
+mod locate;
+mod model;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{RecipeError, RecipeErrors};
+pub use model::{RecipeDoc, DEFAULT_BOOT_MODULES, DEFAULT_CMDLINE};
+
+use crate::oci::reference::ImageRef;
+
+/// The recipe `harmony build` uses when given none: a Debian-package base made offline.
+pub const DEFAULT_RECIPE: &str = include_str!("../../../image-recipes/default.yaml");
+pub const DEFAULT_RECIPE_LABEL: &str = "<default recipe>";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// kernel, initramfs, rootfs and an iPXE script under `pxe/`.
+    Pxe,
+    /// The image itself as an OCI image layout under `oci/`.
+    Oci,
+}
+
+impl Output {
+    pub const ALL: &'static [(&'static str, Output)] =
+        &[("pxe", Output::Pxe), ("oci", Output::Oci)];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    Inline(String),
+    /// A file or directory tree on the build host.
+    Host(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileItem {
+    /// Absolute, normalised path in the image.
+    pub path: String,
+    pub content: FileContent,
+    /// None: 0644 for files (0755 for directories copied from a host tree keep their host modes).
+    pub mode: Option<u32>,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryItem {
+    pub path: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkItem {
+    pub path: String,
+    pub target: String,
+}
+
+/// A validated recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    /// Where it came from, for messages and the lock file.
+    pub label: String,
+    /// The text as read: its digest is an input of the build.
+    pub text: String,
+    /// Relative paths in the recipe resolve against this directory.
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub base: ImageRef,
+    pub kernel_from: Option<ImageRef>,
+    pub cmdline: Vec<String>,
+    pub boot_modules: Vec<String>,
+    pub files: Vec<FileItem>,
+    pub directories: Vec<DirectoryItem>,
+    pub links: Vec<LinkItem>,
+    pub agent: bool,
+    pub outputs: Vec<Output>,
+}
+
+impl Recipe {
+    pub fn wants(&self, output: &Output) -> bool {
+        self.outputs.contains(output)
+    }
+}
+
+/// Read and validate a recipe file.
+pub fn load(path: &Path) -> Result<Recipe, RecipeErrors> {
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        RecipeErrors(vec![RecipeError {
+            file: label.clone(),
+            line: None,
+            field: String::new(),
+            problem: format!("cannot read: {e}"),
+        }])
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &label, &dir)
+}
+
+/// The embedded default recipe; its relative paths resolve against `dir`
+/// (the Harmony cache, where the default base is made).
+pub fn load_default(dir: &Path) -> Result<Recipe, RecipeErrors> {
+    parse(DEFAULT_RECIPE, DEFAULT_RECIPE_LABEL, dir)
+}
+
+/// Parse and validate recipe text. `label` names it in errors; `dir` anchors relative paths.
+pub fn parse(text: &str, label: &str, dir: &Path) -> Result<Recipe, RecipeErrors> {
+    let locations = locate::FieldLocations::index(text);
+    let doc: RecipeDoc = {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .location()
+                .map(|l| l.line())
+                .or_else(|| locations.line_of(&field));
+            RecipeErrors(vec![RecipeError {
+                file: label.to_string(),
+                line,
+                field: if field == "." { String::new() } else { field },
+                problem: strip_location(&inner.to_string()),
+            }])
+        })?
+    };
+    validate::validate(doc, text, label, dir, &locations)
+}
+
+/// serde_yaml appends " at line L column C"; we print the line ourselves.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! The recipe as written: what a platform team puts in `image-recipes/*.yaml`.
+
+use serde::{Deserialize, Serialize};
+
+/// Modules harmony-init loads before it mounts the root: loop + squashfs for the root
+/// image, overlay for the writable layer, virtio for QEMU disks and NICs, fw_cfg for the
+/// agent's config. ext4 (state disk) is built into Debian's cloud kernel.
+pub const DEFAULT_BOOT_MODULES: &[&str] = &[
+    "loop",
+    "squashfs",
+    "overlay",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_net",
+    "virtio_scsi",
+    "qemu_fw_cfg",
+];
+
+pub const DEFAULT_CMDLINE: &[&str] = &["console=ttyS0,115200", "quiet"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeDoc {
+    pub name: String,
+    pub version: String,
+    /// `docker://REGISTRY/REPO@sha256:…` or `:tag`, `oci-layout:DIR[:tag]`, `oci-archive:FILE`.
+    pub base: String,
+    #[serde(default)]
+    pub kernel: KernelDoc,
+    #[serde(default)]
+    pub files: Vec<FileDoc>,
+    #[serde(default)]
+    pub directories: Vec<DirectoryDoc>,
+    #[serde(default)]
+    pub links: Vec<LinkDoc>,
+    #[serde(default)]
+    pub agent: AgentDoc,
+    #[serde(default)]
+    pub outputs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelDoc {
+    /// A second OCI image that carries `usr/lib/modules/KVER/{vmlinuz,…}`; default: the base.
+    pub from: Option<String>,
+    pub cmdline: Option<Vec<String>>,
+    pub boot_modules: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDoc {
+    pub path: String,
+    /// Inline contents.
+    pub contents: Option<String>,
+    /// A file or directory on the build host, relative to the recipe's directory.
+    pub source: Option<String>,
+    /// Octal, as a string (`"0644"`) or with a leading zero (`0644`).
+    pub mode: Option<serde_yaml_ng::Value>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryDoc {
+    pub path: String,
+    pub mode: Option<serde_yaml_ng::Value>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDoc {
+    pub path: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDoc {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for AgentDoc {
+    fn default() -> Self {
+        AgentDoc { enabled: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}

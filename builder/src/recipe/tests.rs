@@ -1,0 +1,103 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse_ok(text: &str) -> Recipe {
+    parse(text, "r.yaml", Path::new("/nonexistent")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn parse_err(text: &str) -> Vec<String> {
+    parse(text, "r.yaml", Path::new("/nonexistent"))
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+const MINIMAL: &str = "name: n\nversion: '1'\nbase: oci-layout:base:latest\n";
+
+#[test]
+fn default_recipe_is_valid() {
+    let r = load_default(Path::new("/cache")).unwrap();
+    assert_eq!(r.name, "harmony-default");
+    assert!(r.agent);
+    assert_eq!(r.outputs, vec![Output::Pxe, Output::Oci]);
+    assert_eq!(r.files[0].mode, Some(0o644));
+}
+
+#[test]
+fn minimal_recipe_gets_defaults() {
+    let r = parse_ok(MINIMAL);
+    assert_eq!(r.cmdline, DEFAULT_CMDLINE);
+    assert_eq!(r.boot_modules, DEFAULT_BOOT_MODULES);
+    assert!(r.agent);
+}
+
+#[test]
+fn modes_are_octal_as_written() {
+    let r = parse_ok(&format!(
+        "{MINIMAL}files:\n  - {{path: /a, contents: x, mode: 0644}}\n  - {{path: /b, contents: x, mode: \"0600\"}}\n  - {{path: /c, contents: x, mode: 0o4755}}\n"
+    ));
+    let modes: Vec<_> = r.files.iter().map(|f| f.mode).collect();
+    assert_eq!(modes, vec![Some(0o644), Some(0o600), Some(0o4755)]);
+}
+
+#[test]
+fn a_decimal_mode_is_refused_with_file_line_and_field() {
+    let errs = parse_err(&format!(
+        "{MINIMAL}files:\n  - path: /a\n    contents: x\n    mode: 420\n"
+    ));
+    assert_eq!(errs, vec!["r.yaml:7: files[0].mode: mode `420` must be written in octal with a leading 0, e.g. \"0644\""]);
+}
+
+#[test]
+fn unknown_fields_name_line_and_field() {
+    let errs = parse_err(&format!("{MINIMAL}files:\n  - path: /a\n    contnts: x\n"));
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("r.yaml:6: files[0]: unknown field `contnts`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errs = parse_err(
+        "name: Bad Name\nversion: '1'\nbase: ftp://x\nfiles:\n  - {path: rel, contents: x}\n  - {path: /dup, contents: x}\nlinks:\n  - {path: /dup, target: /x}\noutputs: [pxe, floppy]\n",
+    );
+    let joined = errs.join("\n");
+    assert!(joined.contains("r.yaml:1: name:"), "{joined}");
+    assert!(joined.contains("r.yaml:3: base:"), "{joined}");
+    assert!(
+        joined.contains("r.yaml:5: files[0].path: `rel` is not absolute"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("r.yaml:8: links[0].path: `/dup` is already given by files[1].path"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("outputs[1]: unknown output `floppy`"),
+        "{joined}"
+    );
+    assert_eq!(errs.len(), 5, "{joined}");
+}
+
+#[test]
+fn missing_source_file_is_named() {
+    let errs = parse_err(&format!(
+        "{MINIMAL}files:\n  - {{path: /a, source: files/a.conf}}\n"
+    ));
+    assert_eq!(
+        errs,
+        vec!["r.yaml:5: files[0].source: /nonexistent/files/a.conf does not exist"]
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_carry_the_line() {
+    let errs = parse_err("name: n\nversion: [\n");
+    assert!(errs[0].starts_with("r.yaml:"), "{}", errs[0]);
+}
