@@ -27,17 +27,24 @@ pub enum Change {
 pub struct LayerChanges(pub BTreeMap<String, Change>);
 
 impl LayerChanges {
+    /// `path` may be written as in the image (`/etc/motd`); it is keyed normalised.
     pub fn put(&mut self, path: &str, entry: Entry) {
-        self.0.insert(path.to_string(), Change::Put(entry));
+        self.0.insert(key(path), Change::Put(entry));
     }
 
     pub fn delete(&mut self, path: &str) {
-        self.0.insert(path.to_string(), Change::Delete);
+        self.0.insert(key(path), Change::Delete);
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Callers pass validated image paths; a path that would escape the root keys as-is
+/// and is refused by the encoder, which names it.
+fn key(path: &str) -> String {
+    super::normalize(path).unwrap_or_else(|_| path.to_string())
 }
 
 /// A gzip-compressed layer blob and its identities.
