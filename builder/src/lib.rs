@@ -3,9 +3,15 @@
 //! Data flows one way: recipe → base image + steps (layers) → root tree → artifacts.
 
 pub mod base;
+pub mod binaries;
+pub mod build;
+pub mod cache;
+pub mod cli;
 pub mod emit;
 pub mod kernel;
 pub mod manifest;
 pub mod oci;
+pub mod recipe;
 pub mod run;
+pub mod steps;
 pub mod tree;

@@ -44,9 +44,15 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a Harmony manifest: {source}")]
-    Parse { path: String, source: serde_json::Error },
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("{path}: no artifact of kind `{kind}` (is this the output of `harmony build`?)")]
     Missing { path: String, kind: String },
 }
@@ -55,15 +61,24 @@ impl Manifest {
     pub fn load(out_dir: &Path) -> Result<Self, ManifestError> {
         let path = out_dir.join(MANIFEST_FILE);
         let shown = path.display().to_string();
-        let text = std::fs::read(&path).map_err(|source| ManifestError::Read { path: shown.clone(), source })?;
-        serde_json::from_slice(&text).map_err(|source| ManifestError::Parse { path: shown, source })
+        let text = std::fs::read(&path).map_err(|source| ManifestError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| ManifestError::Parse {
+            path: shown,
+            source,
+        })
     }
 
     /// The first artifact of a kind.
     pub fn artifact(&self, out_dir: &Path, kind: &str) -> Result<&Artifact, ManifestError> {
-        self.artifacts.iter().find(|a| a.kind == kind).ok_or_else(|| ManifestError::Missing {
-            path: out_dir.join(MANIFEST_FILE).display().to_string(),
-            kind: kind.to_string(),
-        })
+        self.artifacts
+            .iter()
+            .find(|a| a.kind == kind)
+            .ok_or_else(|| ManifestError::Missing {
+                path: out_dir.join(MANIFEST_FILE).display().to_string(),
+                kind: kind.to_string(),
+            })
     }
 }

@@ -17,9 +17,6 @@ use crate::oci::{ImageDetails, LayoutWriter, OciError};
 use crate::tree::layer::{diff_trees, encode_layer, EncodeError};
 use crate::tree::{Entry, Kind, Meta, Tree, TreeError};
 
-/// The packages of the default base image.
-pub const DEFAULT_PACKAGES: [&str; 2] = ["busybox-static", "linux-image-cloud-amd64"];
-
 /// The Debian release the packages come from (this builder's apt sources: bookworm).
 pub const DEBIAN_VERSION: &str = "12";
 
@@ -355,7 +352,11 @@ mod tests {
     fn default_packages_with_the_kernel() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
-        let summary = build(&dir.path().join("a"), &cache, &DEFAULT_PACKAGES);
+        let default = crate::build::default_base::parse_package_list(
+            crate::build::default_base::DEFAULT_PACKAGES,
+        );
+        let names: Vec<&str> = default.iter().map(String::as_str).collect();
+        let summary = build(&dir.path().join("a"), &cache, &names);
         let meta = summary
             .packages
             .iter()

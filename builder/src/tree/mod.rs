@@ -26,7 +26,13 @@ pub struct Meta {
 
 impl Meta {
     pub fn new(mode: u32) -> Self {
-        Meta { mode: mode & 0o7777, uid: 0, gid: 0, mtime: 0, xattrs: BTreeMap::new() }
+        Meta {
+            mode: mode & 0o7777,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            xattrs: BTreeMap::new(),
+        }
     }
 }
 
@@ -36,8 +42,14 @@ pub enum Kind {
     Dir,
     /// Target exactly as stored (relative or absolute).
     Symlink(String),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Socket,
 }
@@ -81,7 +93,9 @@ pub fn normalize(path: &str) -> Result<String, TreeError> {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(TreeError::BadPath { path: path.to_string() });
+                    return Err(TreeError::BadPath {
+                        path: path.to_string(),
+                    });
                 }
             }
             p => parts.push(p),
@@ -101,7 +115,13 @@ fn name_of(path: &str) -> &str {
 impl Tree {
     pub fn new() -> Self {
         let mut entries = BTreeMap::new();
-        entries.insert(String::new(), Entry { kind: Kind::Dir, meta: Meta::new(0o755) });
+        entries.insert(
+            String::new(),
+            Entry {
+                kind: Kind::Dir,
+                meta: Meta::new(0o755),
+            },
+        );
         Tree { entries }
     }
 
@@ -129,7 +149,11 @@ impl Tree {
     /// Direct children of a directory, by name.
     pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Entry)> + 'a {
         let dir = normalize(dir).unwrap_or_default();
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.entries
             .range(prefix.clone()..)
             .skip_while(move |(p, _)| p.is_empty())
@@ -157,7 +181,9 @@ impl Tree {
 
     fn resolve(&self, path: &str, depth: usize) -> Result<String, TreeError> {
         if depth > 40 {
-            return Err(TreeError::SymlinkLoop { path: path.to_string() });
+            return Err(TreeError::SymlinkLoop {
+                path: path.to_string(),
+            });
         }
         let mut resolved = String::new();
         let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
@@ -165,7 +191,11 @@ impl Tree {
             let candidate = join(&resolved, comp);
             match self.entries.get(&candidate).map(|e| &e.kind) {
                 Some(Kind::Symlink(target)) => {
-                    let base = if target.starts_with('/') { String::new() } else { resolved.clone() };
+                    let base = if target.starts_with('/') {
+                        String::new()
+                    } else {
+                        resolved.clone()
+                    };
                     let rest = components[i + 1..].join("/");
                     let next = normalize(&format!("{base}/{target}/{rest}"))?;
                     return self.resolve(&next, depth + 1);
@@ -187,12 +217,19 @@ impl Tree {
                 self.entries.insert(key.clone(), entry);
                 return Ok(key);
             }
-            return Err(TreeError::BadPath { path: path.to_string() });
+            return Err(TreeError::BadPath {
+                path: path.to_string(),
+            });
         }
         let parent = parent_of(&key).to_string();
         match self.entries.get(&parent).map(|e| &e.kind) {
             Some(Kind::Dir) => {}
-            _ => return Err(TreeError::ParentNotDir { path: path.to_string(), parent: format!("/{parent}") }),
+            _ => {
+                return Err(TreeError::ParentNotDir {
+                    path: path.to_string(),
+                    parent: format!("/{parent}"),
+                })
+            }
         }
         let was_dir = matches!(self.entries.get(&key).map(|e| &e.kind), Some(Kind::Dir));
         if was_dir && !matches!(entry.kind, Kind::Dir) {
@@ -212,10 +249,19 @@ impl Tree {
             match self.entries.get(&candidate).map(|e| &e.kind) {
                 Some(Kind::Dir) => {}
                 Some(_) => {
-                    return Err(TreeError::ParentNotDir { path: path.to_string(), parent: format!("/{candidate}") })
+                    return Err(TreeError::ParentNotDir {
+                        path: path.to_string(),
+                        parent: format!("/{candidate}"),
+                    })
                 }
                 None => {
-                    self.entries.insert(candidate.clone(), Entry { kind: Kind::Dir, meta: meta.clone() });
+                    self.entries.insert(
+                        candidate.clone(),
+                        Entry {
+                            kind: Kind::Dir,
+                            meta: meta.clone(),
+                        },
+                    );
                 }
             }
             current = candidate;
@@ -227,7 +273,9 @@ impl Tree {
     pub fn remove(&mut self, path: &str) -> Result<bool, TreeError> {
         let key = self.resolve_parent(path)?;
         if key.is_empty() {
-            return Err(TreeError::BadPath { path: path.to_string() });
+            return Err(TreeError::BadPath {
+                path: path.to_string(),
+            });
         }
         self.remove_children(&key);
         Ok(self.entries.remove(&key).is_some())
@@ -235,7 +283,11 @@ impl Tree {
 
     /// Remove everything below a directory but keep the directory (an opaque whiteout).
     pub fn remove_children(&mut self, dir: &str) {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let doomed: Vec<String> = self
             .entries
             .range(prefix.clone()..)
@@ -281,14 +333,24 @@ mod tests {
     use super::*;
 
     fn file(data: &[u8]) -> Entry {
-        Entry { kind: Kind::File(Arc::new(data.to_vec())), meta: Meta::new(0o644) }
+        Entry {
+            kind: Kind::File(Arc::new(data.to_vec())),
+            meta: Meta::new(0o644),
+        }
     }
 
     #[test]
     fn insert_follows_symlinked_parents_inside_the_root() {
         let mut t = Tree::new();
         t.mkdir_all("usr/lib", &Meta::new(0o755)).unwrap();
-        t.insert("lib", Entry { kind: Kind::Symlink("/usr/lib".into()), meta: Meta::new(0o777) }).unwrap();
+        t.insert(
+            "lib",
+            Entry {
+                kind: Kind::Symlink("/usr/lib".into()),
+                meta: Meta::new(0o777),
+            },
+        )
+        .unwrap();
         let key = t.insert("/lib/modules.txt", file(b"x")).unwrap();
         assert_eq!(key, "usr/lib/modules.txt");
         assert!(t.get("usr/lib/modules.txt").is_some());
@@ -297,7 +359,14 @@ mod tests {
     #[test]
     fn absolute_link_targets_cannot_escape() {
         let mut t = Tree::new();
-        t.insert("up", Entry { kind: Kind::Symlink("../../..".into()), meta: Meta::new(0o777) }).unwrap();
+        t.insert(
+            "up",
+            Entry {
+                kind: Kind::Symlink("../../..".into()),
+                meta: Meta::new(0o777),
+            },
+        )
+        .unwrap();
         assert!(t.insert("up/x", file(b"x")).is_err());
     }
 
@@ -316,7 +385,10 @@ mod tests {
     #[test]
     fn missing_parent_is_an_error() {
         let mut t = Tree::new();
-        assert!(matches!(t.insert("no/such", file(b"")), Err(TreeError::ParentNotDir { .. })));
+        assert!(matches!(
+            t.insert("no/such", file(b"")),
+            Err(TreeError::ParentNotDir { .. })
+        ));
     }
 
     #[test]

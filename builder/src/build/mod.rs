@@ -1,0 +1,377 @@
+//! `harmony build`: recipe → base image + step layers → root tree → artifacts.
+//!
+//! Every output is a function of the resolved inputs (the lock file): entries sorted,
+//! timestamps from SOURCE_DATE_EPOCH, ownership from metadata, never from the build user.
+
+pub mod default_base;
+mod layer_cache;
+pub mod lock;
+mod output_dir;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::binaries;
+use crate::emit::pxe::{emit_pxe, PxeInputs};
+use crate::kernel::find_kernel;
+use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::oci::reference::ImageRef;
+use crate::oci::{open_image, ImageDetails, LayerBlob, LayoutWriter, SourceImage};
+use crate::recipe::{self, Output, Recipe};
+use crate::steps::{self, StepOutput};
+use crate::tree::layer::encode_layer;
+use crate::tree::unpack::apply_layer;
+use crate::tree::Tree;
+use layer_cache::LayerCache;
+use lock::{BinaryLock, ImageLock, KernelLock, Lock, RecipeLock, StepLock};
+
+pub struct BuildOptions {
+    /// None: the embedded default recipe.
+    pub recipe: Option<PathBuf>,
+    pub out: PathBuf,
+    pub cache: PathBuf,
+    pub agent_bin: Option<PathBuf>,
+    pub init_bin: Option<PathBuf>,
+    pub source_date_epoch: i64,
+}
+
+pub struct BuildReport {
+    pub out: PathBuf,
+    pub manifest: Manifest,
+    /// Wall time of each phase, in order.
+    pub phases: Vec<(String, Duration)>,
+    /// Step layers taken from the cache.
+    pub cached_steps: usize,
+}
+
+impl BuildReport {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "built {} {} into {}\n",
+            self.manifest.name,
+            self.manifest.version,
+            self.out.display()
+        );
+        for a in &self.manifest.artifacts {
+            s += &format!(
+                "  {:<22} {:<12} {:>12} bytes  sha256:{}\n",
+                a.path,
+                a.kind,
+                a.size,
+                &a.sha256[..16]
+            );
+        }
+        let total: Duration = self.phases.iter().map(|(_, d)| *d).sum();
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64()))
+            .collect();
+        s += &format!(
+            "  time {:.2}s ({}); {} step layer(s) from cache\n",
+            total.as_secs_f64(),
+            phases.join(", "),
+            self.cached_steps
+        );
+        s
+    }
+}
+
+struct Phases(Vec<(String, Duration)>, Instant);
+
+impl Phases {
+    fn done(&mut self, name: &str) {
+        let now = Instant::now();
+        tracing::info!("{name}: {:.2}s", (now - self.1).as_secs_f64());
+        self.0.push((name.to_string(), now - self.1));
+        self.1 = now;
+    }
+}
+
+/// A layer of the final image and the history line that says where it came from.
+struct ImageLayer {
+    blob: LayerBlob,
+    created_by: String,
+}
+
+pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
+    let mut phases = Phases(Vec::new(), Instant::now());
+    let recipe = match &opts.recipe {
+        Some(path) => recipe::load(path)?,
+        None => {
+            default_base::ensure_default_base(&opts.cache, opts.source_date_epoch)?;
+            recipe::load_default(&opts.cache)?
+        }
+    };
+    tracing::info!(
+        "building {} {} from {}",
+        recipe.name,
+        recipe.version,
+        recipe.label
+    );
+    let init = binaries::locate("harmony-init", opts.init_bin.as_deref())?;
+    let agent = if recipe.agent {
+        Some(binaries::locate(
+            "harmony-agent",
+            opts.agent_bin.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let staged = output_dir::StagedOutput::new(&opts.out)?;
+    phases.done("recipe");
+
+    // Base (and kernel image) layers, verified as they are opened.
+    let base =
+        open_resolved(&recipe.base, &recipe, &opts.cache).context("opening the base image")?;
+    let kernel_image = match &recipe.kernel_from {
+        Some(r) => Some(
+            open_resolved(r, &recipe, &opts.cache)
+                .context("opening the kernel image (kernel.from)")?,
+        ),
+        None => None,
+    };
+    let mut tree = Tree::new();
+    let mut layers: Vec<ImageLayer> = Vec::new();
+    for (image, what) in
+        std::iter::once((&base, "base")).chain(kernel_image.iter().map(|k| (k, "kernel")))
+    {
+        for blob in &image.layers {
+            let tar = blob
+                .open_tar()
+                .with_context(|| format!("reading {what} layer {}", blob.digest))?;
+            apply_layer(&mut tree, tar)
+                .with_context(|| format!("unpacking {what} layer {}", blob.digest))?;
+            layers.push(ImageLayer {
+                blob: blob.clone(),
+                created_by: format!("{what} {}", image.reference),
+            });
+        }
+    }
+    phases.done("unpack base");
+
+    // Steps: one layer each, cached by inputs chained to everything below.
+    let cache = LayerCache::new(&opts.cache);
+    let mut step_locks = Vec::new();
+    let mut cached_steps = 0;
+    let mut chain = Sha256::new();
+    for l in &layers {
+        chain.update(l.blob.diff_id.as_bytes());
+    }
+    let mut pending: Vec<Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>>>> = Vec::new();
+    pending.push(Box::new(|_: &Tree| Ok(steps::files::files_step(&recipe)?)));
+    if let Some(agent) = &agent {
+        pending.push(Box::new(move |t: &Tree| {
+            Ok(Some(steps::agent::agent_step(t, &agent.bytes)?))
+        }));
+    }
+    for make in pending {
+        let Some(step) = make(&tree)? else { continue };
+        chain.update(step.name.as_bytes());
+        chain.update(step.inputs_digest.as_bytes());
+        let key = hex::encode(chain.clone().finalize());
+        let layer = match cache.get(&key) {
+            Some(hit) => {
+                cached_steps += 1;
+                hit
+            }
+            None => {
+                let encoded = encode_layer(&step.changes, opts.source_date_epoch)
+                    .with_context(|| format!("encoding the {} layer", step.name))?;
+                cache.put(&key, &encoded)?
+            }
+        };
+        let blob = LayerBlob {
+            digest: layer.digest.clone(),
+            diff_id: layer.diff_id.clone(),
+            media_type: GZIP_LAYER.to_string(),
+            size: layer.size,
+            path: layer.path.clone(),
+        };
+        // Applied from the encoded blob, so the root we emit is exactly the OCI image's.
+        apply_layer(&mut tree, blob.open_tar()?)
+            .with_context(|| format!("applying the {} layer", step.name))?;
+        chain.update(layer.diff_id.as_bytes());
+        step_locks.push(StepLock {
+            name: step.name.to_string(),
+            cache_key: key,
+            layer_digest: layer.digest.clone(),
+            diff_id: layer.diff_id.clone(),
+        });
+        layers.push(ImageLayer {
+            blob,
+            created_by: step.description,
+        });
+    }
+    phases.done("steps");
+
+    let kernel = find_kernel(&tree)?;
+    let lock = Lock {
+        recipe: RecipeLock {
+            name: recipe.name.clone(),
+            version: recipe.version.clone(),
+            source: recipe.label.clone(),
+            sha256: hex::encode(Sha256::digest(recipe.text.as_bytes())),
+        },
+        base: image_lock(&recipe.base, &base),
+        kernel_image: recipe
+            .kernel_from
+            .as_ref()
+            .zip(kernel_image.as_ref())
+            .map(|(r, i)| image_lock(r, i)),
+        steps: step_locks,
+        kernel: KernelLock {
+            version: kernel.version.clone(),
+            vmlinuz_sha256: hex::encode(Sha256::digest(kernel.vmlinuz.as_slice())),
+            boot_modules: recipe.boot_modules.clone(),
+        },
+        agent: agent.as_ref().map(|a| binary_lock(&a.bytes)),
+        init: binary_lock(&init.bytes),
+        source_date_epoch: opts.source_date_epoch,
+    };
+
+    let out = staged.path();
+    let mut artifacts: Vec<Artifact> = Vec::new();
+    let cmdline = recipe.cmdline.join(" ");
+    if recipe.wants(&Output::Oci) {
+        artifacts.push(write_oci(out, &recipe, &layers, opts.source_date_epoch)?);
+        phases.done("oci");
+    }
+    if recipe.wants(&Output::Pxe) {
+        let inputs = PxeInputs {
+            tree: &tree,
+            kernel: &kernel,
+            init_binary: &init.bytes,
+            boot_modules: &recipe.boot_modules,
+            cmdline: &cmdline,
+            source_date_epoch: opts.source_date_epoch,
+        };
+        artifacts.extend(emit_pxe(&inputs, out)?);
+        phases.done("pxe");
+    }
+
+    let inputs = serde_json::to_value(&lock)?;
+    let lock_bytes = serde_json::to_vec_pretty(&lock)?;
+    std::fs::write(out.join(lock::LOCK_FILE), &lock_bytes)?;
+    artifacts.push(Artifact::of_bytes(lock::LOCK_FILE, "lock", &lock_bytes));
+    let manifest = Manifest {
+        name: recipe.name.clone(),
+        version: recipe.version.clone(),
+        cmdline,
+        artifacts,
+        inputs,
+    };
+    std::fs::write(
+        out.join(MANIFEST_FILE),
+        serde_json::to_vec_pretty(&manifest)?,
+    )?;
+    let out = staged.commit()?;
+    phases.done("commit");
+    Ok(BuildReport {
+        out,
+        manifest,
+        phases: phases.0,
+        cached_steps,
+    })
+}
+
+const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Layout and archive paths in a recipe are relative to the recipe's directory.
+fn open_resolved(r: &ImageRef, recipe: &Recipe, cache: &Path) -> anyhow::Result<SourceImage> {
+    let resolved = match r {
+        ImageRef::Layout { dir, tag, digest } if dir.is_relative() => ImageRef::Layout {
+            dir: recipe.dir.join(dir),
+            tag: tag.clone(),
+            digest: digest.clone(),
+        },
+        ImageRef::Archive { file, tag } if file.is_relative() => ImageRef::Archive {
+            file: recipe.dir.join(file),
+            tag: tag.clone(),
+        },
+        other => other.clone(),
+    };
+    Ok(open_image(&resolved, cache)?)
+}
+
+/// The reference as written, pinned to the manifest digest it resolved to.
+fn pinned(r: &ImageRef, manifest_digest: &str) -> String {
+    match r {
+        ImageRef::Registry {
+            registry,
+            repository,
+            ..
+        } => format!("docker://{registry}/{repository}@{manifest_digest}"),
+        ImageRef::Layout { dir, .. } => format!("oci-layout:{}@{manifest_digest}", dir.display()),
+        ImageRef::Archive { .. } => format!("{r}@{manifest_digest}"),
+    }
+}
+
+fn image_lock(reference: &ImageRef, image: &SourceImage) -> ImageLock {
+    ImageLock {
+        reference: reference.to_string(),
+        pinned: pinned(reference, &image.manifest_digest),
+        manifest_digest: image.manifest_digest.clone(),
+        config_digest: image.config_digest.clone(),
+        layers: image.layers.iter().map(|l| l.digest.clone()).collect(),
+    }
+}
+
+fn binary_lock(bytes: &[u8]) -> BinaryLock {
+    BinaryLock {
+        sha256: hex::encode(Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+    }
+}
+
+/// The built OS image itself, bootc style: base layers, then one layer per step.
+fn write_oci(
+    out: &Path,
+    recipe: &Recipe,
+    layers: &[ImageLayer],
+    source_date_epoch: i64,
+) -> anyhow::Result<Artifact> {
+    let dir = out.join("oci");
+    let mut writer =
+        LayoutWriter::create(&dir, source_date_epoch).context("creating the OCI layout")?;
+    for l in layers {
+        writer.add_source_layer(&l.blob, &l.created_by)?;
+    }
+    let labels = [
+        ("org.opencontainers.image.title", recipe.name.as_str()),
+        ("org.opencontainers.image.version", recipe.version.as_str()),
+        ("containers.bootc", "1"),
+    ];
+    let details = ImageDetails {
+        tag: recipe.version.clone(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        annotations: Default::default(),
+    };
+    let manifest_digest = writer.finish(&details).context("writing the OCI layout")?;
+    let index = std::fs::read(dir.join("index.json"))?;
+    let mut a = Artifact::of_bytes("oci", "oci-layout", &index);
+    // The layout is named by its image manifest, the digest a registry would show.
+    a.sha256 = manifest_digest.trim_start_matches("sha256:").to_string();
+    a.size = dir_size(&dir)?;
+    Ok(a)
+}
+
+fn dir_size(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let md = entry.metadata()?;
+        total += if md.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            md.len()
+        };
+    }
+    Ok(total)
+}

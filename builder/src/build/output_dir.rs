@@ -1,0 +1,151 @@
+//! The output directory appears whole or not at all: a build writes into a sibling
+//! temporary directory and renames it into place only when everything succeeded.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::manifest::MANIFEST_FILE;
+
+pub struct StagedOutput {
+    final_dir: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl StagedOutput {
+    /// Refuses to replace an existing, non-empty directory that is not a Harmony output:
+    /// `--out ~` must never delete a home directory.
+    pub fn new(final_dir: &Path) -> anyhow::Result<Self> {
+        if final_dir.exists() {
+            let is_output = final_dir.join(MANIFEST_FILE).is_file();
+            let is_empty = std::fs::read_dir(final_dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            if !is_output && !is_empty {
+                bail!(
+                    "{} exists and is not a Harmony output (no {MANIFEST_FILE}); refusing to replace it",
+                    final_dir.display()
+                );
+            }
+        }
+        let parent = final_dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let name = final_dir
+            .file_name()
+            .context("the output path has no name")?
+            .to_string_lossy();
+        let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging)
+                .with_context(|| format!("removing stale {}", staging.display()))?;
+        }
+        std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+        Ok(StagedOutput {
+            final_dir: final_dir.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Swap the staged directory in; the previous output is removed only afterwards.
+    pub fn commit(mut self) -> anyhow::Result<PathBuf> {
+        let old = self.staging.with_file_name(format!(
+            ".{}.old-{}",
+            self.final_dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy(),
+            std::process::id()
+        ));
+        let had_old = self.final_dir.exists();
+        if had_old {
+            std::fs::rename(&self.final_dir, &old)
+                .with_context(|| format!("moving aside {}", self.final_dir.display()))?;
+        }
+        if let Err(e) = std::fs::rename(&self.staging, &self.final_dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, &self.final_dir);
+            }
+            return Err(e).with_context(|| format!("renaming into {}", self.final_dir.display()));
+        }
+        self.committed = true;
+        if had_old {
+            std::fs::remove_dir_all(&old)
+                .with_context(|| format!("removing the previous output {}", old.display()))?;
+        }
+        Ok(self.final_dir.clone())
+    }
+}
+
+impl Drop for StagedOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_build_leaves_the_previous_output_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(MANIFEST_FILE), "old").unwrap();
+        {
+            let staged = StagedOutput::new(&out).unwrap();
+            std::fs::write(staged.path().join(MANIFEST_FILE), "new").unwrap();
+            // dropped without commit: a failed build
+        }
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
+            "old"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staging left behind"
+        );
+    }
+
+    #[test]
+    fn commit_replaces_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let staged = StagedOutput::new(&out).unwrap();
+        std::fs::write(staged.path().join(MANIFEST_FILE), "new").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
+            "new"
+        );
+        let again = StagedOutput::new(&out).unwrap();
+        std::fs::write(again.path().join(MANIFEST_FILE), "newer").unwrap();
+        again.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
+            "newer"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn refuses_to_replace_a_foreign_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious"), "x").unwrap();
+        let err = StagedOutput::new(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("not a Harmony output"), "{err}");
+    }
+}

@@ -1,0 +1,197 @@
+//! The command tree: `harmony build`, `harmony run`, `harmony base debian`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::build::{build, BuildOptions};
+use crate::run::{run, VmOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "harmony",
+    version,
+    about = "Build immutable Kubernetes node images from one recipe, and boot them"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a recipe into bootable artifacts (no recipe: the embedded default).
+    Build {
+        /// Recipe file (YAML). Without one, the default recipe is built, making its
+        /// Debian-package base first if the cache has none.
+        recipe: Option<PathBuf>,
+        /// Output directory; replaced as a whole only when the build succeeds.
+        #[arg(long, short, default_value = "harmony-out")]
+        out: PathBuf,
+        /// Cache for base images, layers and packages.
+        #[arg(long, env = "HARMONY_CACHE")]
+        cache: Option<PathBuf>,
+        /// The static harmony-agent to bake in (default: found beside this binary).
+        #[arg(long, env = "HARMONY_AGENT_BIN")]
+        agent_bin: Option<PathBuf>,
+        /// The static harmony-init for the initramfs (default: found beside this binary).
+        #[arg(long, env = "HARMONY_INIT_BIN")]
+        init_bin: Option<PathBuf>,
+        /// Timestamp for every file and image record (reproducible builds).
+        #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
+        source_date_epoch: i64,
+        /// Print the manifest as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Boot built artifacts in QEMU and wait for the agent's first-boot report.
+    Run {
+        /// Output directory of `harmony build`.
+        out: PathBuf,
+        /// Ignition config handed to the node through QEMU fw_cfg.
+        #[arg(long)]
+        ignition: Option<PathBuf>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// Keep the node's writable state in this disk image (created if missing), so a
+        /// second run boots the same node again.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 1024)]
+        memory: u32,
+        /// Extra kernel command-line arguments.
+        #[arg(long = "append")]
+        append: Vec<String>,
+        /// Do not echo the console.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Make base images.
+    #[command(subcommand)]
+    Base(BaseCommand),
+}
+
+#[derive(Subcommand)]
+enum BaseCommand {
+    /// Make an OCI image layout from Debian packages (`apt-get download`, unpacked without root).
+    Debian {
+        /// Package list: one name per line, `#` comments.
+        #[arg(long)]
+        packages: PathBuf,
+        /// Where to write the OCI image layout.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "latest")]
+        tag: String,
+        #[arg(long, env = "HARMONY_CACHE")]
+        cache: Option<PathBuf>,
+        #[arg(long, env = "SOURCE_DATE_EPOCH", default_value_t = 0)]
+        source_date_epoch: i64,
+    },
+}
+
+pub fn main() -> ExitCode {
+    init_logging();
+    match dispatch(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HARMONY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,backhand=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Build {
+            recipe,
+            out,
+            cache,
+            agent_bin,
+            init_bin,
+            source_date_epoch,
+            json,
+        } => {
+            let opts = BuildOptions {
+                recipe,
+                out,
+                cache: cache.unwrap_or_else(crate::cache::default_dir),
+                agent_bin,
+                init_bin,
+                source_date_epoch,
+            };
+            let report = build(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.manifest)?);
+            } else {
+                print!("{}", report.summary());
+            }
+            Ok(())
+        }
+        Command::Run {
+            out,
+            ignition,
+            timeout,
+            state,
+            memory,
+            append,
+            quiet,
+        } => {
+            let opts = VmOptions {
+                out_dir: out,
+                ignition,
+                state,
+                memory_mb: memory,
+                extra_cmdline: append,
+                echo: !quiet,
+            };
+            let first_boot = run(&opts, Duration::from_secs(timeout))?;
+            println!("{}", first_boot.line);
+            Ok(())
+        }
+        Command::Base(BaseCommand::Debian {
+            packages,
+            out,
+            tag,
+            cache,
+            source_date_epoch,
+        }) => {
+            let names = crate::build::default_base::read_package_list(&packages)
+                .with_context(|| format!("reading package list {}", packages.display()))?;
+            let opts = crate::base::debian::DebianBaseOptions {
+                packages: names,
+                out,
+                tag,
+                cache: cache.unwrap_or_else(crate::cache::default_dir),
+                source_date_epoch,
+            };
+            let summary = crate::base::debian::make_debian_base(&opts)?;
+            println!(
+                "wrote {}:{} ({})",
+                summary.out.display(),
+                summary.tag,
+                summary.manifest_digest
+            );
+            for p in &summary.packages {
+                println!("  {} {} {}", p.name, p.version, p.sha256);
+            }
+            Ok(())
+        }
+    }
+}
