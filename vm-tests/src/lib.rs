@@ -1,1 +1,64 @@
-//! Shared harness for the QEMU end-to-end tests.
+//! Shared harness for the QEMU end-to-end tests and benchmarks: build the default image
+//! once per process (base and layers cached under `target/`), write configs, boot.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use harmony::build::{build, BuildOptions, BuildReport};
+
+/// `target/` of this workspace (tests run from the crate directory).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        })
+}
+
+/// Kept across runs so the Debian packages are downloaded once.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("vm-tests").join("cache")
+}
+
+pub fn build_default(out: &Path) -> anyhow::Result<BuildReport> {
+    build(&BuildOptions {
+        recipe: None,
+        out: out.to_path_buf(),
+        cache: cache_dir(),
+        agent_bin: None,
+        init_bin: None,
+        source_date_epoch: 0,
+    })
+}
+
+/// The default image, built once per test process.
+pub fn default_image() -> &'static Path {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        // One output per test binary: concurrent binaries never share a directory.
+        let exe = std::env::current_exe().ok();
+        let stem = exe
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|s| s.to_string_lossy().into_owned());
+        let out = target_dir()
+            .join("vm-tests")
+            .join(format!("default-{}", stem.unwrap_or_default()));
+        build_default(&out).unwrap_or_else(|e| panic!("building the default image: {e:#}"));
+        out
+    })
+}
+
+/// Write `json` to a fresh file in `dir` and return its path.
+pub fn write_config(dir: &Path, name: &str, json: &serde_json::Value) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(json).expect("json")).expect("writing config");
+    path
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}

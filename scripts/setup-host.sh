@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the host tools Harmony builds, boots and tests with (Debian 12). Run as root.
+# qemu-utils is pinned to bookworm's: a newer backport cannot sit beside bookworm's QEMU.
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host.sh installs Debian packages: run it as root (or with sudo)" >&2
+  exit 1
+fi
+# qemu-system-x86, qemu-utils: boot images (TCG or KVM), qemu-img
+# e2fsprogs: mkfs.ext4 for `harmony run --state`
+# squashfs-tools, cpio: tests read our squashfs and cpio with the reference tools
+# busybox-static: the bare-boot baseline in benchmarks
+packages=(
+  qemu-system-x86 qemu-utils/bookworm
+  e2fsprogs squashfs-tools cpio zstd xz-utils
+  busybox-static ca-certificates
+)
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends --allow-downgrades "${packages[@]}"
