@@ -67,6 +67,9 @@ enum Command {
         /// Extra kernel command-line arguments.
         #[arg(long = "append")]
         append: Vec<String>,
+        /// A raw disk image to attach read-only (repeatable), e.g. a NoCloud seed made by cloud-localds.
+        #[arg(long = "disk")]
+        disks: Vec<PathBuf>,
         /// Do not echo the console.
         #[arg(long)]
         quiet: bool,

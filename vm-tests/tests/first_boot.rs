@@ -16,6 +16,7 @@ fn options(ignition: Option<std::path::PathBuf>, state: Option<std::path::PathBu
         state,
         memory_mb: 1024,
         extra_cmdline: Vec::new(),
+        extra_drives: Vec::new(),
         echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
     }
 }

@@ -30,6 +30,8 @@ pub struct VmOptions {
     pub state: Option<PathBuf>,
     pub memory_mb: u32,
     pub extra_cmdline: Vec<String>,
+    /// More raw disks, attached read-only after the state disk (e.g. a NoCloud seed).
+    pub extra_drives: Vec<PathBuf>,
     /// Copy the guest console to our stderr.
     pub echo: bool,
 }
@@ -42,6 +44,7 @@ impl VmOptions {
             state: None,
             memory_mb: 1024,
             extra_cmdline: Vec::new(),
+            extra_drives: Vec::new(),
             echo: false,
         }
     }
@@ -111,6 +114,12 @@ impl Vm {
         if let Some(state) = &opts.state {
             cmd.arg("-drive")
                 .arg(format!("file={},if=virtio,format=raw", qemu_path(state)?));
+        }
+        for drive in &opts.extra_drives {
+            cmd.arg("-drive").arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                qemu_path(drive)?
+            ));
         }
         tracing::debug!(?cmd, "starting QEMU");
         let mut child = cmd
