@@ -154,6 +154,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             state,
             memory,
             append,
+            disks,
             quiet,
         } => {
             let opts = VmOptions {
@@ -162,6 +163,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 state,
                 memory_mb: memory,
                 extra_cmdline: append,
+                extra_drives: disks,
                 echo: !quiet,
             };
             let first_boot = run(&opts, Duration::from_secs(timeout))?;
