@@ -248,6 +248,7 @@ fn download(name: &str, dir: &Path) -> Result<(PathBuf, String), BaseError> {
         return Ok((path, expected));
     }
     let status = Command::new("apt-get")
+        .args(sandbox_args())
         .args(["download", "-q", name])
         .current_dir(dir)
         .stdout(std::process::Stdio::null())
@@ -264,6 +265,16 @@ fn download(name: &str, dir: &Path) -> Result<(PathBuf, String), BaseError> {
         )));
     }
     Ok((path, actual))
+}
+
+/// As root, apt drops to its `_apt` user for downloads, which cannot write into a cache
+/// under /root and warns; the files are written the same either way, so say so up front.
+fn sandbox_args() -> &'static [&'static str] {
+    if nix::unistd::geteuid().is_root() {
+        &["-o", "APT::Sandbox::User=root"]
+    } else {
+        &[]
+    }
 }
 
 fn sha256_file(path: &Path) -> Result<String, String> {
