@@ -7,11 +7,13 @@
 //! `json.path[3].field: what is wrong`.
 
 mod abs_path;
+pub mod cloud_config;
 pub mod data_url;
 mod error;
 pub mod fetch;
 pub mod hash;
 mod node_config;
+pub mod node_settings;
 mod resolve;
 pub mod spec;
 pub mod systemd_unit;
