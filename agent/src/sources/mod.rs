@@ -4,6 +4,7 @@
 mod file;
 mod kernel_cmdline;
 mod qemu;
+pub mod vmware;
 
 use std::path::{Path, PathBuf};
 
@@ -27,10 +28,13 @@ pub enum SourceError {
         #[source]
         err: std::io::Error,
     },
-    #[error("platform {0:?} is not supported yet (supported: qemu, file)")]
+    #[error("platform {0:?} is not supported yet (supported: qemu, vmware, file)")]
     UnsupportedPlatform(String),
     #[error("platform \"file\" needs a config path (--config-file or IGNITION_CONFIG_FILE)")]
     FileWithoutPath,
+    /// A source found its config but cannot read it (bad encoding, malformed, unreachable).
+    #[error("{location}: {problem}")]
+    Unreadable { location: String, problem: String },
 }
 
 /// One platform's way to find the config.
@@ -79,6 +83,9 @@ pub fn detect_platform(host: &HostPaths) -> Result<Option<String>, SourceError> 
     if let Some(id) = cmdline.value("ignition.platform.id") {
         return Ok(Some(id.to_string()));
     }
+    if vmware::detected(host) {
+        return Ok(Some("vmware".to_string()));
+    }
     let dmi_vendor = std::fs::read_to_string(host.join("/sys/class/dmi/id/sys_vendor"));
     if host.join(qemu::FW_CFG_DIR).is_dir() || dmi_vendor.is_ok_and(|v| v.trim() == "QEMU") {
         return Ok(Some("qemu".to_string()));
@@ -94,6 +101,7 @@ pub fn for_platform(
 ) -> Result<Box<dyn ConfigSource>, SourceError> {
     match platform {
         "qemu" => Ok(Box::new(QemuFwCfg::new(host.clone()))),
+        "vmware" => Ok(Box::new(vmware::VmwareSource::for_host(host)?)),
         "file" => Ok(Box::new(FileSource::new(
             config_file.ok_or(SourceError::FileWithoutPath)?,
         ))),
@@ -122,7 +130,7 @@ mod tests {
         let err = for_platform("metal", &host, None).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "platform \"metal\" is not supported yet (supported: qemu, file)"
+            "platform \"metal\" is not supported yet (supported: qemu, vmware, file)"
         );
         assert!(for_platform("file", &host, None).is_err());
     }

@@ -1,0 +1,150 @@
+//! VMware (vSphere, ESXi, Workstation): the config is in guestinfo, read through the
+//! backdoor RPC (no open-vm-tools), with Ignition's keys and rules:
+//!
+//! - `guestinfo.ignition.config.data` + `.encoding` (see [`encoding`]);
+//! - cloud-init's `guestinfo.userdata` / `guestinfo.metadata` (+ `.encoding`), read
+//!   when no Ignition config is set;
+//! - the OVF environment (`guestinfo.ovfEnv`) of an OVA deployed with vApp properties:
+//!   a property of the same name is the fallback for each key, so a guestinfo key set
+//!   directly on the VM beats the OVF property (data and encoding each on their own,
+//!   as Ignition resolves them).
+//!
+//! An empty value is no config, as for Ignition. Unlike Ignition, which logs a warning and
+//! goes on, a malformed OVF environment is an error: it is the operator's input.
+
+mod encoding;
+mod guestinfo;
+mod ovf_env;
+
+use std::collections::BTreeMap;
+
+pub use guestinfo::{Backdoor, GuestInfo};
+
+use super::{ConfigSource, FetchedConfig, HostPaths, SourceError};
+
+/// What `/sys/class/dmi/id/sys_vendor` says on every VMware hypervisor.
+pub const DMI_VENDOR: &str = "VMware, Inc.";
+const DMI_VENDOR_PATH: &str = "/sys/class/dmi/id/sys_vendor";
+
+pub const IGNITION_KEY: &str = "guestinfo.ignition.config.data";
+pub const USERDATA_KEY: &str = "guestinfo.userdata";
+pub const METADATA_KEY: &str = "guestinfo.metadata";
+pub const OVF_ENV_KEY: &str = "guestinfo.ovfEnv";
+
+/// DMI says this machine is a VMware VM.
+pub fn detected(host: &HostPaths) -> bool {
+    std::fs::read_to_string(host.join(DMI_VENDOR_PATH)).is_ok_and(|v| v.trim() == DMI_VENDOR)
+}
+
+/// One decoded value and where it came from (`guestinfo:KEY` or `ovfenv:KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub location: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything the platform holds for this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmwareData {
+    pub ignition: Option<Value>,
+    pub userdata: Option<Value>,
+    /// cloud-init's instance metadata (instance-id, local-hostname, network).
+    pub metadata: Option<Value>,
+}
+
+pub struct VmwareSource {
+    guestinfo: Box<dyn GuestInfo>,
+}
+
+impl VmwareSource {
+    pub fn new(guestinfo: Box<dyn GuestInfo>) -> VmwareSource {
+        VmwareSource { guestinfo }
+    }
+
+    /// The backdoor is touched only when DMI says VMware: on other hardware its I/O port
+    /// is not there and reading it would fault.
+    pub fn for_host(host: &HostPaths) -> Result<VmwareSource, SourceError> {
+        if !detected(host) {
+            let vendor = std::fs::read_to_string(host.join(DMI_VENDOR_PATH))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|e| format!("unreadable ({e})"));
+            return Err(unreadable(
+                DMI_VENDOR_PATH,
+                format!("platform vmware, but DMI sys_vendor is {vendor:?}, not {DMI_VENDOR:?}"),
+            ));
+        }
+        if !host.is_live() {
+            return Err(unreadable(
+                "guestinfo",
+                "the VMware backdoor is only reachable from the live host",
+            ));
+        }
+        let backdoor = Backdoor::open().map_err(|e| unreadable("guestinfo", e))?;
+        Ok(VmwareSource::new(Box::new(backdoor)))
+    }
+
+    pub fn read(&self) -> Result<VmwareData, SourceError> {
+        let gi = self.guestinfo.as_ref();
+        let ovf = match get(gi, OVF_ENV_KEY)? {
+            Some(xml) if !xml.is_empty() => {
+                let xml = String::from_utf8(xml)
+                    .map_err(|_| unreadable(OVF_ENV_KEY, "not UTF-8 text"))?;
+                ovf_env::properties(&xml).map_err(|e| unreadable(OVF_ENV_KEY, e))?
+            }
+            _ => BTreeMap::new(),
+        };
+        Ok(VmwareData {
+            ignition: value(gi, &ovf, IGNITION_KEY)?,
+            userdata: value(gi, &ovf, USERDATA_KEY)?,
+            metadata: value(gi, &ovf, METADATA_KEY)?,
+        })
+    }
+}
+
+impl ConfigSource for VmwareSource {
+    /// Ignition's config if there is one, else cloud-init's user-data.
+    fn fetch(&self) -> Result<Option<FetchedConfig>, SourceError> {
+        let data = self.read()?;
+        Ok(data.ignition.or(data.userdata).map(|v| FetchedConfig {
+            source: v.location,
+            bytes: v.bytes,
+        }))
+    }
+}
+
+fn unreadable(location: &str, problem: impl Into<String>) -> SourceError {
+    SourceError::Unreadable {
+        location: location.to_string(),
+        problem: problem.into(),
+    }
+}
+
+fn get(gi: &dyn GuestInfo, key: &str) -> Result<Option<Vec<u8>>, SourceError> {
+    gi.get(key).map_err(|e| unreadable(key, e))
+}
+
+/// `key` and `key.encoding`, each from guestinfo if set there, else from the OVF
+/// environment; decoded. Empty (after decoding) is no value.
+fn value(
+    gi: &dyn GuestInfo,
+    ovf: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<Value>, SourceError> {
+    let enc_key = format!("{key}.encoding");
+    let (data, location) = match get(gi, key)? {
+        Some(d) => (d, format!("guestinfo:{key}")),
+        None => match ovf.get(key) {
+            Some(d) => (d.clone().into_bytes(), format!("ovfenv:{key}")),
+            None => return Ok(None),
+        },
+    };
+    let encoding = match get(gi, &enc_key)? {
+        Some(e) => String::from_utf8(e).map_err(|_| unreadable(&enc_key, "not UTF-8 text"))?,
+        None => ovf.get(&enc_key).cloned().unwrap_or_default(),
+    };
+    let bytes = encoding::decode(&data, &encoding).map_err(|e| unreadable(&location, e))?;
+    Ok((!bytes.is_empty()).then_some(Value { location, bytes }))
+}
+
+#[cfg(test)]
+mod tests;

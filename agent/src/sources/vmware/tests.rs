@@ -1,0 +1,238 @@
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use base64::Engine;
+
+use super::ovf_env::tests::ovf_env;
+use super::*;
+
+const IGN: &str = r#"{"ignition":{"version":"3.3.0"}}"#;
+const OTHER_IGN: &str = r#"{"ignition":{"version":"3.4.0"}}"#;
+
+/// Guestinfo with the VMX's semantics: unset is None, keys case-insensitive.
+#[derive(Default)]
+struct FakeGuestInfo(BTreeMap<String, Vec<u8>>);
+
+impl FakeGuestInfo {
+    fn with(mut self, key: &str, value: impl AsRef<[u8]>) -> Self {
+        self.0
+            .insert(key.to_ascii_lowercase(), value.as_ref().to_vec());
+        self
+    }
+}
+
+impl GuestInfo for FakeGuestInfo {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.0.get(&key.to_ascii_lowercase()).cloned())
+    }
+}
+
+struct BrokenGuestInfo;
+
+impl GuestInfo for BrokenGuestInfo {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Err(format!("reply too short (1 bytes) for {key}"))
+    }
+}
+
+fn source(gi: FakeGuestInfo) -> VmwareSource {
+    VmwareSource::new(Box::new(gi))
+}
+
+fn fetched(gi: FakeGuestInfo) -> Option<(String, String)> {
+    source(gi)
+        .fetch()
+        .unwrap()
+        .map(|f| (f.source, String::from_utf8(f.bytes).unwrap()))
+}
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn nothing_set_is_no_config() {
+    assert_eq!(fetched(FakeGuestInfo::default()), None);
+    assert_eq!(
+        source(FakeGuestInfo::default()).read().unwrap(),
+        VmwareData::default()
+    );
+    // An empty value is no config, as Ignition has it.
+    assert_eq!(
+        fetched(FakeGuestInfo::default().with(IGNITION_KEY, "")),
+        None
+    );
+}
+
+#[test]
+fn ignition_data_in_every_encoding() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("", IGN.as_bytes().to_vec()),
+        ("base64", b64(IGN.as_bytes()).into_bytes()),
+        ("b64", b64(IGN.as_bytes()).into_bytes()),
+        ("gzip", gzip(IGN.as_bytes())),
+        ("gz", gzip(IGN.as_bytes())),
+        ("gzip+base64", b64(&gzip(IGN.as_bytes())).into_bytes()),
+        ("gz+base64", b64(&gzip(IGN.as_bytes())).into_bytes()),
+        ("gzip+b64", b64(&gzip(IGN.as_bytes())).into_bytes()),
+        ("gz+b64", b64(&gzip(IGN.as_bytes())).into_bytes()),
+    ];
+    for (enc, data) in cases {
+        let gi = FakeGuestInfo::default()
+            .with(IGNITION_KEY, &data)
+            .with("guestinfo.ignition.config.data.encoding", enc);
+        assert_eq!(
+            fetched(gi),
+            Some((format!("guestinfo:{IGNITION_KEY}"), IGN.to_string())),
+            "{enc:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_encoding_or_bad_data_is_an_error_naming_the_key() {
+    let gi = FakeGuestInfo::default()
+        .with(IGNITION_KEY, IGN)
+        .with("guestinfo.ignition.config.data.encoding", "base32");
+    let err = source(gi).fetch().unwrap_err().to_string();
+    assert!(
+        err.starts_with(
+            "guestinfo:guestinfo.ignition.config.data: unsupported encoding \"base32\""
+        ),
+        "{err}"
+    );
+    let gi = FakeGuestInfo::default()
+        .with(IGNITION_KEY, "%%%")
+        .with("guestinfo.ignition.config.data.encoding", "base64");
+    let err = source(gi).fetch().unwrap_err().to_string();
+    assert!(
+        err.starts_with("guestinfo:guestinfo.ignition.config.data: invalid base64"),
+        "{err}"
+    );
+    let err = VmwareSource::new(Box::new(BrokenGuestInfo))
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "guestinfo.ovfEnv: reply too short (1 bytes) for guestinfo.ovfEnv"
+    );
+}
+
+#[test]
+fn cloud_init_userdata_and_metadata() {
+    let userdata = "#cloud-config\nhostname: n1\n";
+    let metadata = "instance-id: i-1\nlocal-hostname: n1\n";
+    let gi = FakeGuestInfo::default()
+        .with(USERDATA_KEY, b64(&gzip(userdata.as_bytes())))
+        .with("guestinfo.userdata.encoding", "gzip+base64")
+        .with(METADATA_KEY, b64(metadata.as_bytes()))
+        .with("guestinfo.metadata.encoding", "base64");
+    let data = source(gi).read().unwrap();
+    assert_eq!(data.ignition, None);
+    assert_eq!(data.userdata.as_ref().unwrap().bytes, userdata.as_bytes());
+    assert_eq!(data.metadata.as_ref().unwrap().bytes, metadata.as_bytes());
+    assert_eq!(
+        data.metadata.unwrap().location,
+        "guestinfo:guestinfo.metadata"
+    );
+    let gi = FakeGuestInfo::default().with(USERDATA_KEY, userdata);
+    assert_eq!(
+        fetched(gi),
+        Some(("guestinfo:guestinfo.userdata".into(), userdata.into()))
+    );
+}
+
+#[test]
+fn ignition_beats_userdata() {
+    let gi = FakeGuestInfo::default()
+        .with(USERDATA_KEY, "#cloud-config\n")
+        .with(IGNITION_KEY, IGN);
+    assert_eq!(fetched(gi).unwrap().1, IGN);
+}
+
+#[test]
+fn ovf_environment_properties_are_the_fallback() {
+    let env = ovf_env(&[
+        (IGNITION_KEY, &b64(&gzip(IGN.as_bytes()))),
+        ("guestinfo.ignition.config.data.encoding", "gz+b64"),
+    ]);
+    // vSphere sets guestinfo.ovfEnv; the key is looked up case-insensitively.
+    let gi = FakeGuestInfo::default().with("guestinfo.ovfenv", &env);
+    assert_eq!(
+        fetched(gi),
+        Some((format!("ovfenv:{IGNITION_KEY}"), IGN.to_string()))
+    );
+}
+
+#[test]
+fn a_direct_guestinfo_key_beats_the_ovf_property() {
+    let env = ovf_env(&[
+        (IGNITION_KEY, &b64(IGN.as_bytes())),
+        ("guestinfo.ignition.config.data.encoding", "base64"),
+    ]);
+    // Data and encoding both set directly: the OVF pair is ignored.
+    let gi = FakeGuestInfo::default()
+        .with(OVF_ENV_KEY, &env)
+        .with(IGNITION_KEY, OTHER_IGN)
+        .with("guestinfo.ignition.config.data.encoding", "");
+    assert_eq!(
+        fetched(gi),
+        Some((format!("guestinfo:{IGNITION_KEY}"), OTHER_IGN.to_string()))
+    );
+    // Only the data set directly: its encoding still falls back to the OVF property,
+    // key by key, as Ignition resolves them.
+    let gi = FakeGuestInfo::default()
+        .with(OVF_ENV_KEY, &env)
+        .with(IGNITION_KEY, b64(OTHER_IGN.as_bytes()));
+    assert_eq!(fetched(gi).unwrap().1, OTHER_IGN);
+    // A directly set empty value is set: it beats the property, and means no config.
+    let gi = FakeGuestInfo::default()
+        .with(OVF_ENV_KEY, &env)
+        .with(IGNITION_KEY, "");
+    assert_eq!(fetched(gi), None);
+}
+
+#[test]
+fn a_malformed_ovf_environment_is_an_error() {
+    let gi = FakeGuestInfo::default()
+        .with(OVF_ENV_KEY, "<Environment><PropertySection>")
+        .with(IGNITION_KEY, IGN);
+    let err = source(gi).fetch().unwrap_err().to_string();
+    assert!(err.starts_with("guestinfo.ovfEnv: invalid XML"), "{err}");
+}
+
+#[test]
+fn dmi_decides_whether_the_backdoor_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostPaths::new(dir.path());
+    assert!(!detected(&host));
+    let err = VmwareSource::for_host(&host).err().unwrap().to_string();
+    assert!(
+        err.starts_with(
+            "/sys/class/dmi/id/sys_vendor: platform vmware, but DMI sys_vendor is \"unreadable"
+        ),
+        "{err}"
+    );
+    std::fs::create_dir_all(host.join("/sys/class/dmi/id")).unwrap();
+    std::fs::write(host.join(DMI_VENDOR_PATH), "QEMU\n").unwrap();
+    let err = VmwareSource::for_host(&host).err().unwrap().to_string();
+    assert!(
+        err.contains("DMI sys_vendor is \"QEMU\", not \"VMware, Inc.\""),
+        "{err}"
+    );
+    std::fs::write(host.join(DMI_VENDOR_PATH), "VMware, Inc.\n").unwrap();
+    assert!(detected(&host));
+    // Not the live host: the backdoor is never opened from a test.
+    let err = VmwareSource::for_host(&host).err().unwrap().to_string();
+    assert_eq!(
+        err,
+        "guestinfo: the VMware backdoor is only reachable from the live host"
+    );
+}
