@@ -1,5 +1,11 @@
 //! Owner names → ids, from the target root's /etc/passwd and /etc/group (never the
-//! host's NSS: the agent is static and the names that count are the node's).
+//! host's NSS: the agent is static and the names that count are the node's); and the
+//! account files themselves ([`db`]), `useradd`'s defaults ([`defaults`]) and the user and
+//! group edits Ignition makes ([`edit`]).
+
+pub mod db;
+pub mod defaults;
+pub mod edit;
 
 use std::collections::BTreeMap;
 
@@ -35,6 +41,23 @@ impl Accounts {
             users: table(root, "/etc/passwd")?,
             groups: table(root, "/etc/group")?,
         })
+    }
+
+    /// The tables as an in-memory database has them (after planned user edits).
+    pub fn from_db(db: &db::AccountDb) -> Accounts {
+        let table = |t: &db::Table| {
+            let mut m = BTreeMap::new();
+            for r in t.records() {
+                if let Some(id) = r.get(2).and_then(|f| f.parse().ok()) {
+                    m.entry(r[0].clone()).or_insert(id);
+                }
+            }
+            m
+        };
+        Accounts {
+            users: table(&db.passwd),
+            groups: table(&db.group),
+        }
     }
 
     pub fn uid(&self, owner: &Option<Owner>) -> Result<u32, AccountError> {

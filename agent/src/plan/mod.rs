@@ -6,6 +6,8 @@
 //! directories 0755 root:root, as Ignition creates them.
 
 mod action;
+mod append_log;
+mod passwd;
 mod units;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,9 @@ pub struct UnitState {
 pub struct Plan {
     pub actions: Vec<Action>,
     pub units: Vec<UnitState>,
+    /// One line per user or group change, e.g. `add user core uid 1000 gid 100 …`; the
+    /// account files they edit are written by `actions`.
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +51,12 @@ pub enum PlanError {
     Io { path: String, err: std::io::Error },
     #[error("systemd.units {unit}: {problem}")]
     Unit { unit: String, problem: String },
-    #[error("{0}: not supported by Harmony yet")]
-    NotSupportedYet(&'static str),
+    #[error("{path}: {name:?}: {problem}")]
+    Account {
+        path: String,
+        name: String,
+        problem: String,
+    },
 }
 
 fn conflict(path: &str, problem: impl Into<String>) -> PlanError {
@@ -67,18 +76,14 @@ enum State {
 }
 
 pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
-    if !cfg.users.is_empty() {
-        return Err(PlanError::NotSupportedYet("passwd.users"));
-    }
-    if !cfg.groups.is_empty() {
-        return Err(PlanError::NotSupportedYet("passwd.groups"));
-    }
     let mut p = Planner {
         root,
         accounts: Accounts::load(root).map_err(PlanError::Accounts)?,
         planned: BTreeMap::new(),
         actions: Vec::new(),
+        appends: append_log::AppendLog::load(root),
     };
+    let accounts = passwd::plan_passwd(&mut p, cfg)?;
     let mut dirs: Vec<_> = cfg.directories.iter().collect();
     dirs.sort_by_key(|d| d.path.matches('/').count());
     for d in dirs {
@@ -108,9 +113,13 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
         p.hard_link(&l.path, &l.target, l.overwrite)?;
     }
     let units = units::plan_units(&mut p, &cfg.units)?;
+    if let Some(log) = p.appends.to_write() {
+        p.file(append_log::PATH, true, &Some(log), &[], Some(0o644), 0, 0)?;
+    }
     Ok(Plan {
         actions: p.actions,
         units,
+        accounts,
     })
 }
 
@@ -119,6 +128,7 @@ pub(crate) struct Planner<'a> {
     accounts: Accounts,
     planned: BTreeMap<String, State>,
     actions: Vec<Action>,
+    appends: append_log::AppendLog,
 }
 
 impl Planner<'_> {
@@ -261,21 +271,32 @@ impl Planner<'_> {
         self.parents(path)?;
         let mut base = contents.clone();
         let mut existing_mode = None;
+        // The file exactly as asked for is already there (a re-apply): nothing to do.
+        let mut done = false;
         match self.current(path)? {
             None => {}
             Some((ExistingKind::File, node)) => {
-                if contents.is_some() && !overwrite {
-                    return Err(conflict(path, "a file exists here and overwrite is false"));
+                let on_disk = match self.planned.get(path) {
+                    Some(State::File(c)) => c.clone(),
+                    _ => self
+                        .root
+                        .read(path)
+                        .map_err(|e| Self::io(path, e))?
+                        .unwrap_or_default(),
+                };
+                if let Some(c) = contents.as_ref().filter(|_| !overwrite) {
+                    let same = matches!(node, Some(NodeKind::File { mode: m, uid: u, gid: g, .. })
+                        if m == mode.unwrap_or(0o644) && u == uid && g == gid)
+                        && on_disk == [c.as_slice(), &append.concat()].concat();
+                    if !same {
+                        return Err(conflict(path, "a file exists here and overwrite is false"));
+                    }
+                    base = Some(on_disk.clone());
+                    done = true;
                 }
                 if base.is_none() {
-                    base = Some(match self.planned.get(path) {
-                        Some(State::File(c)) => c.clone(),
-                        _ => self
-                            .root
-                            .read(path)
-                            .map_err(|e| Self::io(path, e))?
-                            .unwrap_or_default(),
-                    });
+                    done = self.appends.already_appended(path, append, &on_disk);
+                    base = Some(on_disk);
                     if let Some(NodeKind::File { mode, .. }) = node {
                         existing_mode = Some(mode);
                     }
@@ -284,8 +305,13 @@ impl Planner<'_> {
             Some((kind, _)) => self.replace(path, kind, overwrite)?,
         }
         let mut bytes = base.unwrap_or_default();
-        for a in append {
-            bytes.extend_from_slice(a);
+        if !done {
+            for a in append {
+                bytes.extend_from_slice(a);
+            }
+            if contents.is_none() && !append.is_empty() {
+                self.appends.record(path, append, &bytes);
+            }
         }
         self.actions.push(Action::WriteFile {
             path: path.to_string(),

@@ -88,8 +88,15 @@ fn conflicts_are_found_before_anything_is_written() {
         e.to_string(),
         "/h: hard link target /missing does not exist"
     );
-    let e = plan(&cfg(r#","passwd":{"users":[{"name":"a"}]}"#), &r).unwrap_err();
-    assert_eq!(e.to_string(), "passwd.users: not supported by Harmony yet");
+    let e = plan(
+        &cfg(r#","passwd":{"users":[{"name":"a"},{"name":"b","groups":["wheel"]}]}"#),
+        &r,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "passwd.users[1]: \"b\": group \"wheel\" does not exist in the root's /etc/group"
+    );
 }
 
 #[test]

@@ -1,0 +1,86 @@
+//! Which `append`s an earlier apply made, so applying the same config again does not
+//! append twice. Ignition never faces this (it runs once per node); `harmony-agent apply`
+//! must be repeatable.
+//!
+//! The record is kept in the root at [`PATH`]: per file, the sha256 of what was appended
+//! and of the whole file right after. A file that still hashes to what the last append
+//! left, asked for the same append again, is already done. A file changed since (by hand,
+//! or by another config) gets the append again, which is what the config asks for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::target_root::TargetRoot;
+
+pub const PATH: &str = "/var/lib/harmony/appends.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    path: String,
+    append_sha256: String,
+    result_sha256: String,
+}
+
+#[derive(Debug, Default)]
+pub struct AppendLog {
+    entries: BTreeMap<String, Entry>,
+    changed: bool,
+}
+
+pub fn sha256(chunks: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for c in chunks {
+        h.update(c);
+    }
+    hex::encode(h.finalize())
+}
+
+impl AppendLog {
+    /// An unreadable or garbled record counts as empty: the worst case is appending
+    /// again, never losing data.
+    pub fn load(root: &TargetRoot) -> AppendLog {
+        let entries: Vec<Entry> = root
+            .read(PATH)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        AppendLog {
+            entries: entries.into_iter().map(|e| (e.path.clone(), e)).collect(),
+            changed: false,
+        }
+    }
+
+    /// Has exactly this append already been made to a file that now holds `current`?
+    pub fn already_appended(&self, path: &str, append: &[Vec<u8>], current: &[u8]) -> bool {
+        let chunks: Vec<&[u8]> = append.iter().map(Vec::as_slice).collect();
+        self.entries.get(path).is_some_and(|e| {
+            e.append_sha256 == sha256(&chunks) && e.result_sha256 == sha256(&[current])
+        })
+    }
+
+    pub fn record(&mut self, path: &str, append: &[Vec<u8>], result: &[u8]) {
+        let chunks: Vec<&[u8]> = append.iter().map(Vec::as_slice).collect();
+        let e = Entry {
+            path: path.to_string(),
+            append_sha256: sha256(&chunks),
+            result_sha256: sha256(&[result]),
+        };
+        if self.entries.get(path) != Some(&e) {
+            self.entries.insert(path.to_string(), e);
+            self.changed = true;
+        }
+    }
+
+    /// The new record's bytes, when this plan changed it.
+    pub fn to_write(&self) -> Option<Vec<u8>> {
+        self.changed.then(|| {
+            let list: Vec<&Entry> = self.entries.values().collect();
+            let mut json = serde_json::to_vec_pretty(&list).unwrap_or_default();
+            json.push(b'\n');
+            json
+        })
+    }
+}
