@@ -1,5 +1,5 @@
-//! Absolute paths in configs, normalised lexically so `/etc//a/./b` and `/etc/a/b` are
-//! the same node (as Go's `filepath.Clean` does in Ignition).
+//! Absolute paths in configs, normalised lexically as Go's `path.Clean` does; validation
+//! refuses a storage path that is not already in this form, as Ignition does.
 
 /// `None` when `p` is not absolute. `..` above `/` stays at `/`.
 pub fn normalize(p: &str) -> Option<String> {

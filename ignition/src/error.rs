@@ -41,6 +41,8 @@ pub enum Problem {
     NotSupportedYet(String),
     #[error("path {0:?} is not absolute")]
     RelativePath(String),
+    #[error("path {0:?} is not fully simplified (write {1:?})")]
+    DirtyPath(String, String),
     #[error("duplicate path {path:?}, already used by {first}")]
     DuplicatePath { path: String, first: String },
     #[error("path {path:?} lies under {other}, which is not a directory")]

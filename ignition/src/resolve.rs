@@ -9,6 +9,7 @@ use crate::fetch::Fetcher;
 use crate::hash::ExpectedHash;
 use crate::node_config::*;
 use crate::spec::{self, Config};
+use crate::SpecVersion;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -16,6 +17,13 @@ type Result<T> = std::result::Result<T, ConfigError>;
 /// and are converted again here without panicking in case they are not.
 pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
     let mut out = NodeConfig::default();
+    // Specs before 3.4.0 ignore setuid/setgid/sticky, and upstream keeps it that way so
+    // old configs keep their meaning (coreos/ignition#1301): only 3.4.0+ applies them.
+    let mode_mask = match cfg.ignition.version.as_deref().map(SpecVersion::parse) {
+        Some(Ok(v)) if v >= SpecVersion::V3_4 => 0o7777,
+        _ => 0o777,
+    };
+    let spec_mode = |p: &str, m: Option<i64>| mode(p, m).map(|m| m.map(|m| m & mode_mask));
     if let Some(storage) = &cfg.storage {
         for (i, f) in storage.files.iter().flatten().enumerate() {
             let p = format!("storage.files[{i}]");
@@ -32,7 +40,7 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
                 overwrite: f.overwrite.unwrap_or(false),
                 contents,
                 append,
-                mode: mode(&p, f.mode)?,
+                mode: spec_mode(&p, f.mode)?,
                 user: owner(&format!("{p}.user"), &f.user)?,
                 group: owner(&format!("{p}.group"), &f.group)?,
             });
@@ -42,7 +50,7 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
             out.directories.push(DirectoryEntry {
                 path: path(&p, &d.path)?,
                 overwrite: d.overwrite.unwrap_or(false),
-                mode: mode(&p, d.mode)?,
+                mode: spec_mode(&p, d.mode)?,
                 user: owner(&format!("{p}.user"), &d.user)?,
                 group: owner(&format!("{p}.group"), &d.group)?,
             });

@@ -250,8 +250,14 @@ fn check_resource(p: &str, r: &spec::Resource, version: SpecVersion) -> Result {
         }
     }
     if let Some(h) = r.verification.as_ref().and_then(|v| v.hash.as_deref()) {
-        crate::hash::ExpectedHash::parse(h)
+        let expected = crate::hash::ExpectedHash::parse(h)
             .map_err(|e| ConfigError::new(format!("{p}.verification.hash"), e))?;
+        // Spec 3.0.0 knows sha512 only; sha256 came with 3.1.0.
+        if matches!(expected, crate::hash::ExpectedHash::Sha256(_)) {
+            version
+                .require(SpecVersion::V3_1)
+                .map_err(|e| ConfigError::new(format!("{p}.verification.hash"), e))?;
+        }
     }
     Ok(())
 }
@@ -343,6 +349,13 @@ impl NodeTable {
         let field = format!("{json_path}.path");
         let norm = abs_path::normalize(path)
             .ok_or_else(|| ConfigError::new(&field, Problem::RelativePath(path.to_string())))?;
+        // Upstream refuses `//`, `.`, `..` and a trailing `/` (path.Clean(p) != p).
+        if norm != path {
+            return Err(ConfigError::new(
+                &field,
+                Problem::DirtyPath(path.to_string(), norm),
+            ));
+        }
         if let Some((first, _)) = self.by_path.get(&norm) {
             return Err(ConfigError::new(
                 field,
