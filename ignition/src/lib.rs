@@ -7,6 +7,7 @@
 //! `json.path[3].field: what is wrong`.
 
 mod abs_path;
+pub mod cloud_config;
 pub mod data_url;
 mod error;
 pub mod fetch;

@@ -11,6 +11,11 @@ pub struct NodeConfig {
     pub units: Vec<UnitEntry>,
     pub users: Vec<UserEntry>,
     pub groups: Vec<GroupEntry>,
+    /// Commands to run at first boot, in order within each stage (cloud-config bootcmd,
+    /// runcmd, user-data scripts).
+    pub commands: Vec<CommandEntry>,
+    /// What the config asked for that Harmony does not do; carried into the report.
+    pub warnings: Vec<ConfigWarning>,
 }
 
 /// Who owns a node: a number, or a name resolved against the target root's
@@ -97,4 +102,48 @@ pub struct GroupEntry {
     pub password_hash: Option<String>,
     pub system: bool,
     pub should_exist: bool,
+}
+
+/// When a command runs relative to the other changes, in cloud-init's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandStage {
+    /// Before any file is written (cloud-config bootcmd, #cloud-boothook parts).
+    Early,
+    /// After files, users and units (runcmd, #! user-data scripts).
+    Late,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandEntry {
+    /// Unique within a config: `bootcmd`, `runcmd`, `part-001`, or a MIME part's filename.
+    pub name: String,
+    pub stage: CommandStage,
+    /// A complete script: it starts with `#!`, or it is run by /bin/sh.
+    pub script: Vec<u8>,
+    /// Extra environment (cloud-init gives bootcmd and boothooks INSTANCE_ID).
+    pub env: Vec<(String, String)>,
+}
+
+/// A part of the config that was understood but not acted on, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigWarning {
+    /// The key path (`packages`, `users[1].ssh_import_id`) or part name.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigWarning {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigWarning {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
 }
