@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod apply;
 pub mod cli;
+pub mod fetch;
 pub mod firstboot;
 pub mod plan;
 pub mod report;

@@ -1,0 +1,191 @@
+//! Fetches from a real HTTP server (a small one on 127.0.0.1, in this test) and a real
+//! TFTP server (dnsmasq, on a loopback address of its own so tests can run side by side).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+fn quick() -> NetFetcher {
+    NetFetcher {
+        retry: RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+        },
+        ..Default::default()
+    }
+}
+
+/// Serves `answers` in turn (status, body), one per connection; records request heads.
+fn http_server(answers: Vec<(u16, &'static str)>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (status, body) in answers {
+            let (mut s, _) = l.accept().unwrap();
+            let mut head = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            log.lock().unwrap().push(head);
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn http_with_headers_and_retries() {
+    let (url, seen) = http_server(vec![(503, "busy"), (404, "later"), (200, "config!")]);
+    let f = quick();
+    let body = f
+        .fetch_with_headers(
+            &format!("{url}/node.ign"),
+            &[("X-Node".to_string(), "n1".to_string())],
+        )
+        .unwrap();
+    assert_eq!(body, b"config!");
+    let heads = seen.lock().unwrap();
+    assert_eq!(heads.len(), 3);
+    assert!(
+        heads[2].starts_with("GET /node.ign HTTP/1.1"),
+        "{}",
+        heads[2]
+    );
+    assert!(
+        heads[2].to_ascii_lowercase().contains("x-node: n1"),
+        "{}",
+        heads[2]
+    );
+}
+
+#[test]
+fn http_gives_up_and_says_why() {
+    let (url, _) = http_server(vec![(500, ""), (500, ""), (500, "")]);
+    let err = ignition::Fetcher::fetch(&quick(), &format!("{url}/x")).unwrap_err();
+    assert!(
+        err.contains("HTTP 500") && err.contains("after 3 attempts"),
+        "{err}"
+    );
+    let (url, seen) = http_server(vec![(403, "no")]);
+    let err = ignition::Fetcher::fetch(&quick(), &format!("{url}/x")).unwrap_err();
+    assert_eq!(err, "HTTP 403 X");
+    assert_eq!(seen.lock().unwrap().len(), 1, "403 is not retried");
+    let err = ignition::Fetcher::fetch(&quick(), "http://no-such-host.invalid/x").unwrap_err();
+    assert!(err.contains("no DNS client"), "{err}");
+    let err = ignition::Fetcher::fetch(&quick(), "s3://bucket/x").unwrap_err();
+    assert!(err.contains("not supported"), "{err}");
+}
+
+#[test]
+fn proxies_and_backoff() {
+    let p = Proxy::from_json(&serde_json::json!({
+        "httpProxy": "http://proxy:3128", "httpsProxy": null, "noProxy": [".lan", "10.0.2.2"]
+    }))
+    .unwrap();
+    assert_eq!(p.for_url("http", "example.com"), Some("http://proxy:3128"));
+    assert_eq!(p.for_url("http", "pxe.LAN"), None);
+    assert_eq!(p.for_url("http", "10.0.2.2"), None);
+    assert_eq!(p.for_url("https", "example.com"), None);
+    assert_eq!(
+        Proxy::from_json(&serde_json::json!({"noProxy": [1]})).unwrap_err(),
+        "ignition.proxy.noProxy[0]: expected a string"
+    );
+    let r = RetryPolicy::default();
+    let delays: Vec<_> = (1..=6).map(|n| r.delay(n).as_millis()).collect();
+    assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000]);
+    assert_eq!(
+        split_url("tftp://[::1]:6969/a/b", 69).unwrap(),
+        ("::1".to_string(), 6969, "/a/b".to_string())
+    );
+    assert!(split_url("tftp:///x", 69).is_err());
+}
+
+struct Dnsmasq(Child);
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _gone = self.0.kill();
+        let _reaped = self.0.wait();
+    }
+}
+
+/// dnsmasq's TFTP server always listens on port 69; each test run takes its own
+/// 127.x address (the whole 127/8 is local) so parallel runs do not collide.
+fn dnsmasq_tftp(root: &std::path::Path) -> (Dnsmasq, String) {
+    let ip = format!(
+        "127.{}.{}.{}",
+        100 + std::process::id() % 100,
+        std::process::id() % 250,
+        7
+    );
+    let child = Command::new("dnsmasq")
+        .args([
+            "--no-daemon",
+            "--port=0",
+            "--enable-tftp",
+            "--bind-interfaces",
+            "--conf-file=/dev/null",
+            "--user=root",
+            "--pid-file",
+        ])
+        .arg(format!("--listen-address={ip}"))
+        .arg(format!("--tftp-root={}", root.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dnsmasq (Debian package dnsmasq)");
+    std::thread::sleep(Duration::from_millis(300));
+    (Dnsmasq(child), ip)
+}
+
+#[test]
+fn tftp_from_dnsmasq() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1,500 bytes: three blocks; and exactly 1,024: a final empty block.
+    let big: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("node.ign"), &big).unwrap();
+    std::fs::write(dir.path().join("even"), vec![7u8; 1024]).unwrap();
+    let (_server, ip) = dnsmasq_tftp(dir.path());
+    let f = quick();
+    assert_eq!(
+        ignition::Fetcher::fetch(&f, &format!("tftp://{ip}/node.ign")).unwrap(),
+        big
+    );
+    assert_eq!(
+        ignition::Fetcher::fetch(&f, &format!("tftp://{ip}/even")).unwrap(),
+        vec![7u8; 1024]
+    );
+    let err = ignition::Fetcher::fetch(&f, &format!("tftp://{ip}/missing")).unwrap_err();
+    assert!(err.contains("server error"), "{err}");
+}
+
+#[test]
+fn tftp_timeout_is_bounded() {
+    // A bound UDP port that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let opts = tftp::TftpOptions {
+        timeout: Duration::from_millis(50),
+        retries: 2,
+        ..Default::default()
+    };
+    let err = tftp::get(silent.local_addr().unwrap(), "/x", &opts).unwrap_err();
+    assert!(err.contains("after 3 tries"), "{err}");
+}
