@@ -10,10 +10,12 @@ fi
 # e2fsprogs: mkfs.ext4 for `harmony run --state`
 # squashfs-tools, cpio: tests read our squashfs and cpio with the reference tools
 # busybox-static: the bare-boot baseline in benchmarks
+# dnsmasq: the real TFTP server of agent/src/fetch tests
 packages=(
   qemu-system-x86 qemu-utils/bookworm
   e2fsprogs squashfs-tools cpio zstd xz-utils
   busybox-static ca-certificates
+  dnsmasq
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
