@@ -11,11 +11,15 @@ fi
 # squashfs-tools, cpio: tests read our squashfs and cpio with the reference tools
 # busybox-static: the bare-boot baseline in benchmarks
 # dnsmasq: the real TFTP server of agent/src/fetch tests
+# cloud-init (its `schema` check), cloud-image-utils + genisoimage + dosfstools + mtools (cloud-localds iso9660/vfat seeds): ignition/src/cloud_config and agent/src/sources/nocloud tests
+# ignition: real Ignition 2.14, the oracle of agent/tests/differential.rs and agent/benches/apply_1000.rs
 packages=(
   qemu-system-x86 qemu-utils/bookworm
   e2fsprogs squashfs-tools cpio zstd xz-utils
   busybox-static ca-certificates
   dnsmasq
+  ignition
+  cloud-init cloud-image-utils genisoimage dosfstools mtools
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
