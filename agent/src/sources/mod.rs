@@ -3,6 +3,7 @@
 
 mod file;
 mod kernel_cmdline;
+pub mod nocloud;
 mod qemu;
 pub mod vmware;
 
@@ -86,6 +87,9 @@ pub fn detect_platform(host: &HostPaths) -> Result<Option<String>, SourceError> 
     if vmware::detected(host) {
         return Ok(Some("vmware".to_string()));
     }
+    if nocloud::detect(host)? {
+        return Ok(Some(nocloud::PLATFORM.to_string()));
+    }
     let dmi_vendor = std::fs::read_to_string(host.join("/sys/class/dmi/id/sys_vendor"));
     if host.join(qemu::FW_CFG_DIR).is_dir() || dmi_vendor.is_ok_and(|v| v.trim() == "QEMU") {
         return Ok(Some("qemu".to_string()));
@@ -102,6 +106,11 @@ pub fn for_platform(
     match platform {
         "qemu" => Ok(Box::new(QemuFwCfg::new(host.clone()))),
         "vmware" => Ok(Box::new(vmware::VmwareSource::for_host(host)?)),
+        // s=http… seeds need the agent's HTTP fetcher (metal::HttpGet) once it has landed.
+        "nocloud" => Ok(Box::new(nocloud::NoCloudSource::new(
+            host,
+            Box::new(ignition::NoRemoteFetcher),
+        ))),
         "file" => Ok(Box::new(FileSource::new(
             config_file.ok_or(SourceError::FileWithoutPath)?,
         ))),

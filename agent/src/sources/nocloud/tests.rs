@@ -1,0 +1,182 @@
+//! Seeds made by the real tools (cloud-localds, genisoimage) read by our readers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::*;
+
+const USER_DATA: &str = "#cloud-config\nhostname: seeded\nruncmd: [[touch, /tmp/x]]\n";
+const META_DATA: &str = "instance-id: iid-seed-1\nlocal-hostname: seed-host.lab\n";
+const NETWORK_CONFIG: &str = "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n";
+
+fn inputs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (u, m, n) = (
+        dir.join("user-data"),
+        dir.join("meta-data"),
+        dir.join("network-config"),
+    );
+    std::fs::write(&u, USER_DATA).unwrap();
+    std::fs::write(&m, META_DATA).unwrap();
+    std::fs::write(&n, NETWORK_CONFIG).unwrap();
+    (u, m, n)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/setup-host.sh installs it)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `cloud-localds [-f vfat] -N network-config seed.img user-data meta-data`.
+fn cloud_localds(dir: &Path, vfat: bool) -> PathBuf {
+    let (u, m, n) = inputs(dir);
+    let img = dir.join(if vfat { "seed.vfat" } else { "seed.iso" });
+    let mut c = Command::new("cloud-localds");
+    if vfat {
+        c.args(["-f", "vfat"]);
+    }
+    run(c.arg("-N").arg(&n).arg(&img).arg(&u).arg(&m));
+    img
+}
+
+fn assert_seed(seed: &Seed, location: &str) {
+    assert_eq!(seed.location, location);
+    assert_eq!(seed.user_data, USER_DATA.as_bytes());
+    assert_eq!(
+        seed.meta_data,
+        MetaData {
+            instance_id: Some("iid-seed-1".into()),
+            local_hostname: Some("seed-host.lab".into())
+        }
+    );
+    assert_eq!(
+        seed.network_config,
+        Some(NetworkConfig {
+            version: 2,
+            text: NETWORK_CONFIG.into()
+        })
+    );
+}
+
+fn read(img: &Path) -> Result<Option<Seed>, SourceError> {
+    read_volume(std::fs::File::open(img).unwrap(), "/dev/vdb")
+}
+
+#[test]
+fn cloud_localds_vfat_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = cloud_localds(dir.path(), true);
+    assert_seed(&read(&img).unwrap().unwrap(), "cidata:/dev/vdb (vfat)");
+    // The short names mtools wrote beside the long ones are what a reader without VFAT
+    // long names would see.
+    let out = Command::new("mdir")
+        .args(["-i"])
+        .arg(&img)
+        .arg("::/")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("USER-D~1"));
+}
+
+#[test]
+fn cloud_localds_iso9660_seed_rock_ridge_and_joliet() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = cloud_localds(dir.path(), false);
+    assert_seed(&read(&img).unwrap().unwrap(), "cidata:/dev/vdb (iso9660)");
+}
+
+/// genisoimage with only Rock Ridge, only Joliet, or neither (8.3 names only).
+fn genisoimage(dir: &Path, flags: &[&str], label: &str) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    inputs(&src);
+    let img = dir.join(format!("seed{}.iso", flags.concat()));
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-V", label])
+        .args(flags)
+        .arg("-o")
+        .arg(&img)
+        .arg(&src));
+    img
+}
+
+#[test]
+fn iso9660_name_flavours() {
+    let dir = tempfile::tempdir().unwrap();
+    for flags in [&["-r"][..], &["-J"][..]] {
+        let img = genisoimage(dir.path(), flags, "cidata");
+        assert_seed(&read(&img).unwrap().unwrap(), "cidata:/dev/vdb (iso9660)");
+    }
+    let plain = genisoimage(dir.path(), &[], "CIDATA");
+    assert_eq!(
+        read(&plain).unwrap_err().to_string(),
+        "cidata:/dev/vdb (iso9660): no user-data in the seed (it holds: META_DAT.;1, NETWORK_.;1, USER_DAT.;1)"
+    );
+    let other = genisoimage(dir.path(), &["-r", "-J"], "config-2");
+    assert_eq!(read(&other).unwrap(), None);
+}
+
+#[test]
+fn found_among_block_devices_and_named_on_the_cmdline() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = HostPaths::new(dir.path().join("host"));
+    let src = NoCloudSource::new(&host, Box::new(ignition::NoRemoteFetcher));
+    assert_eq!(src.seed().unwrap(), None);
+    assert!(!detect(&host).unwrap());
+    for name in ["vda", "vda1", "vdb"] {
+        std::fs::create_dir_all(host.join(&format!("/sys/class/block/{name}"))).unwrap();
+    }
+    std::fs::create_dir_all(host.join("/dev")).unwrap();
+    // vda: not a file system at all; vda1: a vfat volume with another label; vdb: the seed.
+    std::fs::write(host.join("/dev/vda"), vec![0x5a; 1 << 20]).unwrap();
+    run(Command::new("mkfs.vfat")
+        .args(["-C", "-n", "BOOT"])
+        .arg(host.join("/dev/vda1"))
+        .arg("1024"));
+    std::fs::copy(cloud_localds(dir.path(), true), host.join("/dev/vdb")).unwrap();
+    assert!(detect(&host).unwrap());
+    let fetched = src.fetch().unwrap().unwrap();
+    assert_eq!(fetched.source, "cidata:/dev/vdb (vfat)");
+    assert_eq!(fetched.bytes, USER_DATA.as_bytes());
+
+    // ds=nocloud;s=/seed/ wins over the volume, and h=/i= override meta-data.
+    let seed_dir = host.join("/seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("user-data"), "#!/bin/sh\necho dir\n").unwrap();
+    std::fs::write(seed_dir.join("meta-data"), META_DATA).unwrap();
+    std::fs::create_dir_all(host.join("/proc")).unwrap();
+    std::fs::write(
+        host.join("/proc/cmdline"),
+        "console=ttyS0 ds=nocloud;s=/seed/;h=cmdline-host\n",
+    )
+    .unwrap();
+    let seed = src.seed().unwrap().unwrap();
+    assert_eq!(seed.location, "nocloud:/seed/");
+    assert_eq!(seed.user_data, b"#!/bin/sh\necho dir\n");
+    assert_eq!(
+        seed.meta_data.local_hostname.as_deref(),
+        Some("cmdline-host")
+    );
+    assert_eq!(seed.meta_data.instance_id.as_deref(), Some("iid-seed-1"));
+    assert_eq!(seed.network_config, None);
+
+    std::fs::remove_file(seed_dir.join("meta-data")).unwrap();
+    assert_eq!(
+        src.seed().unwrap_err().to_string(),
+        "nocloud:/seed/: no meta-data in the seed (it holds: user-data)"
+    );
+    std::fs::write(
+        host.join("/proc/cmdline"),
+        "ds=nocloud-net;s=http://10.0.2.2:8000/n1/\n",
+    )
+    .unwrap();
+    assert_eq!(
+        src.seed().unwrap_err().to_string(),
+        "http://10.0.2.2:8000/n1/user-data: http sources are not supported yet"
+    );
+}
