@@ -10,7 +10,6 @@ fi
 # e2fsprogs: mkfs.ext4 for `harmony run --state`
 # squashfs-tools, cpio: tests read our squashfs and cpio with the reference tools
 # busybox-static: the bare-boot baseline in benchmarks
-# cloud-init (its `schema` check), cloud-image-utils + genisoimage + dosfstools + mtools (cloud-localds iso9660/vfat seeds): ignition/src/cloud_config and agent/src/sources/nocloud tests
 # dnsmasq: the real TFTP server of agent/src/fetch tests
 # cloud-init (its `schema` check), cloud-image-utils + genisoimage + dosfstools + mtools (cloud-localds iso9660/vfat seeds): ignition/src/cloud_config and agent/src/sources/nocloud tests
 # ignition: real Ignition 2.14, the oracle of agent/tests/differential.rs and agent/benches/apply_1000.rs
@@ -18,7 +17,6 @@ packages=(
   qemu-system-x86 qemu-utils/bookworm
   e2fsprogs squashfs-tools cpio zstd xz-utils
   busybox-static ca-certificates
-  cloud-init cloud-image-utils genisoimage dosfstools mtools
   dnsmasq
   ignition
   cloud-init cloud-image-utils genisoimage dosfstools mtools
