@@ -136,9 +136,15 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     };
     let mut tree = Tree::new();
     let mut layers: Vec<ImageLayer> = Vec::new();
-    for (image, what) in
-        std::iter::once((&base, "base")).chain(kernel_image.iter().map(|k| (k, "kernel")))
-    {
+    // History names each source as the recipe wrote it: a resolved path would put the
+    // build machine's directories into the image digest.
+    let sources = std::iter::once((&base, "base", recipe.base.to_string())).chain(
+        kernel_image
+            .iter()
+            .zip(recipe.kernel_from.iter())
+            .map(|(k, r)| (k, "kernel", r.to_string())),
+    );
+    for (image, what, written) in sources {
         for blob in &image.layers {
             let tar = blob
                 .open_tar()
@@ -147,7 +153,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
                 .with_context(|| format!("unpacking {what} layer {}", blob.digest))?;
             layers.push(ImageLayer {
                 blob: blob.clone(),
-                created_by: format!("{what} {}", image.reference),
+                created_by: format!("{what} {written}"),
             });
         }
     }

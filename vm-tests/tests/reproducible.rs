@@ -1,0 +1,44 @@
+//! Same recipe, built twice at different times into different directories with separate
+//! layer caches: every artifact has the same sha256. Only the base (made once from the
+//! same .debs) is shared, as a registry image would be.
+
+use std::collections::BTreeMap;
+
+use harmony::build::default_base::{ensure_default_base, DEFAULT_BASE_DIR};
+use harmony::build::{build, BuildOptions};
+use harmony::manifest::Manifest;
+use harmony_vm_tests::cache_dir;
+
+fn digests(m: &Manifest) -> BTreeMap<String, (u64, String)> {
+    m.artifacts.iter().map(|a| (a.path.clone(), (a.size, a.sha256.clone()))).collect()
+}
+
+#[test]
+fn two_builds_give_identical_artifacts() {
+    let shared = cache_dir();
+    ensure_default_base(&shared, 0).expect("default base");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut manifests = Vec::new();
+    for run in ["first", "second"] {
+        // A fresh cache per build: the step layers are encoded again, not reused.
+        let cache = tmp.path().join(format!("cache-{run}"));
+        std::fs::create_dir_all(cache.join("bases")).unwrap();
+        std::os::unix::fs::symlink(shared.join(DEFAULT_BASE_DIR), cache.join(DEFAULT_BASE_DIR)).unwrap();
+        let report = build(&BuildOptions {
+            recipe: None,
+            out: tmp.path().join(format!("out-{run}")),
+            cache,
+            agent_bin: None,
+            init_bin: None,
+            source_date_epoch: 0,
+        })
+        .unwrap_or_else(|e| panic!("{run} build: {e:#}"));
+        assert_eq!(report.cached_steps, 0, "the {run} build must not reuse layers");
+        manifests.push(report.manifest);
+        // Wall-clock time must not leak into the bytes.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let (a, b) = (digests(&manifests[0]), digests(&manifests[1]));
+    assert!(a.len() >= 5, "expected every artifact: {a:?}");
+    assert_eq!(a, b, "artifacts differ between two builds of the same recipe");
+}
