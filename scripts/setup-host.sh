@@ -24,3 +24,5 @@ packages=(
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends --allow-downgrades "${packages[@]}"
+# cloud-init is installed for its schema checker only: keep it from configuring this host.
+mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
