@@ -93,4 +93,26 @@ pub enum Problem {
     EmptyName,
     #[error("invalid name {0:?}: {1}")]
     InvalidName(String, &'static str),
+    #[error("HTTP headers need an http or https source, not {0:?}")]
+    HeadersNeedHttp(String),
+    #[error("header value is empty (leave it out, or null, to drop a merged header)")]
+    EmptyHeaderValue,
+    #[error("header {0:?} has no value")]
+    HeaderWithoutValue(String),
+    #[error("source is required")]
+    SourceRequired,
+    #[error("duplicate source {0:?}")]
+    DuplicateSource(String),
+    /// An error inside a config fetched through `ignition.config`; its own path is
+    /// relative to that config.
+    #[error("{0}")]
+    InReferencedConfig(Box<ConfigError>),
+    #[error("{0:?} is already being merged further up (a reference cycle)")]
+    ReferenceCycle(String),
+    #[error("configs reference each other more than {0} levels deep")]
+    ReferenceTooDeep(usize),
+    #[error("more than {0} referenced configs in all")]
+    TooManyReferences(usize),
+    #[error("merging the referenced configs gives an invalid config: {0}")]
+    MergedInvalid(Box<ConfigError>),
 }

@@ -5,6 +5,21 @@
 /// JSON path and URL.
 pub trait Fetcher {
     fn fetch(&self, url: &str) -> Result<Vec<u8>, String>;
+
+    /// Fetch with a resource's `httpHeaders` (name, value) in order. A fetcher that cannot
+    /// send headers refuses rather than fetching without them: a header is often the
+    /// credential, and the bytes without it would be something else.
+    fn fetch_with_headers(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Vec<u8>, String> {
+        if headers.is_empty() {
+            self.fetch(url)
+        } else {
+            Err("this fetcher cannot send HTTP headers".to_string())
+        }
+    }
 }
 
 /// The fetcher for a node with no network stack in the agent yet: every remote source is

@@ -12,6 +12,8 @@ pub mod data_url;
 mod error;
 pub mod fetch;
 pub mod hash;
+mod http_headers;
+pub mod merge;
 mod node_config;
 pub mod node_settings;
 mod resolve;
@@ -65,9 +67,10 @@ pub fn parse(json: &[u8]) -> Result<IgnitionConfig, ConfigError> {
     Ok(IgnitionConfig { version, config })
 }
 
-/// Parse, validate and resolve: the whole way from bytes to the node's model.
+/// Parse, validate, render `ignition.config` references ([`merge`]) and resolve: the whole
+/// way from bytes to the node's model.
 pub fn node_config(json: &[u8], fetcher: &dyn Fetcher) -> Result<NodeConfig, ConfigError> {
-    let parsed = parse(json)?;
+    let parsed = merge::render(json, fetcher)?;
     resolve::resolve(&parsed.config, fetcher)
 }
 

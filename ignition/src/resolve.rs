@@ -149,7 +149,7 @@ fn owner(p: &str, o: &Option<spec::NodeUser>) -> Result<Option<Owner>> {
 
 /// The bytes a resource stands for. An absent or empty source is an empty file. The hash
 /// describes the decompressed contents, as Ignition's spec says.
-fn resource(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
+pub(crate) fn resource(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
     let source = r.source.as_deref().unwrap_or("");
     let raw = if source.is_empty() {
         Vec::new()
@@ -157,15 +157,18 @@ fn resource(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8
         crate::data_url::decode(source)
             .map_err(|e| ConfigError::new(format!("{p}.source"), Problem::DataUrl(e)))?
     } else {
-        fetcher.fetch(source).map_err(|reason| {
-            ConfigError::new(
-                format!("{p}.source"),
-                Problem::Fetch {
-                    url: source.to_string(),
-                    reason,
-                },
-            )
-        })?
+        let headers = crate::http_headers::pairs(&format!("{p}.httpHeaders"), &r.http_headers)?;
+        fetcher
+            .fetch_with_headers(source, &headers)
+            .map_err(|reason| {
+                ConfigError::new(
+                    format!("{p}.source"),
+                    Problem::Fetch {
+                        url: source.to_string(),
+                        reason,
+                    },
+                )
+            })?
     };
     let data = match r.compression.as_deref() {
         Some("gzip") => {

@@ -51,11 +51,7 @@ pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
         cfg.kernel_arguments.is_some(),
         SpecVersion::V3_3,
     )?;
-    not_yet(
-        "ignition.config",
-        &cfg.ignition.config,
-        "config merge/replace",
-    )?;
+    crate::merge::check_references(&cfg.ignition.config, version)?;
     not_yet("ignition.security", &cfg.ignition.security, "TLS settings")?;
     not_yet("ignition.proxy", &cfg.ignition.proxy, "proxies")?;
     not_yet("kernelArguments", &cfg.kernel_arguments, "kernel arguments")?;
@@ -214,13 +210,17 @@ fn check_owner(p: &str, user: &Option<spec::NodeUser>, group: &Option<spec::Node
     Ok(())
 }
 
-fn check_resource(p: &str, r: &spec::Resource, version: SpecVersion) -> Result {
+pub(crate) fn check_resource(p: &str, r: &spec::Resource, version: SpecVersion) -> Result {
     if r.http_headers.is_some() {
         version
             .require(SpecVersion::V3_1)
             .map_err(|e| ConfigError::new(format!("{p}.httpHeaders"), e))?;
     }
-    not_yet(&format!("{p}.httpHeaders"), &r.http_headers, "HTTP headers")?;
+    crate::http_headers::check(
+        &format!("{p}.httpHeaders"),
+        &r.http_headers,
+        r.source.as_deref(),
+    )?;
     if let Some(src) = r.source.as_deref().filter(|s| !s.is_empty()) {
         let scheme = src.split_once(':').map(|(s, _)| s);
         match scheme {

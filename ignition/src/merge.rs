@@ -1,0 +1,200 @@
+//! `ignition.config.replace` and `ignition.config.merge`: configs that pull in other
+//! configs, rendered into one the way Ignition's `RenderConfig` does.
+//!
+//! - `replace`: the referenced config, rendered in turn, is the result; this config's
+//!   own contents and merge list are dropped.
+//! - `merge`: each referenced config is fetched, rendered (its own references first:
+//!   depth first), and merged onto the result so far, in list order; the child wins
+//!   (rules in [`json_merge`]).
+//!
+//! A referenced config is fetched like file contents (data URL, or the [`Fetcher`] with
+//! the reference's `httpHeaders`), decompressed, checked against `verification.hash`
+//! before it is parsed, parsed and validated at its own spec version, and translated to
+//! the latest spec ([`translate`]). It may declare any supported version, older or newer
+//! than the config that references it: Ignition 2.14 merges a 3.3.0 config into a 3.0.0
+//! one. The merged result is validated again at the latest version, as upstream does.
+//!
+//! Upstream recurses without bound; Harmony stops at a reference to a config already
+//! being rendered further up the chain (same source), at [`MAX_DEPTH`] levels, and at
+//! [`MAX_CONFIGS`] referenced configs in all.
+//!
+//! Errors name the reference (`ignition.config.merge[1].source: …`); an error inside a
+//! referenced config follows it with that config's own path.
+
+pub mod json_merge;
+mod translate;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ConfigError, Problem};
+use crate::fetch::Fetcher;
+use crate::spec;
+use crate::version::SpecVersion;
+use crate::IgnitionConfig;
+
+pub use translate::LATEST;
+
+/// How many levels of configs referencing configs are followed.
+pub const MAX_DEPTH: usize = 8;
+/// How many referenced configs one render fetches at most.
+pub const MAX_CONFIGS: usize = 64;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// `ignition.config` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct References {
+    #[serde(default)]
+    merge: Option<Vec<spec::Resource>>,
+    #[serde(default)]
+    replace: Option<spec::Resource>,
+}
+
+impl References {
+    fn read(raw: &Option<Value>) -> Result<References> {
+        let Some(v) = raw.as_ref().filter(|v| !v.is_null()) else {
+            return Ok(References::default());
+        };
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                "ignition.config".to_string()
+            } else {
+                format!("ignition.config.{inner}")
+            };
+            ConfigError::new(path, Problem::Shape(e.into_inner().to_string()))
+        })
+    }
+
+    /// The replacing config's source; an empty one replaces nothing (as in 2.14).
+    fn replace(&self) -> Option<&spec::Resource> {
+        self.replace
+            .as_ref()
+            .filter(|r| r.source.as_deref().is_some_and(|s| !s.is_empty()))
+    }
+
+    fn merge(&self) -> &[spec::Resource] {
+        self.merge.as_deref().unwrap_or_default()
+    }
+}
+
+/// Validation of `ignition.config` (called from [`crate::validate`]): each merge entry
+/// needs a source, sources are unique, and each reference is a valid resource.
+pub(crate) fn check_references(raw: &Option<Value>, version: SpecVersion) -> Result<()> {
+    let refs = References::read(raw)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in refs.merge().iter().enumerate() {
+        let p = format!("ignition.config.merge[{i}]");
+        let source = r.source.as_deref().unwrap_or("");
+        if source.is_empty() {
+            return Err(ConfigError::new(
+                format!("{p}.source"),
+                Problem::SourceRequired,
+            ));
+        }
+        if !seen.insert(source) {
+            return Err(ConfigError::new(
+                format!("{p}.source"),
+                Problem::DuplicateSource(source.to_string()),
+            ));
+        }
+        crate::validate::check_resource(&p, r, version)?;
+    }
+    if let Some(r) = &refs.replace {
+        crate::validate::check_resource("ignition.config.replace", r, version)?;
+    }
+    Ok(())
+}
+
+/// Parse, validate and render a document: the config the node gets, with every
+/// reference fetched and merged. A document without references comes back as
+/// [`crate::parse`] returns it.
+pub fn render(json: &[u8], fetcher: &dyn Fetcher) -> Result<IgnitionConfig> {
+    let parsed = crate::parse(json)?;
+    let refs = References::read(&parsed.config.ignition.config)?;
+    if refs.replace().is_none() && refs.merge().is_empty() {
+        return Ok(parsed);
+    }
+    let doc: Value = serde_json::from_slice(json)
+        .map_err(|e| ConfigError::new("", Problem::Syntax(e.to_string())))?;
+    let mut walk = Walk {
+        fetcher,
+        chain: Vec::new(),
+        fetched: 0,
+    };
+    let rendered = walk.render(translate::to_latest(doc, parsed.version))?;
+    let invalid =
+        |e: ConfigError| ConfigError::new("ignition.config", Problem::MergedInvalid(Box::new(e)));
+    let config: spec::Config = serde_path_to_error::deserialize(&rendered).map_err(|e| {
+        invalid(ConfigError::new(
+            e.path().to_string(),
+            Problem::Shape(e.into_inner().to_string()),
+        ))
+    })?;
+    crate::validate::validate(&config, LATEST).map_err(invalid)?;
+    Ok(IgnitionConfig {
+        version: LATEST,
+        config,
+    })
+}
+
+/// One render: the sources on the way down from the root, and the count so far.
+struct Walk<'a> {
+    fetcher: &'a dyn Fetcher,
+    chain: Vec<String>,
+    fetched: usize,
+}
+
+impl Walk<'_> {
+    /// `doc` is valid and already at the latest spec.
+    fn render(&mut self, doc: Value) -> Result<Value> {
+        let refs = References::read(&doc.pointer("/ignition/config").cloned())?;
+        if let Some(r) = refs.replace() {
+            return self.child("ignition.config.replace", r);
+        }
+        let mut merged = doc;
+        for (i, r) in refs.merge().iter().enumerate() {
+            let child = self.child(&format!("ignition.config.merge[{i}]"), r)?;
+            merged = json_merge::merge(&merged, &child);
+        }
+        Ok(merged)
+    }
+
+    /// Fetch, verify, parse, translate and render the config `r` (at JSON path `p`).
+    fn child(&mut self, p: &str, r: &spec::Resource) -> Result<Value> {
+        let source = r.source.clone().unwrap_or_default();
+        let at_source = |problem| ConfigError::new(format!("{p}.source"), problem);
+        if self.chain.contains(&source) {
+            return Err(at_source(Problem::ReferenceCycle(shorten(&source))));
+        }
+        if self.chain.len() >= MAX_DEPTH {
+            return Err(at_source(Problem::ReferenceTooDeep(MAX_DEPTH)));
+        }
+        if self.fetched >= MAX_CONFIGS {
+            return Err(at_source(Problem::TooManyReferences(MAX_CONFIGS)));
+        }
+        self.fetched += 1;
+        let bytes = crate::resolve::resource(p, r, self.fetcher)?;
+        let inside = |e: ConfigError| at_source(Problem::InReferencedConfig(Box::new(e)));
+        let parsed = crate::parse(&bytes).map_err(inside)?;
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| inside(ConfigError::new("", Problem::Syntax(e.to_string()))))?;
+        self.chain.push(source);
+        let rendered = self.render(translate::to_latest(doc, parsed.version));
+        self.chain.pop();
+        rendered.map_err(inside)
+    }
+}
+
+/// A data URL can be long; an error quotes its start.
+fn shorten(source: &str) -> String {
+    match source.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &source[..i]),
+        None => source.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
