@@ -26,6 +26,7 @@ impl ConfigSource for FileSource {
         Ok(Some(FetchedConfig {
             source: format!("file:{}", self.path.display()),
             bytes,
+            meta_data: None,
         }))
     }
 }

@@ -19,6 +19,8 @@ pub struct FetchedConfig {
     /// Where it came from, for the report: `fw_cfg:opt/com.coreos/config`, `file:/path`.
     pub source: String,
     pub bytes: Vec<u8>,
+    /// cloud-init meta-data that came with user-data (NoCloud), for `cloud_config::node_config`.
+    pub meta_data: Option<ignition::cloud_config::MetaData>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,10 +108,9 @@ pub fn for_platform(
     match platform {
         "qemu" => Ok(Box::new(QemuFwCfg::new(host.clone()))),
         "vmware" => Ok(Box::new(vmware::VmwareSource::for_host(host)?)),
-        // s=http… seeds need the agent's HTTP fetcher (metal::HttpGet) once it has landed.
         "nocloud" => Ok(Box::new(nocloud::NoCloudSource::new(
             host,
-            Box::new(ignition::NoRemoteFetcher),
+            Box::new(crate::fetch::NetFetcher::default()),
         ))),
         "file" => Ok(Box::new(FileSource::new(
             config_file.ok_or(SourceError::FileWithoutPath)?,

@@ -133,11 +133,16 @@ impl NoCloudSource {
 }
 
 impl ConfigSource for NoCloudSource {
-    /// The config is the seed's user-data; meta-data comes with [`NoCloudSource::seed`].
+    /// The config is the seed's user-data, with its meta-data. The report names the
+    /// datasource: `nocloud:/dev/vdb (vfat)`, `nocloud:/seed/`, `nocloud-net:http://…/`.
     fn fetch(&self) -> Result<Option<FetchedConfig>, SourceError> {
         Ok(self.seed()?.map(|s| FetchedConfig {
-            source: s.location,
+            source: match s.location.strip_prefix("cidata:") {
+                Some(volume) => format!("{PLATFORM}:{volume}"),
+                None => s.location,
+            },
             bytes: s.user_data,
+            meta_data: Some(s.meta_data),
         }))
     }
 }

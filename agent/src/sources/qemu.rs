@@ -48,6 +48,7 @@ impl ConfigSource for QemuFwCfg {
             Ok(bytes) => Ok(Some(FetchedConfig {
                 source: format!("fw_cfg:{CONFIG_NAME}"),
                 bytes,
+                meta_data: None,
             })),
             // No entry (or no fw_cfg at all) means QEMU was started without a config.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -74,7 +75,8 @@ mod tests {
             src.fetch().unwrap(),
             Some(FetchedConfig {
                 source: "fw_cfg:opt/com.coreos/config".into(),
-                bytes: b"{}".to_vec()
+                bytes: b"{}".to_vec(),
+                meta_data: None,
             })
         );
     }

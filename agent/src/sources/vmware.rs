@@ -108,6 +108,7 @@ impl ConfigSource for VmwareSource {
         Ok(data.ignition.or(data.userdata).map(|v| FetchedConfig {
             source: v.location,
             bytes: v.bytes,
+            meta_data: None,
         }))
     }
 }

@@ -141,7 +141,8 @@ fn found_among_block_devices_and_named_on_the_cmdline() {
     std::fs::copy(cloud_localds(dir.path(), true), host.join("/dev/vdb")).unwrap();
     assert!(detect(&host).unwrap());
     let fetched = src.fetch().unwrap().unwrap();
-    assert_eq!(fetched.source, "cidata:/dev/vdb (vfat)");
+    assert_eq!(fetched.source, "nocloud:/dev/vdb (vfat)");
+    assert!(fetched.meta_data.is_some_and(|m| m.instance_id.is_some()));
     assert_eq!(fetched.bytes, USER_DATA.as_bytes());
 
     // ds=nocloud;s=/seed/ wins over the volume, and h=/i= override meta-data.
