@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod apply;
 pub mod cli;
+pub mod config_format;
 pub mod fetch;
 pub mod firstboot;
 pub mod plan;

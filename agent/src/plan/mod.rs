@@ -7,6 +7,7 @@
 
 mod action;
 mod append_log;
+pub mod commands;
 mod passwd;
 mod units;
 
@@ -33,6 +34,8 @@ pub struct Plan {
     /// One line per user or group change, e.g. `add user core uid 1000 gid 100 …`; the
     /// account files they edit are written by `actions`.
     pub accounts: Vec<String>,
+    /// Run at first boot on the live root only (see [`commands`]).
+    pub commands: Vec<commands::PlannedCommand>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +123,7 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
         actions: p.actions,
         units,
         accounts,
+        commands: commands::plan_commands(&cfg.commands),
     })
 }
 

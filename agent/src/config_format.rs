@@ -1,0 +1,124 @@
+//! Which parser a config's bytes go to, decided by content as cloud-init and Ignition
+//! users expect: cloud-init user-data (`#cloud-config`, `#!`, boothooks, MIME, gzip)
+//! goes to [`ignition::cloud_config`], anything else is an Ignition document.
+
+use ignition::cloud_config::{CloudConfigError, MetaData};
+use ignition::{ConfigError, Fetcher, NodeConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    Ignition,
+    CloudConfig,
+}
+
+/// The parser's error, prefixed with the format the content was taken for (the message
+/// is whole: it is not repeated as a source).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFormatError {
+    #[error("Ignition config: {0}")]
+    Ignition(ConfigError),
+    #[error("cloud-init user-data: {0}")]
+    CloudConfig(CloudConfigError),
+}
+
+impl ConfigFormat {
+    pub fn of(bytes: &[u8]) -> ConfigFormat {
+        if ignition::cloud_config::is_user_data(bytes) {
+            ConfigFormat::CloudConfig
+        } else {
+            ConfigFormat::Ignition
+        }
+    }
+}
+
+/// Parse, validate and resolve a config of either format into the one model.
+/// `meta` is the datasource's meta-data (cloud-config only; none is an empty one);
+/// `fetcher` serves an Ignition config's remote sources.
+pub fn node_config(
+    bytes: &[u8],
+    meta: Option<&MetaData>,
+    fetcher: &dyn Fetcher,
+) -> Result<NodeConfig, ConfigFormatError> {
+    match ConfigFormat::of(bytes) {
+        ConfigFormat::CloudConfig => {
+            ignition::cloud_config::node_config(bytes, meta.unwrap_or(&MetaData::default()))
+                .map_err(ConfigFormatError::CloudConfig)
+        }
+        ConfigFormat::Ignition => {
+            ignition::node_config(bytes, fetcher).map_err(ConfigFormatError::Ignition)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_config_and_ignition_each_reach_their_parser() {
+        let cc = b"#cloud-config\nhostname: from-user-data\nruncmd:\n - [touch, /run/x]\n";
+        assert_eq!(ConfigFormat::of(cc), ConfigFormat::CloudConfig);
+        let meta = MetaData {
+            instance_id: Some("iid-1".into()),
+            local_hostname: Some("from-meta".into()),
+        };
+        let cfg = node_config(cc, Some(&meta), &ignition::NoRemoteFetcher).unwrap();
+        let hostname = cfg
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/hostname")
+            .unwrap();
+        assert_eq!(hostname.contents.as_deref(), Some(&b"from-user-data\n"[..]));
+        assert_eq!(cfg.commands.len(), 1);
+
+        // Meta-data is where the hostname comes from when user-data does not name one.
+        let cfg = node_config(
+            b"#cloud-config\n{}\n",
+            Some(&meta),
+            &ignition::NoRemoteFetcher,
+        )
+        .unwrap();
+        let hostname = cfg
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/hostname")
+            .unwrap();
+        assert_eq!(hostname.contents.as_deref(), Some(&b"from-meta\n"[..]));
+
+        let ign = br#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/motd","contents":{"source":"data:,hi"}}]}}"#;
+        assert_eq!(ConfigFormat::of(ign), ConfigFormat::Ignition);
+        let cfg = node_config(ign, None, &ignition::NoRemoteFetcher).unwrap();
+        assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hi"[..]));
+    }
+
+    #[test]
+    fn errors_say_which_format_and_where() {
+        let err = node_config(
+            b"#cloud-config\nwrite_files:\n - path: /etc/x\n   encoding: rot13\n   content: x\n",
+            None,
+            &ignition::NoRemoteFetcher,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("cloud-init user-data: write_files[0].encoding: "),
+            "{err}"
+        );
+        let err = node_config(
+            br#"{"ignition":{"version":"9.9.9"}}"#,
+            None,
+            &ignition::NoRemoteFetcher,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("Ignition config: ignition.version: "),
+            "{err}"
+        );
+        // Neither user-data nor JSON: the Ignition parser names the syntax problem.
+        let err = node_config(b"hostname: x\n", None, &ignition::NoRemoteFetcher)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("Ignition config: "), "{err}");
+    }
+}
