@@ -1,6 +1,8 @@
 //! The command line: `firstboot` (what the image's init runs), `plan` and `apply`.
+//! CONFIG is an Ignition document or cloud-init user-data, told apart by content.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -31,21 +33,31 @@ pub enum Command {
         /// Where /proc and /sys are read (tests point this at a fake host).
         #[arg(long, default_value = "/", hide = true)]
         host: PathBuf,
+        /// How long one bootcmd/runcmd/script may run before it is killed.
+        #[arg(long, value_name = "SECONDS", default_value_t = crate::firstboot::DEFAULT_COMMAND_TIMEOUT.as_secs())]
+        command_timeout: u64,
     },
     /// Print every change CONFIG would make to ROOT, one per line.
     Plan {
         #[arg(long)]
         root: PathBuf,
         config: PathBuf,
+        /// cloud-init meta-data to go with user-data (instance-id, local-hostname).
+        #[arg(long, value_name = "FILE")]
+        meta_data: Option<PathBuf>,
         /// One JSON document instead of lines.
         #[arg(long)]
         json: bool,
     },
-    /// Apply CONFIG to ROOT now (no report, no stamp).
+    /// Apply CONFIG to ROOT now (no report, no stamp). Commands (bootcmd, runcmd,
+    /// scripts) are not run: they run only at first boot on the live root.
     Apply {
         #[arg(long)]
         root: PathBuf,
         config: PathBuf,
+        /// cloud-init meta-data to go with user-data (instance-id, local-hostname).
+        #[arg(long, value_name = "FILE")]
+        meta_data: Option<PathBuf>,
     },
 }
 
@@ -57,17 +69,24 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             platform,
             config_file,
             host,
+            command_timeout,
         } => {
             let report = crate::firstboot::run(&crate::firstboot::FirstbootOptions {
                 root,
                 host: HostPaths::new(host),
                 platform,
                 config_file,
+                command_timeout: Duration::from_secs(command_timeout),
             })?;
             Ok(i32::from(report.status == crate::report::Status::Failed))
         }
-        Command::Plan { root, config, json } => {
-            let plan = load_and_plan(&root, &config)?;
+        Command::Plan {
+            root,
+            config,
+            meta_data,
+            json,
+        } => {
+            let plan = load_and_plan(&root, &config, meta_data.as_deref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -82,11 +101,18 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                         u.masked
                     );
                 }
+                for c in &plan.commands {
+                    println!("{c}");
+                }
             }
             Ok(0)
         }
-        Command::Apply { root, config } => {
-            let plan = load_and_plan(&root, &config)?;
+        Command::Apply {
+            root,
+            config,
+            meta_data,
+        } => {
+            let plan = load_and_plan(&root, &config, meta_data.as_deref())?;
             let changed = crate::apply::apply(&plan, &TargetRoot::new(&root))?;
             let n = changed.iter().filter(|c| **c).count();
             println!(
@@ -94,17 +120,40 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 changed.len(),
                 root.display()
             );
+            for c in &plan.commands {
+                println!(
+                    "skipped command {} ({}): commands run only at first boot on the live root",
+                    c.name,
+                    c.stage_name()
+                );
+            }
             Ok(0)
         }
     }
 }
 
+/// Read and parse CONFIG (and meta-data), print its warnings, plan it against ROOT.
 fn load_and_plan(
-    root: &std::path::Path,
-    config: &std::path::Path,
+    root: &Path,
+    config: &Path,
+    meta_data: Option<&Path>,
 ) -> anyhow::Result<crate::plan::Plan> {
-    let bytes = std::fs::read(config).with_context(|| format!("reading {}", config.display()))?;
-    let cfg = ignition::node_config(&bytes, &ignition::NoRemoteFetcher)
-        .with_context(|| format!("config {}", config.display()))?;
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let bytes = read(config)?;
+    let meta = meta_data
+        .map(|p| {
+            ignition::cloud_config::MetaData::parse(&read(p)?)
+                .with_context(|| format!("meta-data {}", p.display()))
+        })
+        .transpose()?;
+    let cfg = crate::config_format::node_config(
+        &bytes,
+        meta.as_ref(),
+        &crate::fetch::NetFetcher::default(),
+    )
+    .with_context(|| format!("config {}", config.display()))?;
+    for w in &cfg.warnings {
+        eprintln!("harmony-agent: warning: {w}");
+    }
     Ok(crate::plan::plan(&cfg, &TargetRoot::new(root))?)
 }

@@ -1,17 +1,26 @@
 //! `harmony-agent firstboot`: the boot-time run, per docs/boot-flow.md. Stamp check,
-//! fetch, parse, plan, apply, report (atomically), sync, one console line.
+//! fetch, parse (Ignition or cloud-init user-data, by content), plan, early commands,
+//! apply, late commands, report (atomically), sync, one console line.
+
+mod command_runner;
+mod live_hostname;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::report::{self, Report, Status};
+use crate::plan::commands::PlannedCommand;
+use crate::report::{self, CommandReport, Report, Status};
 use crate::sources::{self, HostPaths};
 use crate::target_root::TargetRoot;
 
 pub const REPORT_PATH: &str = "/var/lib/harmony/firstboot.json";
+/// Where command scripts are written before they run: tmpfs, as they may hold secrets.
+pub const SCRIPT_DIR: &str = "/run/harmony/commands";
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct FirstbootOptions {
@@ -20,6 +29,8 @@ pub struct FirstbootOptions {
     /// Overrides the kernel command line / detection.
     pub platform: Option<String>,
     pub config_file: Option<PathBuf>,
+    /// How long one command may run before its process group is killed.
+    pub command_timeout: Duration,
 }
 
 /// Run first boot and return the report (already written and printed).
@@ -42,12 +53,30 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         error: None,
         written: Vec::new(),
         units: Vec::new(),
+        warnings: Vec::new(),
+        commands: Vec::new(),
     };
-    if let Err(e) = configure(opts, &root, &mut report) {
-        report.status = Status::Failed;
-        report.error = Some(format!("{e:#}"));
-        report.written.clear();
-        report.units.clear();
+    match configure(opts, &root, &mut report) {
+        Err(e) => {
+            report.status = Status::Failed;
+            report.error = Some(format!("{e:#}"));
+            report.written.clear();
+            report.units.clear();
+        }
+        // Every command ran, as cloud-init runs them all; any that failed fails first
+        // boot (the node is not what the config asked for), and the next boot retries.
+        Ok(()) => {
+            let failed: Vec<String> = report
+                .commands
+                .iter()
+                .filter(|c| !c.succeeded())
+                .map(CommandReport::failure)
+                .collect();
+            if !failed.is_empty() {
+                report.status = Status::Failed;
+                report.error = Some(failed.join("; "));
+            }
+        }
     }
     report.finished_at = crate::rfc3339::now();
     write_atomically(&report_host, report.to_json().as_bytes())
@@ -77,13 +106,67 @@ fn configure(
     };
     report.source = Some(fetched.source.clone());
     report.config_sha256 = Some(hex::encode(Sha256::digest(&fetched.bytes)));
-    let cfg = ignition::node_config(&fetched.bytes, &ignition::NoRemoteFetcher)
-        .with_context(|| format!("config from {}", fetched.source))?;
+    let fetcher = crate::fetch::NetFetcher {
+        hosts_file: Some(opts.root.join("etc/hosts")),
+        ..Default::default()
+    };
+    let cfg =
+        crate::config_format::node_config(&fetched.bytes, fetched.meta_data.as_ref(), &fetcher)
+            .with_context(|| format!("config from {}", fetched.source))?;
+    report.warnings = cfg.warnings.iter().map(Into::into).collect();
+    for w in &cfg.warnings {
+        eprintln!("harmony-agent: warning: {w}");
+    }
     let plan = crate::plan::plan(&cfg, root)?;
+    // Commands change the running system: only there, never a tree being prepared.
+    let live = opts.root == Path::new("/") && opts.host.is_live();
+    let (early, late): (Vec<_>, Vec<_>) = plan
+        .commands
+        .iter()
+        .partition(|c| c.stage == ignition::CommandStage::Early);
+    run_commands(opts, live, &early, report);
     crate::apply::apply(&plan, root)?;
     report.written = report::written(&plan);
     report.units = report::units(&plan.units);
+    if let Some(name) = live_hostname::planned(&plan).filter(|_| live) {
+        let kernel = opts.host.join("/proc/sys/kernel/hostname");
+        if let Err(message) = live_hostname::set(&name, &kernel) {
+            eprintln!("harmony-agent: warning: hostname: {message}");
+            report.warnings.push(report::WarningReport {
+                path: "hostname".to_string(),
+                message,
+            });
+        }
+    }
+    run_commands(opts, live, &late, report);
     Ok(())
+}
+
+fn run_commands(
+    opts: &FirstbootOptions,
+    live: bool,
+    commands: &[&PlannedCommand],
+    report: &mut Report,
+) {
+    let run = command_runner::RunOptions {
+        script_dir: PathBuf::from(SCRIPT_DIR),
+        timeout: opts.command_timeout,
+        echo: true,
+    };
+    for cmd in commands {
+        let index = report.commands.len();
+        report.commands.push(if live {
+            command_runner::run(cmd, index, &run)
+        } else {
+            command_runner::skipped(
+                cmd,
+                &format!(
+                    "commands run only at first boot on the live root, not on {}",
+                    opts.root.display()
+                ),
+            )
+        });
+    }
 }
 
 /// A readable report with status success; anything else (absent, failed, garbled)

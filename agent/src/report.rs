@@ -24,6 +24,92 @@ pub struct Report {
     pub error: Option<String>,
     pub written: Vec<Written>,
     pub units: Vec<UnitReport>,
+    /// What the config asked for that Harmony does not do (cloud-config keys with no
+    /// place on an immutable image, unknown keys); also printed on the console.
+    #[serde(default)]
+    pub warnings: Vec<WarningReport>,
+    /// Every command the config asked to run, in the order they ran.
+    #[serde(default)]
+    pub commands: Vec<CommandReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarningReport {
+    pub path: String,
+    pub message: String,
+}
+
+impl From<&ignition::ConfigWarning> for WarningReport {
+    fn from(w: &ignition::ConfigWarning) -> Self {
+        WarningReport {
+            path: w.path.clone(),
+            message: w.message.clone(),
+        }
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandOutcome {
+    /// It ran to its end; `exit_code` says how that went.
+    Exited,
+    /// A signal ended it (`signal`).
+    Signalled,
+    /// It ran past the timeout; its whole process group was killed.
+    TimedOut,
+    /// It could not be started (`error` says why).
+    NotStarted,
+    /// Not run: commands run only at first boot on the live root.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReport {
+    pub name: String,
+    /// `early` (before the first write) or `late` (after the last).
+    pub stage: String,
+    pub outcome: CommandOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How many bytes stdout and stderr (one stream, interleaved) carried in all.
+    pub output_bytes: u64,
+    /// Their last bytes (at most [`OUTPUT_TAIL_BYTES`]), as UTF-8 with bad bytes replaced.
+    pub output_tail: String,
+}
+
+pub const OUTPUT_TAIL_BYTES: usize = 4096;
+
+impl CommandReport {
+    /// Exited 0, or not meant to run here.
+    pub fn succeeded(&self) -> bool {
+        match self.outcome {
+            CommandOutcome::Exited => self.exit_code == Some(0),
+            CommandOutcome::Skipped => true,
+            _ => false,
+        }
+    }
+
+    /// `runcmd (late) exited with status 3`, for the report's error.
+    pub fn failure(&self) -> String {
+        let how = match self.outcome {
+            CommandOutcome::Exited => {
+                format!("exited with status {}", self.exit_code.unwrap_or(-1))
+            }
+            CommandOutcome::Signalled => {
+                format!("was killed by signal {}", self.signal.unwrap_or(0))
+            }
+            CommandOutcome::TimedOut | CommandOutcome::NotStarted => {
+                self.error.clone().unwrap_or_default()
+            }
+            CommandOutcome::Skipped => "was skipped".to_string(),
+        };
+        format!("command {} ({}) {how}", self.name, self.stage)
+    }
 }
 
 /// One node the plan wrote. Fields in the order the doc shows; absent ones are omitted.

@@ -37,6 +37,7 @@ fn opts(f: &Fake) -> FirstbootOptions {
         host: HostPaths::new(&f.host),
         platform: None,
         config_file: None,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
     }
 }
 
@@ -79,7 +80,9 @@ fn first_run_succeeds_second_is_already_done() {
         "{raw}"
     );
     assert!(raw.contains(r#"{"path":"/etc/localtime","type":"link","target":"/usr/share/zoneinfo/UTC","hard":false}"#), "{raw}");
-    assert!(raw.ends_with(r#""units":[{"name":"hello.service","enabled":true,"masked":false}]}"#));
+    assert!(raw.ends_with(
+        r#""units":[{"name":"hello.service","enabled":true,"masked":false}],"warnings":[],"commands":[]}"#
+    ));
 
     std::fs::write(f.root.join("etc/motd"), "changed by hand").unwrap();
     let again = run(&opts(&f)).unwrap();
@@ -100,7 +103,7 @@ fn invalid_config_writes_only_the_report_and_retries() {
     assert_eq!(r.status, Status::Failed);
     assert_eq!(
         r.error.as_deref(),
-        Some("config from fw_cfg:opt/com.coreos/config: storage.files[1].path: path \"etc/x\" is not absolute")
+        Some("config from fw_cfg:opt/com.coreos/config: Ignition config: storage.files[1].path: path \"etc/x\" is not absolute")
     );
     assert!(!f.root.join("etc/motd").exists());
     let names: Vec<_> = walk(&f.root);
@@ -145,4 +148,146 @@ fn walk(root: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+const USER_DATA: &str = "#cloud-config
+write_files:
+  - path: /etc/harmony/note.txt
+    content: |
+      from cloud-config
+    permissions: '0640'
+packages: [vim]
+bootcmd:
+  - echo early
+runcmd:
+  - [touch, /run/harmony-runcmd-ran]
+";
+
+/// A NoCloud vfat seed made by cloud-init's own tool, as the only disk of a fake host.
+fn nocloud_host(dir: &Path, user_data: &str, meta_data: &str) -> PathBuf {
+    let host = dir.join("host");
+    std::fs::create_dir_all(host.join("sys/class/block/vdb")).unwrap();
+    std::fs::create_dir_all(host.join("dev")).unwrap();
+    std::fs::write(dir.join("user-data"), user_data).unwrap();
+    std::fs::write(dir.join("meta-data"), meta_data).unwrap();
+    let status = std::process::Command::new("cloud-localds")
+        .args(["-f", "vfat"])
+        .arg(host.join("dev/vdb"))
+        .arg(dir.join("user-data"))
+        .arg(dir.join("meta-data"))
+        .status()
+        .expect("cloud-localds (cloud-image-utils) is installed");
+    assert!(status.success());
+    host
+}
+
+#[test]
+fn cloud_config_from_a_nocloud_seed_is_applied_with_warnings_and_commands_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = nocloud_host(
+        dir.path(),
+        USER_DATA,
+        "instance-id: iid-harmony-1\nlocal-hostname: seed-node\n",
+    );
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    // cloud-config's files belong to root:root by name.
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
+    let o = FirstbootOptions {
+        root: root.clone(),
+        host: HostPaths::new(&host),
+        platform: None,
+        config_file: None,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
+    };
+    let r = run(&o).unwrap();
+    assert_eq!(r.status, Status::Success, "{r:?}");
+    assert_eq!(r.platform.as_deref(), Some("nocloud"));
+    assert_eq!(r.source.as_deref(), Some("nocloud:/dev/vdb (vfat)"));
+    assert_eq!(
+        r.config_sha256,
+        Some(hex::encode(Sha256::digest(USER_DATA.as_bytes())))
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/harmony/note.txt")).unwrap(),
+        "from cloud-config\n"
+    );
+    let note = r
+        .written
+        .iter()
+        .find(|w| w.path == "/etc/harmony/note.txt")
+        .unwrap();
+    assert_eq!(note.mode.as_deref(), Some("0640"));
+    // The host name comes from meta-data's local-hostname (user-data names none).
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/hostname")).unwrap(),
+        "seed-node\n"
+    );
+    let paths: Vec<_> = r.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(paths, ["packages"], "{:?}", r.warnings);
+    // Not the live root: the commands are listed, skipped, and say why.
+    let cmds: Vec<_> = r
+        .commands
+        .iter()
+        .map(|c| (c.name.as_str(), c.stage.as_str(), c.outcome))
+        .collect();
+    assert_eq!(
+        cmds,
+        [
+            ("bootcmd", "early", report::CommandOutcome::Skipped),
+            ("runcmd", "late", report::CommandOutcome::Skipped)
+        ]
+    );
+    assert_eq!(
+        r.commands[1].error.as_deref(),
+        Some(
+            format!(
+                "commands run only at first boot on the live root, not on {}",
+                root.display()
+            )
+            .as_str()
+        )
+    );
+    assert!(!Path::new("/run/harmony-runcmd-ran").exists());
+    let raw = std::fs::read_to_string(root.join("var/lib/harmony/firstboot.json")).unwrap();
+    assert!(
+        raw.contains(r#""warnings":[{"path":"packages","message":"#),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(
+            r#""commands":[{"name":"bootcmd","stage":"early","outcome":"skipped","error":"#
+        ),
+        "{raw}"
+    );
+}
+
+#[test]
+fn invalid_cloud_config_names_the_key_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = nocloud_host(
+        dir.path(),
+        "#cloud-config\nwrite_files:\n  - path: /etc/a\n    content: x\n  - path: /etc/b\n    encoding: rot13\n    content: x\n",
+        "instance-id: iid-2\n",
+    );
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let r = run(&FirstbootOptions {
+        root: root.clone(),
+        host: HostPaths::new(&host),
+        platform: None,
+        config_file: None,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
+    })
+    .unwrap();
+    assert_eq!(r.status, Status::Failed);
+    let err = r.error.unwrap();
+    assert!(
+        err.starts_with(
+            "config from nocloud:/dev/vdb (vfat): cloud-init user-data: write_files[1].encoding: "
+        ),
+        "{err}"
+    );
+    assert!(!root.join("etc/a").exists());
 }
