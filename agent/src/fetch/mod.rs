@@ -100,6 +100,14 @@ impl ignition::Fetcher for NetFetcher {
     fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
         self.fetch_with_headers(url, &[])
     }
+
+    fn fetch_with_headers(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<Vec<u8>, String> {
+        NetFetcher::fetch_with_headers(self, url, headers)
+    }
 }
 
 /// `scheme://host[:port]/path` → host, port, `/path` (kept whole, as Ignition sends it).
