@@ -6,7 +6,7 @@
 //! encoding/json matches keys case-insensitively (`"Storage"` works upstream), we do not.
 //!
 //! Every optional field may be `null`, as upstream allows. Sections Harmony does not apply
-//! yet (disks, raid, filesystems, luks, kernel arguments, config merge/replace, TLS, proxy)
+//! yet (disks, raid, filesystems, luks, kernel arguments, TLS, proxy)
 //! are kept as raw JSON so that an empty one passes and a non-empty one is refused with
 //! "not supported by Harmony yet" rather than a misleading "unknown key".
 
@@ -32,6 +32,7 @@ pub struct Config {
 pub struct Ignition {
     #[serde(default)]
     pub version: Option<String>,
+    /// `merge` / `replace`, read and rendered by `crate::merge`.
     #[serde(default)]
     pub config: Option<Value>,
     #[serde(default)]
