@@ -394,8 +394,11 @@ fn nesting_stops_at_the_depth_limit() {
 #[derive(Default)]
 struct Served {
     configs: BTreeMap<&'static str, String>,
-    requests: RefCell<Vec<(String, Vec<(String, String)>)>>,
+    requests: RefCell<Vec<Request>>,
 }
+
+/// A URL and the headers sent with it.
+type Request = (String, Vec<(String, String)>);
 
 impl Fetcher for Served {
     fn fetch(&self, url: &str) -> std::result::Result<Vec<u8>, String> {
