@@ -1,6 +1,12 @@
 //! Run a plan against the target root. Each action leaves either the old node or the new
-//! one (temp file + fsync + rename), and an action whose result is already there changes
+//! one (temp file + rename), and an action whose result is already there changes
 //! nothing, so applying the same plan twice is a no-op the second time.
+//!
+//! Durability is batched: file contents go to temp files, one `syncfs` makes them all
+//! durable, then the renames happen and a second `syncfs` makes those durable. Two syncs
+//! per batch instead of two fsyncs per file: a 1,000-file config was ~6x slower than
+//! Ignition with per-file fsyncs. A batch is flushed before any link or removal, so a
+//! link never points at a file that is still a temp file.
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,18 +26,67 @@ pub struct ApplyError {
 
 /// Per action, whether it changed the root.
 pub fn apply(plan: &Plan, root: &TargetRoot) -> Result<Vec<bool>, ApplyError> {
-    plan.actions
-        .iter()
-        .map(|a| {
-            run(a, root).map_err(|err| ApplyError {
-                action: a.to_string(),
-                err,
-            })
-        })
-        .collect()
+    let mut batch = RenameBatch::default();
+    let result = apply_in_batches(plan, root, &mut batch);
+    // On failure, temp files of the unfinished batch must not stay in the root.
+    for (tmp, _, _) in batch.pending.drain(..) {
+        let _cleanup = fs::remove_file(tmp);
+    }
+    result
 }
 
-fn run(action: &Action, root: &TargetRoot) -> io::Result<bool> {
+fn apply_in_batches(
+    plan: &Plan,
+    root: &TargetRoot,
+    batch: &mut RenameBatch,
+) -> Result<Vec<bool>, ApplyError> {
+    let mut changed = Vec::with_capacity(plan.actions.len());
+    for a in &plan.actions {
+        if !matches!(a, Action::WriteFile { .. } | Action::CreateDir { .. }) {
+            batch.flush(root)?;
+        }
+        changed.push(run(a, root, batch).map_err(|err| ApplyError {
+            action: a.to_string(),
+            err,
+        })?);
+    }
+    batch.flush(root)?;
+    Ok(changed)
+}
+
+/// Files written to temp names, waiting for one sync and their renames.
+#[derive(Default)]
+struct RenameBatch {
+    /// (temp path, final path, the action, for errors)
+    pending: Vec<(PathBuf, PathBuf, String)>,
+}
+
+impl RenameBatch {
+    fn flush(&mut self, root: &TargetRoot) -> Result<(), ApplyError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let sync = |what: &str| {
+            sync_filesystem(root.dir()).map_err(|err| ApplyError {
+                action: format!("sync {} ({what})", root.dir().display()),
+                err,
+            })
+        };
+        sync("file contents")?;
+        while let Some((tmp, host, action)) = self.pending.first().cloned() {
+            fs::rename(&tmp, &host).map_err(|err| ApplyError { action, err })?;
+            self.pending.remove(0);
+        }
+        sync("renames")
+    }
+}
+
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    let d = fs::File::open(dir)?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&d)).map_err(io::Error::from)
+}
+
+fn run(action: &Action, root: &TargetRoot, batch: &mut RenameBatch) -> io::Result<bool> {
     let host = root.host_path(action.path())?;
     match action {
         Action::CreateDir { mode, uid, gid, .. } => {
@@ -67,15 +122,13 @@ fn run(action: &Action, root: &TargetRoot) -> io::Result<bool> {
                     .mode_0600()
                     .open(&tmp)?;
                 f.write_all(contents)?;
-                set_attrs(&tmp, *mode, *uid, *gid)?;
-                f.sync_all()?;
-                fs::rename(&tmp, &host)
+                set_attrs(&tmp, *mode, *uid, *gid).map(|_| ())
             })();
             if result.is_err() {
                 let _cleanup = fs::remove_file(&tmp);
             }
             result?;
-            sync_parent(&host)?;
+            batch.pending.push((tmp, host, action.to_string()));
             Ok(true)
         }
         Action::Symlink {
