@@ -3,6 +3,7 @@
 
 mod file;
 mod kernel_cmdline;
+pub mod metal;
 pub mod nocloud;
 mod qemu;
 pub mod vmware;
@@ -31,7 +32,7 @@ pub enum SourceError {
         #[source]
         err: std::io::Error,
     },
-    #[error("platform {0:?} is not supported yet (supported: qemu, vmware, file)")]
+    #[error("platform {0:?} is not supported yet (supported: qemu, vmware, metal, file)")]
     UnsupportedPlatform(String),
     #[error("platform \"file\" needs a config path (--config-file or IGNITION_CONFIG_FILE)")]
     FileWithoutPath,
@@ -112,6 +113,7 @@ pub fn for_platform(
             host,
             Box::new(crate::fetch::NetFetcher::default()),
         ))),
+        "metal" => Ok(Box::new(metal::MetalSource::for_host(host))),
         "file" => Ok(Box::new(FileSource::new(
             config_file.ok_or(SourceError::FileWithoutPath)?,
         ))),
@@ -137,10 +139,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(detect_platform(&host).unwrap().as_deref(), Some("metal"));
-        let err = for_platform("metal", &host, None).err().unwrap();
+        let err = for_platform("aws", &host, None).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "platform \"metal\" is not supported yet (supported: qemu, vmware, file)"
+            "platform \"aws\" is not supported yet (supported: qemu, vmware, metal, file)"
         );
         assert!(for_platform("file", &host, None).is_err());
     }

@@ -30,6 +30,50 @@ mounted /dev/shm || mount -t tmpfs -o nodev,nosuid,noexec,mode=1777 tmpfs /dev/s
 mounted /tmp || mount -t tmpfs -o nodev,nosuid,mode=1777 tmpfs /tmp
 [ -s /etc/hostname ] && hostname -F /etc/hostname
 ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+# DHCP on the first NIC when the kernel command line asks for it (ip=dhcp) or the config
+# is to be fetched from a URL (ignition.config.url=). "First" is the first device-backed
+# interface in name order; a node with no lease still boots (the agent retries its fetch).
+case " $(cat /proc/cmdline 2>/dev/null) " in
+*" ip=dhcp "* | *" ignition.config.url="*)
+    for dev in /sys/class/net/*; do
+        [ -e "$dev/device" ] || continue
+        iface=${dev##*/}
+        ip link set "$iface" up
+        udhcpc -i "$iface" -s /etc/udhcpc/default.script -n -q -t 5 -T 2 ||
+            echo "rcS: no DHCP lease on $iface"
+        break
+    done
+    ;;
+esac
+"#;
+
+/// busybox's udhcpc calls this on each lease event (Debian's busybox-static ships none).
+/// It sets the address, default route and resolv.conf from udhcpc's environment
+/// (`$ip`, `$mask` as a prefix length, `$router`, `$dns`, `$domain`).
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+# udhcpc event script: apply the lease to $interface.
+RESOLV_CONF=${RESOLV_CONF:-/etc/resolv.conf}
+case "$1" in
+deconfig)
+    ip -4 addr flush dev "$interface"
+    ip link set "$interface" up
+    ;;
+bound | renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+    if [ -n "$router" ]; then
+        while ip route del default dev "$interface" 2>/dev/null; do :; done
+        for r in $router; do
+            ip route add default via "$r" dev "$interface" && break
+        done
+    fi
+    {
+        [ -n "$domain" ] && echo "search $domain"
+        for s in $dns; do echo "nameserver $s"; done
+    } >"$RESOLV_CONF"
+    ;;
+esac
+exit 0
 "#;
 
 fn meta(mode: u32, gid: u32, epoch: i64) -> Meta {
@@ -71,6 +115,7 @@ pub fn add_skeleton(tree: &mut Tree, os_version: &str, epoch: i64) -> Result<(),
         ("var/tmp", 0o1777),
         ("etc", 0o755),
         ("etc/init.d", 0o755),
+        ("etc/udhcpc", 0o755),
         ("root", 0o700),
         ("home", 0o755),
         ("mnt", 0o755),
@@ -89,7 +134,7 @@ pub fn add_skeleton(tree: &mut Tree, os_version: &str, epoch: i64) -> Result<(),
     let os_release = format!(
         "NAME=\"Harmony (Debian)\"\nID=harmony-debian\nID_LIKE=debian\nVERSION_ID=\"{os_version}\"\nPRETTY_NAME=\"Harmony (Debian {os_version})\"\n"
     );
-    let files: [(&str, String, u32, u32); 8] = [
+    let files: [(&str, String, u32, u32); 9] = [
         ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n".into(), 0o644, 0),
         ("etc/group", "root:x:0:\nshadow:x:42:\nusers:x:100:\nnogroup:x:65534:\n".into(), 0o644, 0),
         ("etc/shadow", "root:*:0:0:99999:7:::\nnobody:*:0:0:99999:7:::\n".into(), 0o640, 42),
@@ -97,6 +142,7 @@ pub fn add_skeleton(tree: &mut Tree, os_version: &str, epoch: i64) -> Result<(),
         ("etc/os-release", os_release, 0o644, 0),
         ("etc/inittab", INITTAB.into(), 0o644, 0),
         ("etc/init.d/rcS", RCS.into(), 0o755, 0),
+        ("etc/udhcpc/default.script", UDHCPC_SCRIPT.into(), 0o755, 0),
         ("etc/shells", "/bin/sh\n/bin/ash\n".into(), 0o644, 0),
     ];
     for (path, text, mode, gid) in files {
@@ -195,19 +241,79 @@ mod tests {
             Some("::sysinit:/etc/init.d/rcS")
         );
         assert_eq!(t.get("etc/init.d/rcS").unwrap().meta.mode, 0o755);
+        assert_eq!(t.get("etc/udhcpc/default.script").unwrap().meta.mode, 0o755);
+        assert!(text(&t, "etc/init.d/rcS")
+            .contains("udhcpc -i \"$iface\" -s /etc/udhcpc/default.script"));
     }
 
     #[test]
     fn rcs_is_valid_shell() {
         let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("rcS");
-        std::fs::write(&script, RCS).unwrap();
-        let status = std::process::Command::new("sh")
-            .arg("-n")
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        for (name, text) in [("rcS", RCS), ("default.script", UDHCPC_SCRIPT)] {
+            let script = dir.path().join(name);
+            std::fs::write(&script, text).unwrap();
+            let status = std::process::Command::new("busybox")
+                .args(["sh", "-n"])
+                .arg(&script)
+                .status()
+                .unwrap();
+            assert!(status.success(), "{name}");
+        }
+    }
+
+    /// Runs the lease script with a fake `ip` that logs its arguments. Under the host's
+    /// sh (dash), which takes `ip` from PATH: busybox sh would run its own applet on the
+    /// host. The interface name exists nowhere, so even a real `ip` would change nothing.
+    #[test]
+    fn udhcpc_script_applies_a_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let log = dir.path().join("ip.log");
+        std::fs::write(
+            bin.join("ip"),
+            format!(
+                "#!/bin/sh\necho \"$*\" >>{}\n[ \"$2\" != del ]\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(bin.join("ip"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = dir.path().join("default.script");
+        std::fs::write(&script, UDHCPC_SCRIPT).unwrap();
+        let resolv = dir.path().join("resolv.conf");
+        let run = |event: &str| {
+            let status = std::process::Command::new("/bin/sh")
+                .arg(&script)
+                .arg(event)
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+                .env("RESOLV_CONF", &resolv)
+                .env("interface", "harmonytest0")
+                .env("ip", "10.0.2.15")
+                .env("mask", "24")
+                .env("broadcast", "10.0.2.255")
+                .env("router", "10.0.2.2")
+                .env("dns", "10.0.2.3 10.0.2.4")
+                .env("domain", "example.test")
+                .status()
+                .unwrap();
+            assert!(status.success(), "{event}");
+        };
+        run("deconfig");
+        run("bound");
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "-4 addr flush dev harmonytest0\n\
+             link set harmonytest0 up\n\
+             -4 addr flush dev harmonytest0\n\
+             addr add 10.0.2.15/24 broadcast 10.0.2.255 dev harmonytest0\n\
+             route del default dev harmonytest0\n\
+             route add default via 10.0.2.2 dev harmonytest0\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&resolv).unwrap(),
+            "search example.test\nnameserver 10.0.2.3\nnameserver 10.0.2.4\n"
+        );
     }
 
     #[test]
