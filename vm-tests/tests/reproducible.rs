@@ -23,7 +23,10 @@ fn two_builds_give_identical_artifacts() {
         // A fresh cache per build: the step layers are encoded again, not reused.
         let cache = tmp.path().join(format!("cache-{run}"));
         std::fs::create_dir_all(cache.join("bases")).unwrap();
-        std::os::unix::fs::symlink(shared.join(DEFAULT_BASE_DIR), cache.join(DEFAULT_BASE_DIR)).unwrap();
+        let base = shared.join(DEFAULT_BASE_DIR);
+        std::os::unix::fs::symlink(&base, cache.join(DEFAULT_BASE_DIR)).unwrap();
+        let stamp = base.with_extension("stamp");
+        std::os::unix::fs::symlink(&stamp, cache.join(DEFAULT_BASE_DIR).with_extension("stamp")).unwrap();
         let report = build(&BuildOptions {
             recipe: None,
             out: tmp.path().join(format!("out-{run}")),

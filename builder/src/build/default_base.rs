@@ -29,10 +29,33 @@ pub fn read_package_list(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// Make the default base under `cache` unless it is already there.
+/// What the default base is made from, besides the .debs: the package list, the
+/// skeleton this builder adds, the epoch. A base made from another recipe is remade.
+fn base_recipe_digest(source_date_epoch: i64) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut skeleton = crate::tree::Tree::new();
+    crate::base::skeleton::add_usrmerge_links(&mut skeleton, source_date_epoch)?;
+    crate::base::skeleton::add_skeleton(
+        &mut skeleton,
+        crate::base::debian::DEBIAN_VERSION,
+        source_date_epoch,
+    )?;
+    let mut h = Sha256::new();
+    h.update(DEFAULT_PACKAGES.as_bytes());
+    h.update(source_date_epoch.to_le_bytes());
+    for (path, entry) in skeleton.iter() {
+        h.update(format!("{path}\0{entry:?}\n").as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Make the default base under `cache` unless the one there was made from the same recipe.
 pub fn ensure_default_base(cache: &Path, source_date_epoch: i64) -> anyhow::Result<PathBuf> {
     let dir = cache.join(DEFAULT_BASE_DIR);
-    if dir.join("index.json").is_file() {
+    let stamp = dir.with_extension("stamp");
+    let wanted = base_recipe_digest(source_date_epoch)?;
+    let made_from = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if dir.join("index.json").is_file() && made_from.trim() == wanted {
         return Ok(dir);
     }
     tracing::info!(
@@ -49,6 +72,8 @@ pub fn ensure_default_base(cache: &Path, source_date_epoch: i64) -> anyhow::Resu
         source_date_epoch,
     };
     make_debian_base(&opts).context("making the default base image")?;
+    std::fs::write(&stamp, format!("{wanted}\n"))
+        .with_context(|| format!("writing {}", stamp.display()))?;
     Ok(dir)
 }
 
