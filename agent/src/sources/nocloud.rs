@@ -119,6 +119,11 @@ impl NoCloudSource {
         };
         names.sort();
         for name in names {
+            // An unbound loop device or an empty drive has size 0 and fails every read.
+            let size = std::fs::read_to_string(sys.join(&name).join("size"));
+            if size.is_ok_and(|s| s.trim() == "0") {
+                continue;
+            }
             let dev = self.host.join(&format!("/dev/{name}"));
             // A device that cannot be opened (a missing node, an empty CD drive) holds no seed.
             let Ok(file) = std::fs::File::open(&dev) else {

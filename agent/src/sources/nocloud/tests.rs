@@ -139,6 +139,10 @@ fn found_among_block_devices_and_named_on_the_cmdline() {
         .arg(host.join("/dev/vda1"))
         .arg("1024"));
     std::fs::copy(cloud_localds(dir.path(), true), host.join("/dev/vdb")).unwrap();
+    // loop1: unbound (size 0), and reading it fails as it does on a real one.
+    std::fs::create_dir_all(host.join("/sys/class/block/loop1")).unwrap();
+    std::fs::write(host.join("/sys/class/block/loop1/size"), "0\n").unwrap();
+    std::fs::create_dir_all(host.join("/dev/loop1")).unwrap();
     assert!(detect(&host).unwrap());
     let fetched = src.fetch().unwrap().unwrap();
     assert_eq!(fetched.source, "nocloud:/dev/vdb (vfat)");
