@@ -21,8 +21,27 @@ packages=(
   ignition
   cloud-init cloud-image-utils genisoimage dosfstools mtools
 )
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends --allow-downgrades "${packages[@]}"
+# Install only what is missing: a machine that has everything needs no mirror, and
+# installed packages are never upgraded behind the user's back.
+missing=()
+for p in "${packages[@]}"; do
+  name=${p%%/*}
+  if ! dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+# bookworm's QEMU needs bookworm's qemu-utils (a machine may come with a newer backport).
+for p in "${missing[@]}"; do
+  if [ "$p" = qemu-system-x86 ] && [[ ! " ${missing[*]} " =~ " qemu-utils/bookworm " ]]; then
+    missing+=(qemu-utils/bookworm)
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-host: every host package is installed"
+else
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends --allow-downgrades "${missing[@]}"
+fi
 # cloud-init is installed for its schema checker only: keep it from configuring this host.
 mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled

@@ -17,9 +17,13 @@ pub fn target_dir() -> PathBuf {
         })
 }
 
-/// Kept across runs so the Debian packages are downloaded once.
+/// The user's Harmony cache (`$HARMONY_CACHE`, else `~/.cache/harmony`), as `harmony build`
+/// uses it: Debian packages are downloaded once per machine, not once per checkout, and a
+/// test run needs no mirror when they are there.
 pub fn cache_dir() -> PathBuf {
-    target_dir().join("vm-tests").join("cache")
+    std::env::var_os("HARMONY_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(harmony::cache::default_dir)
 }
 
 pub fn build_default(out: &Path) -> anyhow::Result<BuildReport> {
