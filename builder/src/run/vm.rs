@@ -73,7 +73,12 @@ impl Vm {
             ensure_state_disk(state)?;
         }
         let accel = choose_accel()?;
-        let append = kernel_cmdline(&manifest.cmdline, opts.state.is_some(), &opts.extra_cmdline);
+        let append = kernel_cmdline(
+            &manifest.cmdline,
+            opts.ignition.is_some(),
+            opts.state.is_some(),
+            &opts.extra_cmdline,
+        );
 
         let mut cmd = Command::new("qemu-system-x86_64");
         // Under TCG on 2 host cores, -smp 1 reached the first-boot line sooner than -smp 2
@@ -228,12 +233,16 @@ impl Drop for Vm {
 }
 
 /// The manifest's command line plus what `harmony run` adds (docs/boot-flow.md).
-pub fn kernel_cmdline(base: &str, with_state: bool, extra: &[String]) -> String {
+/// The platform is named only when we hand a config through fw_cfg; otherwise the agent
+/// detects it (a `--disk` NoCloud seed must win over QEMU's empty fw_cfg).
+pub fn kernel_cmdline(base: &str, with_fw_cfg: bool, with_state: bool, extra: &[String]) -> String {
     let mut parts = vec![
         base.trim().to_string(),
         "harmony.root=/harmony/root.squashfs".into(),
     ];
-    parts.push("ignition.platform.id=qemu".into());
+    if with_fw_cfg {
+        parts.push("ignition.platform.id=qemu".into());
+    }
     if with_state {
         parts.push(format!("harmony.state={STATE_LABEL}"));
     }
@@ -318,6 +327,7 @@ mod tests {
         let c = kernel_cmdline(
             "console=ttyS0,115200 quiet ",
             true,
+            true,
             &["harmony.init=/bin/sh".into()],
         );
         assert_eq!(
@@ -325,7 +335,8 @@ mod tests {
             "console=ttyS0,115200 quiet harmony.root=/harmony/root.squashfs ignition.platform.id=qemu \
              harmony.state=harmony-state harmony.init=/bin/sh"
         );
-        assert!(!kernel_cmdline("quiet", false, &[]).contains("harmony.state"));
+        assert!(!kernel_cmdline("quiet", true, false, &[]).contains("harmony.state"));
+        assert!(!kernel_cmdline("quiet", false, false, &[]).contains("ignition.platform.id"));
     }
 
     #[test]
