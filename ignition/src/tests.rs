@@ -144,7 +144,9 @@ fn duplicate_and_nested_paths() {
     );
     // Upstream refuses a path that path.Clean would change (the differential corpus checks it).
     assert_eq!(
-        err(&doc(r#","storage":{"links":[{"path":"/etc/./a","target":"/x"}]}"#)),
+        err(&doc(
+            r#","storage":{"links":[{"path":"/etc/./a","target":"/x"}]}"#
+        )),
         "storage.links[0].path: path \"/etc/./a\" is not fully simplified (write \"/etc/a\")"
     );
     assert_eq!(

@@ -45,8 +45,17 @@ fn a_kernel_from_a_second_image_boots() {
     })
     .unwrap_or_else(|e| panic!("build: {e:#}"));
     let lock = &report.manifest.inputs;
-    assert!(lock["kernel_image"]["manifest_digest"].as_str().unwrap().starts_with("sha256:"), "{lock}");
-    assert_ne!(lock["kernel_image"]["manifest_digest"], lock["base"]["manifest_digest"]);
+    assert!(
+        lock["kernel_image"]["manifest_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{lock}"
+    );
+    assert_ne!(
+        lock["kernel_image"]["manifest_digest"],
+        lock["base"]["manifest_digest"]
+    );
 
     let first = run(&VmOptions::new(&out), Duration::from_secs(240)).expect("boot");
     assert_eq!(first.json["status"], "success", "{}", first.json);

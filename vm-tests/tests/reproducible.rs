@@ -10,7 +10,10 @@ use harmony::manifest::Manifest;
 use harmony_vm_tests::cache_dir;
 
 fn digests(m: &Manifest) -> BTreeMap<String, (u64, String)> {
-    m.artifacts.iter().map(|a| (a.path.clone(), (a.size, a.sha256.clone()))).collect()
+    m.artifacts
+        .iter()
+        .map(|a| (a.path.clone(), (a.size, a.sha256.clone())))
+        .collect()
 }
 
 #[test]
@@ -26,7 +29,8 @@ fn two_builds_give_identical_artifacts() {
         let base = shared.join(DEFAULT_BASE_DIR);
         std::os::unix::fs::symlink(&base, cache.join(DEFAULT_BASE_DIR)).unwrap();
         let stamp = base.with_extension("stamp");
-        std::os::unix::fs::symlink(&stamp, cache.join(DEFAULT_BASE_DIR).with_extension("stamp")).unwrap();
+        std::os::unix::fs::symlink(&stamp, cache.join(DEFAULT_BASE_DIR).with_extension("stamp"))
+            .unwrap();
         let report = build(&BuildOptions {
             recipe: None,
             out: tmp.path().join(format!("out-{run}")),
@@ -36,12 +40,18 @@ fn two_builds_give_identical_artifacts() {
             source_date_epoch: 0,
         })
         .unwrap_or_else(|e| panic!("{run} build: {e:#}"));
-        assert_eq!(report.cached_steps, 0, "the {run} build must not reuse layers");
+        assert_eq!(
+            report.cached_steps, 0,
+            "the {run} build must not reuse layers"
+        );
         manifests.push(report.manifest);
         // Wall-clock time must not leak into the bytes.
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
     let (a, b) = (digests(&manifests[0]), digests(&manifests[1]));
     assert!(a.len() >= 5, "expected every artifact: {a:?}");
-    assert_eq!(a, b, "artifacts differ between two builds of the same recipe");
+    assert_eq!(
+        a, b,
+        "artifacts differ between two builds of the same recipe"
+    );
 }
