@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     for (path, mode) in paths {
         assert!(path.starts_with('/'), "resolved a relative path {path:?}");
         assert!(
-            !path.split('/').skip(1).any(|c| c.is_empty() || c == "." || c == ".."),
+            !path
+                .split('/')
+                .skip(1)
+                .any(|c| c.is_empty() || c == "." || c == ".."),
             "resolved an unclean path {path:?}"
         );
         assert!(mode.is_none_or(|m| m <= 0o7777), "mode {mode:?} of {path}");
