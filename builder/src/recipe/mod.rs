@@ -126,11 +126,12 @@ pub fn parse(text: &str, label: &str, dir: &Path) -> Result<Recipe, RecipeErrors
                 .location()
                 .map(|l| l.line())
                 .or_else(|| locations.line_of(&field));
+            let problem = strip_path(&strip_location(&inner.to_string()), &field);
             RecipeErrors(vec![RecipeError {
                 file: label.to_string(),
                 line,
                 field: if field == "." { String::new() } else { field },
-                problem: strip_location(&inner.to_string()),
+                problem,
             }])
         })?
     };
@@ -142,6 +143,17 @@ fn strip_location(message: &str) -> String {
     match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+/// serde_yaml also prefixes the path it knows (`files[0]: unknown field …`); we print
+/// the full field path ourselves.
+fn strip_path(message: &str, field: &str) -> String {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => {
+            rest.to_string()
+        }
+        _ => message.to_string(),
     }
 }
 

@@ -56,7 +56,7 @@ fn unknown_fields_name_line_and_field() {
     let errs = parse_err(&format!("{MINIMAL}files:\n  - path: /a\n    contnts: x\n"));
     assert_eq!(errs.len(), 1);
     assert!(
-        errs[0].starts_with("r.yaml:6: files[0]: unknown field `contnts`"),
+        errs[0].starts_with("r.yaml:6: files[0].contnts: unknown field `contnts`"),
         "{}",
         errs[0]
     );
