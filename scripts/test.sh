@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then ./scripts/setup-host.sh; fi
 ./scripts/build.sh
-cargo test --workspace --release
+cargo test --workspace --release --no-fail-fast
