@@ -44,10 +44,22 @@ pub fn locate(name: &str, explicit: Option<&Path>) -> Result<StaticBinary, Binar
     } else {
         candidates.extend(default_candidates(name));
     }
+    // cargo also leaves a dynamically linked build of the same name in target/release
+    // (tests need it): skip those and take the first static one.
+    let mut dynamic = None;
     for path in &candidates {
         if path.is_file() {
-            return load(path);
+            match load(path) {
+                Ok(found) => return Ok(found),
+                Err(e @ BinaryError::NotStatic { .. }) if explicit.is_none() => {
+                    dynamic.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
+    }
+    if let Some(e) = dynamic {
+        return Err(e);
     }
     Err(BinaryError::NotFound {
         name: name.to_string(),
@@ -71,10 +83,9 @@ fn default_candidates(name: &str) -> Vec<PathBuf> {
         out.push(PathBuf::from(dir).join(&triple_release));
     }
     if let Ok(exe) = std::env::current_exe() {
-        for up in exe.ancestors().skip(1).take(4) {
-            out.push(up.join(&triple_release));
-            out.push(up.join(name));
-        }
+        let ups: Vec<&Path> = exe.ancestors().skip(1).take(4).collect();
+        out.extend(ups.iter().map(|up| up.join(&triple_release)));
+        out.extend(ups.iter().map(|up| up.join(name)));
     }
     out.dedup();
     out
