@@ -64,6 +64,23 @@ fn probe_boot_sector() -> [u8; 512] {
     sector
 }
 
+/// QEMU booting the probe sector from `disk`; the guest's `out 0xf4` ends QEMU.
+fn probe_command(accel: Accel, disk: &std::path::Path) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", &accel.to_string()]);
+    if accel == Accel::Kvm {
+        cmd.args(["-cpu", "host"]);
+    }
+    cmd.args(["-M", "pc", "-display", "none", "-no-reboot"])
+        .args([
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-drive",
+        ])
+        .arg(format!("format=raw,file={}", disk.display()));
+    cmd
+}
+
 fn probe_kvm() -> Result<(), String> {
     std::fs::OpenOptions::new()
         .read(true)
@@ -73,24 +90,7 @@ fn probe_kvm() -> Result<(), String> {
     let mut disk = tempfile::NamedTempFile::new().map_err(|e| format!("probe disk: {e}"))?;
     disk.write_all(&probe_boot_sector())
         .map_err(|e| format!("probe disk: {e}"))?;
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host",
-            "-M",
-            "pc",
-            "-display",
-            "none",
-            "-no-reboot",
-        ])
-        .args([
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-drive",
-        ])
-        .arg(format!("format=raw,file={}", disk.path().display()))
+    let mut child = probe_command(Accel::Kvm, disk.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -140,24 +140,7 @@ mod tests {
     fn probe_guest_exits_99_under_tcg() {
         let mut disk = tempfile::NamedTempFile::new().unwrap();
         disk.write_all(&probe_boot_sector()).unwrap();
-        let status = Command::new("qemu-system-x86_64")
-            .args([
-                "-accel",
-                "tcg",
-                "-M",
-                "pc",
-                "-display",
-                "none",
-                "-no-reboot",
-            ])
-            .args([
-                "-device",
-                "isa-debug-exit,iobase=0xf4,iosize=0x04",
-                "-drive",
-            ])
-            .arg(format!("format=raw,file={}", disk.path().display()))
-            .status()
-            .unwrap();
+        let status = probe_command(Accel::Tcg, disk.path()).status().unwrap();
         assert_eq!(status.code(), Some(PROBE_EXIT_CODE));
     }
 }
