@@ -8,6 +8,7 @@
 //! Applying the settings is not this module's business.
 
 mod cidr;
+mod ha;
 mod k8s_syntax;
 mod validate;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::NodeConfig;
 
 pub use cidr::Cidr;
+pub use ha::{HaSettings, LocalProxySettings, VipSettings, VrrpState};
 
 /// Where an Ignition config puts the settings.
 pub const NODE_YAML_PATH: &str = "/etc/harmony/node.yaml";
@@ -36,6 +38,9 @@ pub struct NodeSettings {
     pub firewall: FirewallSettings,
     #[serde(default)]
     pub ipvs: IpvsSettings,
+    /// How the node reaches the API when one API server is lost (see `ha.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<HaSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,6 +24,9 @@ pub fn problems(s: &NodeSettings) -> Vec<SettingsProblem> {
     node(s, &mut p);
     kubelet(s, &mut p);
     firewall(s, &mut p);
+    if let Some(ha) = &s.ha {
+        super::ha::problems(ha, s.role, &mut p.0);
+    }
     p.0
 }
 
