@@ -4,8 +4,11 @@ pub mod cpio;
 pub mod initramfs;
 pub mod ipxe;
 pub mod pxe;
+pub mod qcow2;
+pub mod raw_disk;
 pub mod rootfs;
 pub mod squashfs;
+pub mod vmdk;
 
 use crate::kernel::KernelError;
 
@@ -38,6 +41,8 @@ pub enum EmitError {
         what: String,
         source: crate::tree::TreeError,
     },
+    #[error("{path}: {problem}")]
+    Invalid { path: String, problem: String },
     #[error("{path}: boot module is not a regular file in the image")]
     ModuleNotAFile { path: String },
 }
