@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config_format;
 pub mod fetch;
 pub mod firstboot;
+pub mod ha;
 pub mod plan;
 pub mod report;
 pub mod rfc3339;

@@ -1,0 +1,303 @@
+//! keepalived: holds the VIP on the highest-priority control-plane node whose API answers
+//! through haproxy. kubeadm's configuration, with two deliberate changes: no VRRP `PASS`
+//! authentication (a cleartext password on the wire, dropped from VRRP by RFC 3768), and
+//! no `weight` on the check, so a failing node goes to FAULT and gives up the VIP whatever
+//! the priorities are (kubeadm's `weight -2` works only for priorities 2 apart).
+
+use ignition::node_settings::{VipSettings, VrrpState};
+use serde_json::json;
+
+use super::{url_host, NodeFile, MANIFESTS_DIR};
+
+pub const CONF_PATH: &str = "/etc/keepalived/keepalived.conf";
+pub const CHECK_PATH: &str = "/etc/keepalived/check_apiserver.sh";
+/// The image kubeadm's guide uses, and the path it reads its configuration from.
+pub const IMAGE: &str = "osixia/keepalived:2.0.20";
+const CONF_IN_CONTAINER: &str = "/usr/local/etc/keepalived/keepalived.conf";
+
+pub fn files(vip: &VipSettings) -> Vec<NodeFile> {
+    vec![
+        NodeFile {
+            path: CONF_PATH.to_string(),
+            mode: 0o644,
+            contents: conf(vip).into_bytes(),
+        },
+        NodeFile {
+            path: CHECK_PATH.to_string(),
+            mode: 0o755,
+            contents: check_script(vip).into_bytes(),
+        },
+        NodeFile {
+            path: format!("{MANIFESTS_DIR}/keepalived.yaml"),
+            mode: 0o600,
+            contents: manifest().into_bytes(),
+        },
+    ]
+}
+
+fn conf(vip: &VipSettings) -> String {
+    let state = match vip.state {
+        VrrpState::Master => "MASTER",
+        VrrpState::Backup => "BACKUP",
+    };
+    format!(
+        "! Rendered by harmony-agent from harmony.ha.vip (kubeadm's HA pattern).
+global_defs {{
+    router_id harmony_api_vip
+    enable_script_security
+    script_user root
+}}
+
+vrrp_script check_apiserver {{
+    script \"{CHECK_PATH}\"
+    interval 3
+    fall 10
+    rise 2
+}}
+
+vrrp_instance API_VIP {{
+    state {state}
+    interface {interface}
+    virtual_router_id {vrid}
+    priority {priority}
+    advert_int 1
+    virtual_ipaddress {{
+        {address}
+    }}
+    track_script {{
+        check_apiserver
+    }}
+}}
+",
+        interface = vip.interface,
+        vrid = vip.virtual_router_id,
+        priority = vip.priority,
+        address = vip.address,
+    )
+}
+
+/// The API through this node's haproxy, and through the VIP when this node holds it.
+fn check_script(vip: &VipSettings) -> String {
+    let host = url_host(vip.address);
+    let port = vip.port;
+    format!(
+        "#!/bin/sh
+# Rendered by harmony-agent from harmony.ha.vip. keepalived runs this every 3 s; 10
+# failures in a row put this node in FAULT, and it gives the VIP up.
+fail() {{
+    echo \"*** $*\" >&2
+    exit 1
+}}
+get() {{
+    curl --silent --fail --max-time 2 --insecure -o /dev/null \"$1\" || fail \"GET $1\"
+}}
+get https://localhost:{port}/healthz
+if ip addr | grep -q \" {address}/\"; then
+    get https://{host}:{port}/healthz
+fi
+",
+        address = vip.address,
+    )
+}
+
+fn manifest() -> String {
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "keepalived", "namespace": "kube-system"},
+        "spec": {
+            "hostNetwork": true,
+            "priorityClassName": "system-node-critical",
+            "containers": [{
+                "name": "keepalived",
+                "image": IMAGE,
+                "securityContext": {
+                    "capabilities": {"add": ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]}
+                },
+                "volumeMounts": [
+                    {"name": "config", "mountPath": CONF_IN_CONTAINER, "readOnly": true},
+                    {"name": "check", "mountPath": CHECK_PATH, "readOnly": true}
+                ]
+            }],
+            "volumes": [
+                {"name": "config", "hostPath": {"path": CONF_PATH, "type": "File"}},
+                {"name": "check", "hostPath": {"path": CHECK_PATH, "type": "File"}}
+            ]
+        }
+    });
+    format!(
+        "# Rendered by harmony-agent from harmony.ha.vip: a static pod kubelet runs.\n{}",
+        serde_yaml_ng::to_string(&pod).expect("a JSON value serialises as YAML")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+
+    use super::*;
+    use crate::ha::test_settings::control_plane;
+
+    /// keepalived.conf as `block path → [statement]`: blocks are `name args {`, closed
+    /// by `}`; statements are the other non-comment lines. Fails on unbalanced braces.
+    fn blocks(conf: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut stack: Vec<String> = Vec::new();
+        for line in conf.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('!') || line.starts_with('#') {
+                continue;
+            }
+            if let Some(head) = line.strip_suffix('{') {
+                stack.push(head.trim().to_string());
+                out.entry(stack.join(" / ")).or_default();
+            } else if line == "}" {
+                stack.pop().expect("a '}' closes no block");
+            } else {
+                assert!(!stack.is_empty(), "statement outside a block: {line}");
+                out.entry(stack.join(" / "))
+                    .or_default()
+                    .push(line.to_string());
+            }
+        }
+        assert!(stack.is_empty(), "unclosed blocks: {stack:?}");
+        out
+    }
+
+    #[test]
+    fn conf_holds_the_vip_and_tracks_the_check() {
+        let vip = control_plane().ha.unwrap().vip.unwrap();
+        let text = conf(&vip);
+        let b = blocks(&text);
+        assert_eq!(
+            b["vrrp_script check_apiserver"],
+            [
+                format!("script \"{CHECK_PATH}\""),
+                "interval 3".into(),
+                "fall 10".into(),
+                "rise 2".into()
+            ]
+        );
+        let inst = &b["vrrp_instance API_VIP"];
+        for want in [
+            "state MASTER",
+            "interface eth0",
+            "virtual_router_id 51",
+            "priority 101",
+        ] {
+            assert!(inst.iter().any(|s| s == want), "{want} missing: {inst:?}");
+        }
+        assert_eq!(
+            b["vrrp_instance API_VIP / virtual_ipaddress"],
+            ["10.0.0.10"]
+        );
+        assert_eq!(
+            b["vrrp_instance API_VIP / track_script"],
+            ["check_apiserver"]
+        );
+        assert!(!text.contains("auth_pass") && !text.contains("weight"));
+        let mut backup = vip.clone();
+        backup.state = VrrpState::Backup;
+        assert!(blocks(&conf(&backup))["vrrp_instance API_VIP"].contains(&"state BACKUP".into()));
+    }
+
+    /// keepalived is not installed here; where it is, it checks the file itself.
+    #[test]
+    fn keepalived_accepts_the_conf() {
+        let vip = control_plane().ha.unwrap().vip.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepalived.conf");
+        std::fs::write(&path, conf(&vip)).unwrap();
+        match Command::new("keepalived")
+            .arg("-t")
+            .arg("-f")
+            .arg(&path)
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("SKIPPED (tool keepalived not installed): keepalived -t -f")
+            }
+            Err(e) => panic!("running keepalived: {e}"),
+            Ok(out) => assert!(
+                out.status.success(),
+                "keepalived -t -f: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    #[test]
+    fn check_script_is_valid_sh_and_uses_the_haproxy_port() {
+        let mut vip = control_plane().ha.unwrap().vip.unwrap();
+        let script = check_script(&vip);
+        assert!(script.contains("get https://localhost:8443/healthz"));
+        assert!(script.contains("grep -q \" 10.0.0.10/\""));
+        assert!(script.contains("get https://10.0.0.10:8443/healthz"));
+        vip.address = "fd00::10".parse().unwrap();
+        let v6 = check_script(&vip);
+        assert!(v6.contains("get https://[fd00::10]:8443/healthz"), "{v6}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("check.sh");
+        std::fs::write(&path, &script).unwrap();
+        let out = Command::new("sh").arg("-n").arg(&path).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sh -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn manifest_mounts_what_was_rendered() {
+        let pod: serde_json::Value = serde_yaml_ng::from_str(&manifest()).unwrap();
+        assert_eq!(pod["kind"], "Pod");
+        assert_eq!(pod["metadata"]["namespace"], "kube-system");
+        assert_eq!(pod["spec"]["hostNetwork"], true);
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["image"], IMAGE);
+        let caps = c["securityContext"]["capabilities"]["add"].to_string();
+        assert!(
+            caps.contains("NET_ADMIN") && caps.contains("NET_RAW"),
+            "{caps}"
+        );
+        let host_paths: BTreeMap<String, String> = pod["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap().to_string(),
+                    v["hostPath"]["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let mounts: BTreeMap<String, String> = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    host_paths[m["name"].as_str().unwrap()].clone(),
+                    m["mountPath"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(mounts[CONF_PATH], CONF_IN_CONTAINER);
+        assert_eq!(mounts[CHECK_PATH], CHECK_PATH);
+        let paths: Vec<_> = files(&control_plane().ha.unwrap().vip.unwrap())
+            .into_iter()
+            .map(|f| (f.path, f.mode))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                (CONF_PATH.to_string(), 0o644),
+                (CHECK_PATH.to_string(), 0o755),
+                (
+                    "/etc/kubernetes/manifests/keepalived.yaml".to_string(),
+                    0o600
+                )
+            ]
+        );
+    }
+}
