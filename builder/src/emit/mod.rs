@@ -3,6 +3,8 @@
 pub mod cpio;
 pub mod initramfs;
 pub mod ipxe;
+pub mod ova;
+pub mod ovf;
 pub mod pxe;
 pub mod qcow2;
 pub mod raw_disk;
