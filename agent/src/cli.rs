@@ -59,6 +59,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         meta_data: Option<PathBuf>,
     },
+    /// Node-local TCP load balancer for the Kubernetes API (see README, "HA API endpoint").
+    ApiProxy(crate::api_proxy::cli::ApiProxyArgs),
 }
 
 /// Exit code: 0 on success, 1 when the work failed (the report or error says why).
@@ -129,6 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::ApiProxy(args) => crate::api_proxy::cli::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! applies it atomically and reports. `main.rs` is a shim over [`cli`].
 
 pub mod accounts;
+pub mod api_proxy;
 pub mod apply;
 pub mod cli;
 pub mod config_format;
