@@ -10,6 +10,7 @@ pub mod qcow2;
 pub mod raw_disk;
 pub mod rootfs;
 pub mod squashfs;
+pub mod verity;
 pub mod vmdk;
 
 use crate::kernel::KernelError;
