@@ -73,6 +73,10 @@ enum Command {
         /// Do not echo the console.
         #[arg(long)]
         quiet: bool,
+        /// What to boot: pxe, raw, qcow2 or vmdk (disks under UEFI). Default: pxe when
+        /// the build has it, else the first disk image it has.
+        #[arg(long)]
+        format: Option<crate::run::medium::Format>,
     },
     /// Make base images.
     #[command(subcommand)]
@@ -156,6 +160,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             append,
             disks,
             quiet,
+            format,
         } => {
             let opts = VmOptions {
                 out_dir: out,
@@ -165,6 +170,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 extra_cmdline: append,
                 extra_drives: disks,
                 echo: !quiet,
+                medium: format.map_or(crate::run::medium::MediumChoice::Auto, |f| {
+                    crate::run::medium::MediumChoice::Format(f)
+                }),
             };
             let first_boot = run(&opts, Duration::from_secs(timeout))?;
             println!("{}", first_boot.line);

@@ -18,6 +18,7 @@ fn options(ignition: Option<std::path::PathBuf>, state: Option<std::path::PathBu
         extra_cmdline: Vec::new(),
         extra_drives: Vec::new(),
         echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        medium: Default::default(),
     }
 }
 

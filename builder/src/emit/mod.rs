@@ -1,6 +1,7 @@
 //! Emitters: turn the final root tree into bootable artifacts.
 
 pub mod cpio;
+pub mod disk_formats;
 pub mod initramfs;
 pub mod ipxe;
 pub mod ova;

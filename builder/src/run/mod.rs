@@ -2,6 +2,7 @@
 
 pub mod accel;
 pub mod console;
+pub mod medium;
 pub mod vm;
 
 use std::time::{Duration, Instant};

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use super::accel::{choose_accel, Accel};
 use super::console::{Console, WaitError};
+use super::medium::{self, DiskFormat, Medium, MediumChoice};
 use super::RunError;
 use crate::manifest::Manifest;
 
@@ -34,6 +35,8 @@ pub struct VmOptions {
     pub extra_drives: Vec<PathBuf>,
     /// Copy the guest console to our stderr.
     pub echo: bool,
+    /// PXE artifacts or a disk image (`--format`).
+    pub medium: MediumChoice,
 }
 
 impl VmOptions {
@@ -46,6 +49,7 @@ impl VmOptions {
             extra_cmdline: Vec::new(),
             extra_drives: Vec::new(),
             echo: false,
+            medium: MediumChoice::Auto,
         }
     }
 }
@@ -55,31 +59,24 @@ pub struct Vm {
     stdin: Mutex<ChildStdin>,
     console: Console,
     qemu_stderr: Console,
-    /// initramfs + rootfs concatenated; QEMU reads it at start, kept until the VM is gone.
-    _initrd: tempfile::NamedTempFile,
+    /// initramfs + rootfs concatenated (PXE boots); QEMU reads it at start, kept until
+    /// the VM is gone.
+    _initrd: Option<tempfile::NamedTempFile>,
 }
 
 impl Vm {
     pub fn boot(opts: &VmOptions) -> Result<Vm, RunError> {
-        let manifest = Manifest::load(&opts.out_dir)?;
-        let artifact = |kind: &str| -> Result<PathBuf, RunError> {
-            Ok(opts
-                .out_dir
-                .join(&manifest.artifact(&opts.out_dir, kind)?.path))
+        let medium = match &opts.medium {
+            MediumChoice::File { path, format } => Medium::Disk {
+                path: path.clone(),
+                format: *format,
+            },
+            choice => {
+                let manifest = Manifest::load(&opts.out_dir)?;
+                medium::resolve(choice, &manifest, &opts.out_dir)?
+            }
         };
-        let kernel = artifact("kernel")?;
-        let initrd = concat_initrds(&[artifact("initramfs")?, artifact("rootfs")?])?;
-        if let Some(state) = &opts.state {
-            ensure_state_disk(state)?;
-        }
         let accel = choose_accel()?;
-        let append = kernel_cmdline(
-            &manifest.cmdline,
-            opts.ignition.is_some(),
-            opts.state.is_some(),
-            &opts.extra_cmdline,
-        );
-
         let mut cmd = Command::new("qemu-system-x86_64");
         // Under TCG on 2 host cores, -smp 1 reached the first-boot line sooner than -smp 2
         // (3.0-3.2 s vs 3.6 s, busybox guest): the extra vCPU thread only competes.
@@ -101,24 +98,22 @@ impl Vm {
             "none",
             "-no-reboot",
         ])
-        .args(["-nic", "user,model=virtio-net-pci"])
-        .arg("-kernel")
-        .arg(&kernel)
-        .arg("-initrd")
-        .arg(initrd.path())
-        .args(["-append", &append]);
+        .args(["-nic", "user,model=virtio-net-pci"]);
         if accel == Accel::Kvm {
             cmd.args(["-cpu", "host"]);
         }
+        let initrd = match &medium {
+            Medium::Pxe => Some(pxe_args(&mut cmd, opts)?),
+            Medium::Disk { path, format } => {
+                disk_args(&mut cmd, opts, path, *format)?;
+                None
+            }
+        };
         if let Some(ignition) = &opts.ignition {
             cmd.arg("-fw_cfg").arg(format!(
                 "name=opt/com.coreos/config,file={}",
                 qemu_path(ignition)?
             ));
-        }
-        if let Some(state) = &opts.state {
-            cmd.arg("-drive")
-                .arg(format!("file={},if=virtio,format=raw", qemu_path(state)?));
         }
         for drive in &opts.extra_drives {
             cmd.arg("-drive").arg(format!(
@@ -230,6 +225,117 @@ impl Drop for Vm {
         self.console.join();
         self.qemu_stderr.join();
     }
+}
+
+/// Direct kernel boot of the PXE artifacts: kernel, both initrds as one, the command line,
+/// and the state disk. Returns the joined initrd, which must outlive QEMU's start.
+fn pxe_args(cmd: &mut Command, opts: &VmOptions) -> Result<tempfile::NamedTempFile, RunError> {
+    let manifest = Manifest::load(&opts.out_dir)?;
+    let artifact = |kind: &str| -> Result<PathBuf, RunError> {
+        Ok(opts
+            .out_dir
+            .join(&manifest.artifact(&opts.out_dir, kind)?.path))
+    };
+    let kernel = artifact("kernel")?;
+    let initrd = concat_initrds(&[artifact("initramfs")?, artifact("rootfs")?])?;
+    if let Some(state) = &opts.state {
+        ensure_state_disk(state)?;
+    }
+    let append = kernel_cmdline(
+        &manifest.cmdline,
+        opts.ignition.is_some(),
+        opts.state.is_some(),
+        &opts.extra_cmdline,
+    );
+    cmd.arg("-kernel")
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(initrd.path())
+        .args(["-append", &append]);
+    if let Some(state) = &opts.state {
+        cmd.arg("-drive")
+            .arg(format!("file={},if=virtio,format=raw", qemu_path(state)?));
+    }
+    Ok(initrd)
+}
+
+/// UEFI boot of a disk image (OVMF finds the ESP's `\EFI\BOOT\BOOTX64.EFI`) on virtio-blk.
+/// The image itself is never written: without `--state` QEMU keeps the guest's writes in
+/// a temporary overlay (`snapshot=on`); with it they go to a qcow2 overlay backed by the
+/// image, made on the first run, so the next run boots the same node.
+fn disk_args(
+    cmd: &mut Command,
+    opts: &VmOptions,
+    image: &Path,
+    format: DiskFormat,
+) -> Result<(), RunError> {
+    if !opts.extra_cmdline.is_empty() {
+        return Err(RunError::BadPath {
+            path: image.display().to_string(),
+            reason: format!(
+                "cannot add kernel arguments ({}) to a disk boot: its command line is inside the UKI",
+                opts.extra_cmdline.join(" ")
+            ),
+        });
+    }
+    let ovmf = medium::ovmf()?;
+    let drive = match &opts.state {
+        None => format!(
+            "id=boot,if=none,file={},format={},snapshot=on",
+            qemu_path(image)?,
+            format.qemu_name()
+        ),
+        Some(state) => {
+            ensure_disk_overlay(state, image, format)?;
+            format!("id=boot,if=none,file={},format=qcow2", qemu_path(state)?)
+        }
+    };
+    cmd.arg("-bios")
+        .arg(&ovmf)
+        .arg("-drive")
+        .arg(drive)
+        .args(["-device", "virtio-blk-pci,drive=boot,bootindex=0"]);
+    Ok(())
+}
+
+/// A missing `--state` for a disk boot is created as a qcow2 overlay over the image.
+fn ensure_disk_overlay(state: &Path, image: &Path, format: DiskFormat) -> Result<(), RunError> {
+    if state.exists() {
+        return Ok(());
+    }
+    let image = std::path::absolute(image).map_err(|source| RunError::Io {
+        path: image.display().to_string(),
+        source,
+    })?;
+    let out = Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            format.qemu_name(),
+            "-b",
+        ])
+        .arg(&image)
+        .arg(state)
+        .output()
+        .map_err(|source| RunError::Io {
+            path: "qemu-img".into(),
+            source,
+        })?;
+    if !out.status.success() {
+        let _ = std::fs::remove_file(state);
+        return Err(RunError::BadPath {
+            path: state.display().to_string(),
+            reason: format!(
+                "qemu-img create (overlay over {}) failed: {}",
+                image.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The manifest's command line plus what `harmony run` adds (docs/boot-flow.md).
@@ -353,6 +459,47 @@ mod tests {
         std::fs::write(&b, b"second").unwrap();
         let joined = concat_initrds(&[a, b]).unwrap();
         assert_eq!(std::fs::read(joined.path()).unwrap(), b"firstsecond");
+    }
+
+    #[test]
+    fn a_disk_state_is_a_qcow2_overlay_over_the_image_made_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("disk.raw");
+        std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+        let state = dir.path().join("node.qcow2");
+        ensure_disk_overlay(&state, &image, DiskFormat::Raw).unwrap();
+        let info = Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(info["format"], "qcow2", "{info}");
+        assert_eq!(info["backing-filename-format"], "raw", "{info}");
+        assert_eq!(info["full-backing-filename"], image.display().to_string());
+        // An existing overlay (the node's state) is kept.
+        std::fs::write(&state, b"keep").unwrap();
+        ensure_disk_overlay(&state, &image, DiskFormat::Raw).unwrap();
+        assert_eq!(std::fs::read(&state).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn kernel_arguments_cannot_go_to_a_disk_boot() {
+        let mut opts = VmOptions::new("/nonexistent");
+        opts.extra_cmdline = vec!["quiet".into()];
+        let mut cmd = Command::new("true");
+        let err = disk_args(
+            &mut cmd,
+            &opts,
+            Path::new("/x/disk.qcow2"),
+            DiskFormat::Qcow2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("inside the UKI") && err.contains("quiet"),
+            "{err}"
+        );
     }
 
     #[test]
