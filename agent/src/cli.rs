@@ -106,6 +106,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 for c in &plan.commands {
                     println!("{c}");
                 }
+                for step in &plan.live {
+                    println!("{step}");
+                }
             }
             Ok(0)
         }

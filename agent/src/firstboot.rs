@@ -55,6 +55,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         units: Vec::new(),
         warnings: Vec::new(),
         commands: Vec::new(),
+        node_role: Vec::new(),
     };
     match configure(opts, &root, &mut report) {
         Err(e) => {
@@ -71,6 +72,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
                 .iter()
                 .filter(|c| !c.succeeded())
                 .map(CommandReport::failure)
+                .chain(report.node_role.iter().filter_map(|s| s.failure()))
                 .collect();
             if !failed.is_empty() {
                 report.status = Status::Failed;
@@ -136,6 +138,16 @@ fn configure(
                 path: "hostname".to_string(),
                 message,
             });
+        }
+    }
+    report.node_role = crate::node_role::live::run(&plan.live, &opts.root, live);
+    for step in &report.node_role {
+        if let Some(warning) = step.warning() {
+            eprintln!(
+                "harmony-agent: warning: {}: {}",
+                warning.path, warning.message
+            );
+            report.warnings.push(warning);
         }
     }
     run_commands(opts, live, &late, report);

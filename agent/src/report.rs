@@ -31,6 +31,10 @@ pub struct Report {
     /// Every command the config asked to run, in the order they ran.
     #[serde(default)]
     pub commands: Vec<CommandReport>,
+    /// The node role's changes to the running system (module loads, sysctls, firewall);
+    /// absent for a node without node settings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_role: Vec<crate::node_role::live::StepReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,6 +97,10 @@ pub struct NodeMeta {
 
 pub const DEFAULT_MAX_PODS: u32 = 110;
 pub const MAX_MAX_PODS: u32 = 250;
+/// Kubelet's own default is no limit, which lets one pod's fork bomb take every PID of
+/// the node; 4096 leaves any sane workload room.
+pub const DEFAULT_POD_PIDS_LIMIT: i64 = 4096;
+pub const MIN_POD_PIDS_LIMIT: i64 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,10 +109,17 @@ pub struct KubeletSettings {
     pub max_pods: u32,
     #[serde(default)]
     pub pod_cidr: Option<Cidr>,
+    /// Most processes one pod may run (kubelet's podPidsLimit); -1: no limit.
+    #[serde(default = "default_pod_pids_limit")]
+    pub pod_pids_limit: i64,
 }
 
 fn default_max_pods() -> u32 {
     DEFAULT_MAX_PODS
+}
+
+fn default_pod_pids_limit() -> i64 {
+    DEFAULT_POD_PIDS_LIMIT
 }
 
 impl Default for KubeletSettings {
@@ -116,11 +127,12 @@ impl Default for KubeletSettings {
         KubeletSettings {
             max_pods: DEFAULT_MAX_PODS,
             pod_cidr: None,
+            pod_pids_limit: DEFAULT_POD_PIDS_LIMIT,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirewallSettings {
     /// Where SSH may come from; empty: from nowhere.
@@ -130,6 +142,29 @@ pub struct FirewallSettings {
     pub cni: Cni,
     #[serde(default)]
     pub rules: Vec<FirewallRule>,
+    /// The cluster's Service range(s). Used in IPVS mode, where every ClusterIP is a local
+    /// address of the node and pod→service traffic passes the input chain. Default:
+    /// kubeadm's 10.96.0.0/12.
+    #[serde(default = "default_service_cidrs")]
+    pub service_cidrs: Vec<Cidr>,
+}
+
+fn default_service_cidrs() -> Vec<Cidr> {
+    vec![Cidr::parse(DEFAULT_SERVICE_CIDR).expect("the default is a valid CIDR")]
+}
+
+/// kubeadm's default `networking.serviceSubnet`.
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+
+impl Default for FirewallSettings {
+    fn default() -> Self {
+        FirewallSettings {
+            ssh_sources: Vec::new(),
+            cni: Cni::default(),
+            rules: Vec::new(),
+            service_cidrs: default_service_cidrs(),
+        }
+    }
 }
 
 /// The pod network's encapsulation, which decides the node-to-node ports to open.
@@ -329,6 +364,29 @@ impl NodeSettings {
             Err(SettingsError { problems })
         }
     }
+}
+
+/// Node labels written as kubelet's `--node-labels` takes them, `key=value,key2=value2`
+/// (blanks around items ignored, an empty text is no labels), checked by the rules of
+/// `harmony.node.labels`. For labels a platform hands over (VMware guestinfo); the error
+/// says what is wrong with which item, the caller names where the text came from.
+pub fn parse_label_list(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not key=value"))?;
+        if let Some(why) = k8s_syntax::qualified_name(key)
+            .or_else(|| k8s_syntax::kubelet_may_set(key))
+            .or_else(|| k8s_syntax::label_value(value))
+        {
+            return Err(format!("label {key:?}: {why}"));
+        }
+        if labels.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(format!("label {key:?} is given twice"));
+        }
+    }
+    Ok(labels)
 }
 
 fn shape_error<E: fmt::Display>(e: serde_path_to_error::Error<E>) -> SettingsError {

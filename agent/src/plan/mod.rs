@@ -36,6 +36,9 @@ pub struct Plan {
     pub accounts: Vec<String>,
     /// Run at first boot on the live root only (see [`commands`]).
     pub commands: Vec<commands::PlannedCommand>,
+    /// The node role's changes to the running system, made at first boot after the
+    /// actions (see [`crate::node_role`]).
+    pub live: Vec<crate::node_role::LiveStep>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,8 @@ pub enum PlanError {
     Io { path: String, err: std::io::Error },
     #[error("systemd.units {unit}: {problem}")]
     Unit { unit: String, problem: String },
+    #[error("{path}: {0}", path = ignition::node_settings::NODE_YAML_PATH)]
+    NodeSettings(#[from] ignition::node_settings::SettingsError),
     #[error("{path}: {name:?}: {problem}")]
     Account {
         path: String,
@@ -115,6 +120,16 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
     for l in cfg.links.iter().filter(|l| l.hard) {
         p.hard_link(&l.path, &l.target, l.overwrite)?;
     }
+    // The node role's files come after the config's own: they win over a user file of
+    // the same path, which the role owns.
+    let mut live = Vec::new();
+    if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(cfg)? {
+        let role = crate::node_role::plan(&settings);
+        for f in role.files {
+            p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
+        }
+        live = role.live;
+    }
     let units = units::plan_units(&mut p, &cfg.units)?;
     if let Some(log) = p.appends.to_write() {
         p.file(append_log::PATH, true, &Some(log), &[], Some(0o644), 0, 0)?;
@@ -124,6 +139,7 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
         units,
         accounts,
         commands: commands::plan_commands(&cfg.commands),
+        live,
     })
 }
 

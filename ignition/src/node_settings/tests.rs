@@ -348,7 +348,8 @@ fn pod_cidr_must_hold_twice_max_pods() {
     assert_error(
         "pod_cidr: 10.244.0.0/23",
         "pod_cidr: 10.244.0.0/24",
-        "harmony.kubelet.pod_cidr: 10.244.0.0/24 has 254 usable addresses, fewer than 2 × max_pods (250) = 500",
+        "harmony.kubelet.max_pods: 250 pods need 2 × 250 = 500 pod addresses, but \
+         harmony.kubelet.pod_cidr 10.244.0.0/24 has 254 usable addresses (at most 127 pods;",
     );
     let doc = full_yaml()
         .replace("max_pods: 250", "max_pods: 127")
@@ -372,7 +373,7 @@ fn pod_cidr_must_hold_twice_max_pods() {
     assert_error(
         "pod_cidr: 10.244.0.0/23",
         "pod_cidr: \"fd00:10:244:1::/120\"",
-        "harmony.kubelet.pod_cidr: fd00:10:244:1::/120 has 256 usable addresses",
+        "harmony.kubelet.pod_cidr fd00:10:244:1::/120 has 256 usable addresses (at most 128 pods",
     );
     let doc = full_yaml().replace(
         "pod_cidr: 10.244.0.0/23",
@@ -463,12 +464,13 @@ fn every_problem_is_reported_at_once() {
         paths,
         [
             "kubelet.max_pods",
-            "kubelet.pod_cidr",
+            "kubelet.max_pods",
             "firewall.rules[0].ports"
         ]
     );
     assert!(
-        err.to_string().contains("; harmony.kubelet.pod_cidr: "),
+        err.to_string()
+            .contains("; harmony.kubelet.max_pods: 300 pods need"),
         "{err}"
     );
 }
@@ -505,4 +507,52 @@ fn found_in_an_ignition_node_config() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "harmony: /etc/harmony/node.yaml is not UTF-8 text");
+}
+
+#[test]
+fn pod_pids_limit_defaults_and_rules() {
+    let s = NodeSettings::from_yaml_str(&minimal_yaml()).unwrap();
+    assert_eq!(s.kubelet.pod_pids_limit, DEFAULT_POD_PIDS_LIMIT);
+    let with = |v: &str| {
+        NodeSettings::from_yaml_str(&format!(
+            "{}kubelet: {{pod_pids_limit: {v}}}\n",
+            minimal_yaml()
+        ))
+    };
+    assert_eq!(with("-1").unwrap().kubelet.pod_pids_limit, -1);
+    assert_eq!(with("1024").unwrap().kubelet.pod_pids_limit, 1024);
+    let err = with("8").unwrap_err().to_string();
+    assert!(
+        err.starts_with("harmony.kubelet.pod_pids_limit: 8 is too small"),
+        "{err}"
+    );
+    assert!(with("0").is_err());
+    assert!(with("-2").is_err());
+}
+
+#[test]
+fn label_lists_from_a_platform() {
+    let labels = parse_label_list(" example.com/rack=r1 , zone=eu-1,gpu=").unwrap();
+    assert_eq!(
+        labels.into_iter().collect::<Vec<_>>(),
+        [
+            ("example.com/rack".to_string(), "r1".to_string()),
+            ("gpu".to_string(), String::new()),
+            ("zone".to_string(), "eu-1".to_string()),
+        ]
+    );
+    assert!(parse_label_list("").unwrap().is_empty());
+    for (bad, why) in [
+        ("novalue", "\"novalue\" is not key=value"),
+        ("a=1,a=2", "label \"a\" is given twice"),
+        (
+            "node-role.kubernetes.io/master=",
+            "Kubernetes-reserved namespace",
+        ),
+        ("bad key=1", "label \"bad key\""),
+        ("k=not ok", "label \"k\""),
+    ] {
+        let err = parse_label_list(bad).unwrap_err();
+        assert!(err.contains(why), "{bad}: {err}");
+    }
 }

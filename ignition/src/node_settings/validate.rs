@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::k8s_syntax::{dns_subdomain, kubelet_may_set, label_value, qualified_name, taint};
-use super::{NodeSettings, SettingsProblem, MAX_MAX_PODS};
+use super::{NodeSettings, SettingsProblem, MAX_MAX_PODS, MIN_POD_PIDS_LIMIT};
 
 struct Problems(Vec<SettingsProblem>);
 
@@ -160,18 +160,32 @@ fn kubelet(s: &NodeSettings, p: &mut Problems) {
         );
     }
     // Pods' addresses are not reused at once when pods churn: keep twice as many as pods.
+    // The limit is max_pods's to respect, so the error names it (and the range it meets).
     if let Some(cidr) = &s.kubelet.pod_cidr {
         let usable = cidr.usable_addresses();
         if u128::from(max) * 2 > usable {
             p.add(
-                "kubelet.pod_cidr",
+                "kubelet.max_pods",
                 format!(
-                    "{cidr} has {usable} usable addresses, fewer than 2 × max_pods ({max}) \
-                     = {}; use a larger range (a /24 holds 127 pods, a /23 holds 255)",
-                    u128::from(max) * 2
+                    "{max} pods need 2 × {max} = {} pod addresses, but harmony.kubelet.pod_cidr \
+                     {cidr} has {usable} usable addresses (at most {} pods; a /24 has 254 \
+                     addresses and holds 127 pods, a /23 holds 255): lower max_pods or use a \
+                     larger range",
+                    u128::from(max) * 2,
+                    usable / 2
                 ),
             );
         }
+    }
+    let pids = s.kubelet.pod_pids_limit;
+    if pids != -1 && pids < MIN_POD_PIDS_LIMIT {
+        p.add(
+            "kubelet.pod_pids_limit",
+            format!(
+                "{pids} is too small: a pod needs at least {MIN_POD_PIDS_LIMIT} processes \
+                 (-1 means no limit)"
+            ),
+        );
     }
 }
 

@@ -1,0 +1,132 @@
+//! Running the role's [`LiveStep`]s at first boot, after the files are applied. Each
+//! step reports what it did; one that cannot be done on this image (no `nft`) says so
+//! instead of pretending.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use super::LiveStep;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    Done,
+    /// Not run: not the live root, or the image lacks the tool (`detail` says which).
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub step: String,
+    pub outcome: StepOutcome,
+    pub detail: String,
+}
+
+impl StepReport {
+    fn new(step: &LiveStep, outcome: StepOutcome, detail: impl Into<String>) -> StepReport {
+        StepReport {
+            step: step.name(),
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+const NOT_LIVE: &str = "changes to the running system are made only at first boot on the live root";
+
+/// Where `nft` may be, in the order looked at.
+const NFT_PATHS: [&str; 4] = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft", "/bin/nft"];
+
+/// The root's `nft`, if it has one.
+pub fn find_nft(root: &Path) -> Option<PathBuf> {
+    NFT_PATHS
+        .iter()
+        .map(|p| root.join(p.trim_start_matches('/')))
+        .find(|p| p.is_file())
+}
+
+/// Run every step in order on the live system (`live`), or report each as skipped.
+pub fn run(steps: &[LiveStep], root: &Path, live: bool) -> Vec<StepReport> {
+    steps
+        .iter()
+        .map(|step| {
+            if !live {
+                return StepReport::new(
+                    step,
+                    StepOutcome::Skipped,
+                    format!("{NOT_LIVE}, not on {}", root.display()),
+                );
+            }
+            match step {
+                LiveStep::LoadFirewall { path } => load_firewall(step, root, path),
+            }
+        })
+        .collect()
+}
+
+fn load_firewall(step: &LiveStep, root: &Path, path: &str) -> StepReport {
+    let Some(nft) = find_nft(root) else {
+        return StepReport::new(
+            step,
+            StepOutcome::Skipped,
+            format!(
+                "nft is not installed in this image (looked for {}): the ruleset is written to \
+                 {path} but NOT loaded, so the node has no Harmony firewall",
+                NFT_PATHS.join(", ")
+            ),
+        );
+    };
+    let file = root.join(path.trim_start_matches('/'));
+    match load_ruleset(&nft, &file) {
+        Ok(()) => StepReport::new(
+            step,
+            StepOutcome::Done,
+            format!("loaded by {}", nft.display()),
+        ),
+        Err(why) => StepReport::new(step, StepOutcome::Failed, why),
+    }
+}
+
+/// `nft -c -f FILE` (a dry run: nothing changes if the kernel would refuse any of it),
+/// then `nft -f FILE`, which applies the whole file as one transaction.
+pub fn load_ruleset(nft: &Path, file: &Path) -> Result<(), String> {
+    for (args, what) in [(&["-c", "-f"][..], "checking"), (&["-f"][..], "loading")] {
+        let out = Command::new(nft)
+            .args(args)
+            .arg(file)
+            .output()
+            .map_err(|e| format!("running {}: {e}", nft.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{what} {} with {} failed ({}): {}",
+                file.display(),
+                nft.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl StepReport {
+    /// `node role step X failed: why`, for the report's error.
+    pub fn failure(&self) -> Option<String> {
+        (self.outcome == StepOutcome::Failed)
+            .then(|| format!("node role step {} failed: {}", self.step, self.detail))
+    }
+
+    /// A step skipped on the live root because the image cannot do it: a warning, loud
+    /// on the console and in the report.
+    pub fn warning(&self) -> Option<crate::report::WarningReport> {
+        (self.outcome == StepOutcome::Skipped && !self.detail.starts_with(NOT_LIVE)).then(|| {
+            crate::report::WarningReport {
+                path: format!("node role: {}", self.step),
+                message: self.detail.clone(),
+            }
+        })
+    }
+}
