@@ -9,6 +9,7 @@ pub mod config_format;
 pub mod fetch;
 pub mod firstboot;
 pub mod ha;
+pub mod join;
 pub mod node_role;
 pub mod plan;
 pub mod report;

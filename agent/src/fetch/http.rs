@@ -88,8 +88,8 @@ impl Proxy {
     }
 }
 
-/// ureq's resolver hook: our NSS-free lookup.
-struct Resolver(Option<std::path::PathBuf>);
+/// ureq's resolver hook: our NSS-free lookup (names from the given /etc/hosts).
+pub(crate) struct Resolver(pub(crate) Option<std::path::PathBuf>);
 
 impl ureq::Resolver for Resolver {
     fn resolve(&self, netloc: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {

@@ -13,6 +13,7 @@ pub mod tftp;
 
 use std::time::Duration;
 
+pub(crate) use http::Resolver;
 pub use http::{HttpOptions, Proxy};
 
 /// How hard to try.

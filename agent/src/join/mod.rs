@@ -1,0 +1,198 @@
+//! Joining the cluster: kubeadm's bootstrap-token discovery done natively (no kubeadm
+//! binary on the node), then kubelet's bootstrap files, then kubelet started. kubelet
+//! itself does the rest: it asks for its client certificate with the bootstrap token
+//! (TLS bootstrapping) and registers the node.
+//!
+//! Order, and why: discover fully (both fetches, JWS, CA pin) → write every file in one
+//! batch → start kubelet. Nothing is written unless discovery succeeded, so a node that
+//! cannot join keeps no half-made kubelet configuration.
+
+pub mod backoff;
+mod ca_pin;
+mod cluster_info;
+pub mod dbus;
+mod discovery;
+mod jws;
+mod kubeconfig;
+pub mod kubelet_files;
+pub mod kubelet_start;
+mod tls;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ignition::node_settings::NodeSettings;
+use serde::{Deserialize, Serialize};
+
+pub use backoff::Backoff;
+pub use kubelet_start::{ServiceManager, StartOptions};
+
+use crate::target_root::TargetRoot;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error(
+        "join: SECURITY: cluster-info from {endpoint} is not signed by bootstrap token \
+         {token_id} (jws-kubeconfig-{token_id}: {problem}); refusing it and not asking \
+         other endpoints"
+    )]
+    Signature {
+        endpoint: String,
+        token_id: String,
+        problem: String,
+    },
+    #[error(
+        "join: SECURITY: the CA in cluster-info from {endpoint} has public key pin(s) {}, \
+         none of harmony.cluster.ca_cert_hashes; refusing it and not asking other endpoints",
+        found.join(", ")
+    )]
+    CaPin {
+        endpoint: String,
+        found: Vec<String>,
+    },
+    #[error("join: SECURITY: {endpoint}: {problem}; not asking other endpoints")]
+    Pinned { endpoint: String, problem: String },
+    #[error("join: {endpoint} did not answer with a usable cluster-info: {problem}")]
+    BadClusterInfo { endpoint: String, problem: String },
+    #[error(
+        "join: no API endpoint gave cluster-info in {rounds} round(s) over {waited:.1?}: {}",
+        last.iter().map(|(e, why)| format!("{e}: {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    Unreachable {
+        rounds: u32,
+        waited: Duration,
+        last: Vec<(String, String)>,
+    },
+    #[error("join: harmony.cluster.bootstrap_token is not ID.SECRET")]
+    Token,
+    #[error("join: writing kubelet's bootstrap files: {0}")]
+    Write(String),
+    #[error("join: starting kubelet: {0}")]
+    Start(String),
+}
+
+impl JoinError {
+    /// A security event: the answer was refused, not merely missing.
+    pub fn is_security(&self) -> bool {
+        matches!(
+            self,
+            JoinError::Signature { .. } | JoinError::CaPin { .. } | JoinError::Pinned { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JoinOptions {
+    pub backoff: Backoff,
+    /// The root's /etc/hosts (names are not resolved through DNS).
+    pub hosts_file: Option<PathBuf>,
+    /// `None`: write the files but start nothing (a root that is not the running system).
+    pub start: Option<StartOptions>,
+}
+
+impl JoinOptions {
+    /// First boot's: the root's hosts file; kubelet is started only on the live root.
+    pub fn for_root(root: &Path, live: bool) -> JoinOptions {
+        JoinOptions {
+            backoff: Backoff::default(),
+            hosts_file: Some(root.join("etc/hosts")),
+            start: live.then(StartOptions::default),
+        }
+    }
+}
+
+/// firstboot.json's `join` section. No secrets: the token appears nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinReport {
+    /// The endpoint whose cluster-info was used.
+    pub endpoint: String,
+    /// The API server kubelet will use (from cluster-info).
+    pub server: String,
+    /// The entry of ca_cert_hashes the cluster CA matched.
+    pub ca_pin: String,
+    /// Rounds over the endpoints it took.
+    pub rounds: u32,
+    pub written: Vec<String>,
+    pub service_manager: ServiceManager,
+    pub kubelet: String,
+}
+
+/// What `harmony-agent plan` shows: the join, before any of it can be known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JoinPlan {
+    pub endpoints: Vec<String>,
+    pub token_id: String,
+    pub ca_cert_hashes: Vec<String>,
+    pub writes: Vec<String>,
+    pub service_manager: ServiceManager,
+}
+
+impl JoinPlan {
+    pub fn new(settings: &NodeSettings, root: &TargetRoot) -> JoinPlan {
+        JoinPlan {
+            endpoints: settings.cluster.api_endpoints.clone(),
+            token_id: settings.cluster.bootstrap_token.id().to_string(),
+            ca_cert_hashes: settings.cluster.ca_cert_hashes.clone(),
+            writes: kubelet_files::PATHS.iter().map(|p| p.to_string()).collect(),
+            service_manager: ServiceManager::of(root),
+        }
+    }
+}
+
+impl fmt::Display for JoinPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "join      discover cluster-info from {} with token {} and CA pin {}; \
+             then write {} and start kubelet ({})",
+            self.endpoints.join(", "),
+            self.token_id,
+            self.ca_cert_hashes.join(" or "),
+            self.writes.join(", "),
+            self.service_manager.name()
+        )
+    }
+}
+
+/// Discover, write kubelet's bootstrap files into `root`, start kubelet.
+pub fn join(
+    settings: &NodeSettings,
+    root: &TargetRoot,
+    opts: &JoinOptions,
+) -> Result<JoinReport, JoinError> {
+    let token = settings.cluster.bootstrap_token.expose();
+    let (token_id, token_secret) = token.split_once('.').ok_or(JoinError::Token)?;
+    let found = discovery::discover(&discovery::Request {
+        endpoints: &settings.cluster.api_endpoints,
+        token_id,
+        token_secret,
+        ca_pins: &settings.cluster.ca_cert_hashes,
+        backoff: &opts.backoff,
+        hosts_file: opts.hosts_file.clone(),
+    })?;
+    let actions = kubelet_files::actions(root, &found.cluster, token, &settings.node.labels)
+        .map_err(|e| JoinError::Write(e.to_string()))?;
+    let plan = crate::plan::Plan {
+        actions,
+        ..Default::default()
+    };
+    crate::apply::apply(&plan, root).map_err(|e| JoinError::Write(e.to_string()))?;
+    let manager = ServiceManager::of(root);
+    let kubelet = match &opts.start {
+        Some(start) => kubelet_start::start(manager, start).map_err(JoinError::Start)?,
+        None => format!(
+            "not started: {} is not the running system",
+            root.dir().display()
+        ),
+    };
+    Ok(JoinReport {
+        endpoint: found.endpoint,
+        server: found.cluster.server,
+        ca_pin: found.ca_pin,
+        rounds: found.rounds,
+        written: kubelet_files::PATHS.iter().map(|p| p.to_string()).collect(),
+        service_manager: manager,
+        kubelet,
+    })
+}
