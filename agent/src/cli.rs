@@ -109,6 +109,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 for step in &plan.live {
                     println!("{step}");
                 }
+                if let Some(j) = &plan.join {
+                    println!("{j}");
+                }
             }
             Ok(0)
         }

@@ -56,6 +56,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         warnings: Vec::new(),
         commands: Vec::new(),
         node_role: Vec::new(),
+        join: None,
     };
     match configure(opts, &root, &mut report) {
         Err(e) => {
@@ -151,6 +152,10 @@ fn configure(
         }
     }
     run_commands(opts, live, &late, report);
+    if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(&cfg)? {
+        let join_opts = crate::join::JoinOptions::for_root(&opts.root, live);
+        report.join = Some(crate::join::join(&settings, root, &join_opts)?);
+    }
     Ok(())
 }
 

@@ -35,6 +35,9 @@ pub struct Report {
     /// absent for a node without node settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_role: Vec<crate::node_role::live::StepReport>,
+    /// How the node joined its cluster (present when node settings asked for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<crate::join::JoinReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -176,7 +176,14 @@ fn get(
                 r.status_text()
             )))
         }
-        Err(ureq::Error::Transport(t)) => return Err(Failure::Unavailable(t.to_string())),
+        Err(ureq::Error::Transport(t)) => {
+            // Without the URL, which the caller already names.
+            let why = std::error::Error::source(&t)
+                .map(|s| s.to_string())
+                .or_else(|| t.message().map(str::to_string))
+                .unwrap_or_default();
+            return Err(Failure::Unavailable(format!("{}: {why}", t.kind())));
+        }
     };
     let mut body = Vec::new();
     response

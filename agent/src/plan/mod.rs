@@ -39,6 +39,9 @@ pub struct Plan {
     /// The node role's changes to the running system, made at first boot after the
     /// actions (see [`crate::node_role`]).
     pub live: Vec<crate::node_role::LiveStep>,
+    /// Joining the cluster, after everything else (when node settings are present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join: Option<crate::join::JoinPlan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +126,9 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
     // The node role's files come after the config's own: they win over a user file of
     // the same path, which the role owns.
     let mut live = Vec::new();
+    let mut join = None;
     if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(cfg)? {
+        join = Some(crate::join::JoinPlan::new(&settings, root));
         let role = crate::node_role::plan(&settings);
         for f in role.files {
             p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
@@ -140,6 +145,7 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
         accounts,
         commands: commands::plan_commands(&cfg.commands),
         live,
+        join,
     })
 }
 
