@@ -120,13 +120,15 @@ fn configure(
     for w in &cfg.warnings {
         eprintln!("harmony-agent: warning: {w}");
     }
-    let plan = crate::plan::plan(&cfg, root)?;
+    let plan = crate::plan::plan_with_platform(&cfg, root, &fetched.node_labels)?;
     // Commands change the running system: only there, never a tree being prepared.
     let live = opts.root == Path::new("/") && opts.host.is_live();
     let (early, late): (Vec<_>, Vec<_>) = plan
         .commands
         .iter()
         .partition(|c| c.stage == ignition::CommandStage::Early);
+    crate::node_role::live::check(&plan.live, &opts.root, &opts.host.prefix, live)
+        .map_err(anyhow::Error::msg)?;
     run_commands(opts, live, &early, report);
     crate::apply::apply(&plan, root)?;
     report.written = report::written(&plan);
@@ -141,7 +143,7 @@ fn configure(
             });
         }
     }
-    report.node_role = crate::node_role::live::run(&plan.live, &opts.root, live);
+    report.node_role = crate::node_role::live::run(&plan.live, &opts.root, &opts.host.prefix, live);
     for step in &report.node_role {
         if let Some(warning) = step.warning() {
             eprintln!(

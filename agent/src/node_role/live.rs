@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::LiveStep;
+use super::{kernel_modules, log_permissions, sysctl, LiveStep};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -48,26 +48,88 @@ pub fn find_nft(root: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Run every step in order on the live system (`live`), or report each as skipped.
-pub fn run(steps: &[LiveStep], root: &Path, live: bool) -> Vec<StepReport> {
+/// What can be known before the first write: every module to load exists for the
+/// running kernel (live only). The error names the step.
+pub fn check(steps: &[LiveStep], root: &Path, host: &Path, live: bool) -> Result<(), String> {
+    if !live {
+        return Ok(());
+    }
+    for step in steps {
+        if let LiveStep::LoadModules { modules, .. } = step {
+            let dir = kernel_modules::running_modules_dir(root, host)
+                .map_err(|e| format!("node role step {}: {e}", step.name()))?;
+            kernel_modules::resolve(&dir, modules)
+                .map_err(|e| format!("node role step {}: {e}", step.name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Run every step in order. Steps on the running system run only on the live root
+/// (`live`), else they are reported as skipped.
+pub fn run(steps: &[LiveStep], root: &Path, host: &Path, live: bool) -> Vec<StepReport> {
     steps
         .iter()
         .map(|step| {
-            if !live {
+            let on_running_system = !matches!(step, LiveStep::TightenLogPermissions { .. });
+            if on_running_system && !live {
                 return StepReport::new(
                     step,
                     StepOutcome::Skipped,
                     format!("{NOT_LIVE}, not on {}", root.display()),
                 );
             }
-            match step {
-                LiveStep::LoadFirewall { path } => load_firewall(step, root, path),
+            let result = match step {
+                LiveStep::TightenLogPermissions { dir } => {
+                    let path = root.join(dir.trim_start_matches('/'));
+                    log_permissions::tighten(&path)
+                        .map(|n| format!("{n} modes tightened"))
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                }
+                LiveStep::LoadModules { modules, .. } => {
+                    load_modules(root, host, modules).map(|(loaded, present, files)| {
+                        format!("{loaded} loaded, {present} already loaded: {files}")
+                    })
+                }
+                LiveStep::SetSysctls { values } => sysctl::apply(host, values)
+                    .map(|()| format!("{} values written to /proc/sys", values.len())),
+                LiveStep::LoadFirewall { path } => return load_firewall(step, root, host, path),
+            };
+            match result {
+                Ok(detail) => StepReport::new(step, StepOutcome::Done, detail),
+                Err(why) => StepReport::new(step, StepOutcome::Failed, why),
             }
         })
         .collect()
 }
 
-fn load_firewall(step: &LiveStep, root: &Path, path: &str) -> StepReport {
+fn load_modules(
+    root: &Path,
+    host: &Path,
+    modules: &[String],
+) -> Result<(usize, usize, String), String> {
+    let dir = kernel_modules::running_modules_dir(root, host)?;
+    let files = kernel_modules::resolve(&dir, modules)?;
+    let (loaded, present) = kernel_modules::load(&files)?;
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    Ok((loaded, present, names.join(" ")))
+}
+
+/// The expressions the ruleset uses that live in modules of their own. The kernel loads
+/// them on demand through modprobe; an image without modprobe (busybox, no
+/// modules.dep) needs them loaded first. Best effort: nft names what is still missing.
+const FIREWALL_MODULES: [&str; 5] = [
+    "nf_tables",
+    "nft_ct",
+    "nft_limit",
+    "nft_log",
+    "nf_log_syslog",
+];
+
+fn load_firewall(step: &LiveStep, root: &Path, host: &Path, path: &str) -> StepReport {
     let Some(nft) = find_nft(root) else {
         return StepReport::new(
             step,
@@ -79,6 +141,8 @@ fn load_firewall(step: &LiveStep, root: &Path, path: &str) -> StepReport {
             ),
         );
     };
+    let modules: Vec<String> = FIREWALL_MODULES.map(String::from).to_vec();
+    let _best_effort = load_modules(root, host, &modules);
     let file = root.join(path.trim_start_matches('/'));
     match load_ruleset(&nft, &file) {
         Ok(()) => StepReport::new(

@@ -62,6 +62,8 @@ pub enum PlanError {
     Unit { unit: String, problem: String },
     #[error("{path}: {0}", path = ignition::node_settings::NODE_YAML_PATH)]
     NodeSettings(#[from] ignition::node_settings::SettingsError),
+    #[error("node role: {0}")]
+    NodeRole(String),
     #[error("{path}: {name:?}: {problem}")]
     Account {
         path: String,
@@ -87,6 +89,15 @@ enum State {
 }
 
 pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
+    plan_with_platform(cfg, root, &crate::node_role::PlatformLabels::default())
+}
+
+/// [`plan`], with node labels the platform gave (VMware guestinfo) for the node role.
+pub fn plan_with_platform(
+    cfg: &NodeConfig,
+    root: &TargetRoot,
+    platform_labels: &crate::node_role::PlatformLabels,
+) -> Result<Plan, PlanError> {
     let mut p = Planner {
         root,
         accounts: Accounts::load(root).map_err(PlanError::Accounts)?,
@@ -129,7 +140,8 @@ pub fn plan(cfg: &NodeConfig, root: &TargetRoot) -> Result<Plan, PlanError> {
     let mut join = None;
     if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(cfg)? {
         join = Some(crate::join::JoinPlan::new(&settings, root));
-        let role = crate::node_role::plan(&settings);
+        let role = crate::node_role::plan(&settings, platform_labels, root)
+            .map_err(PlanError::NodeRole)?;
         for f in role.files {
             p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
         }

@@ -96,6 +96,7 @@ impl ConfigSource for MetalSource {
         }
         let bytes = fetch_with_retry(self.fetcher.as_ref(), &url, self.retry)?;
         Ok(Some(FetchedConfig {
+            node_labels: Default::default(),
             source: format!("url:{url}"),
             bytes,
             meta_data: None,

@@ -22,6 +22,8 @@ pub struct FetchedConfig {
     pub bytes: Vec<u8>,
     /// cloud-init meta-data that came with user-data (NoCloud), for `cloud_config::node_config`.
     pub meta_data: Option<ignition::cloud_config::MetaData>,
+    /// Node labels the platform gives besides the config (VMware `guestinfo.harmony.labels`).
+    pub node_labels: crate::node_role::PlatformLabels,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -142,6 +142,7 @@ impl ConfigSource for NoCloudSource {
     /// datasource: `nocloud:/dev/vdb (vfat)`, `nocloud:/seed/`, `nocloud-net:http://…/`.
     fn fetch(&self) -> Result<Option<FetchedConfig>, SourceError> {
         Ok(self.seed()?.map(|s| FetchedConfig {
+            node_labels: Default::default(),
             source: match s.location.strip_prefix("cidata:") {
                 Some(volume) => format!("{PLATFORM}:{volume}"),
                 None => s.location,

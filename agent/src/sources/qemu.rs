@@ -46,6 +46,7 @@ impl ConfigSource for QemuFwCfg {
             .join(&format!("{FW_CFG_DIR}/by_name/{CONFIG_NAME}/raw"));
         match std::fs::read(&raw) {
             Ok(bytes) => Ok(Some(FetchedConfig {
+                node_labels: Default::default(),
                 source: format!("fw_cfg:{CONFIG_NAME}"),
                 bytes,
                 meta_data: None,
@@ -74,6 +75,7 @@ mod tests {
         assert_eq!(
             src.fetch().unwrap(),
             Some(FetchedConfig {
+                node_labels: Default::default(),
                 source: "fw_cfg:opt/com.coreos/config".into(),
                 bytes: b"{}".to_vec(),
                 meta_data: None,

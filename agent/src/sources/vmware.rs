@@ -9,6 +9,11 @@
 //!   directly on the VM beats the OVF property (data and encoding each on their own,
 //!   as Ignition resolves them).
 //!
+//! - `guestinfo.harmony.labels` (Harmony's own): node labels `k=v,k2=v2` for kubelet,
+//!   merged with `harmony.node.labels` (the same key with another value is an error).
+//!   cloud-init's `guestinfo.metadata` is not mined for labels: its keys are instance
+//!   data, not labels, and a label must be asked for.
+//!
 //! An empty value is no config, as for Ignition. Unlike Ignition, which logs a warning and
 //! goes on, a malformed OVF environment is an error: it is the operator's input.
 
@@ -30,6 +35,9 @@ pub const IGNITION_KEY: &str = "guestinfo.ignition.config.data";
 pub const USERDATA_KEY: &str = "guestinfo.userdata";
 pub const METADATA_KEY: &str = "guestinfo.metadata";
 pub const OVF_ENV_KEY: &str = "guestinfo.ovfEnv";
+/// Node labels for kubelet, `key=value,key2=value2` (+ `.encoding`), beside the config:
+/// the vSphere admin's labels (rack, zone, host) without editing the node's config.
+pub const LABELS_KEY: &str = "guestinfo.harmony.labels";
 
 /// DMI says this machine is a VMware VM.
 pub fn detected(host: &HostPaths) -> bool {
@@ -50,6 +58,8 @@ pub struct VmwareData {
     pub userdata: Option<Value>,
     /// cloud-init's instance metadata (instance-id, local-hostname, network).
     pub metadata: Option<Value>,
+    /// [`LABELS_KEY`].
+    pub labels: Option<Value>,
 }
 
 pub struct VmwareSource {
@@ -97,6 +107,7 @@ impl VmwareSource {
             ignition: value(gi, &ovf, IGNITION_KEY)?,
             userdata: value(gi, &ovf, USERDATA_KEY)?,
             metadata: value(gi, &ovf, METADATA_KEY)?,
+            labels: value(gi, &ovf, LABELS_KEY)?,
         })
     }
 }
@@ -105,10 +116,24 @@ impl ConfigSource for VmwareSource {
     /// Ignition's config if there is one, else cloud-init's user-data.
     fn fetch(&self) -> Result<Option<FetchedConfig>, SourceError> {
         let data = self.read()?;
+        let node_labels = match data.labels {
+            Some(v) => {
+                let text = String::from_utf8(v.bytes)
+                    .map_err(|_| unreadable(&v.location, "not UTF-8 text"))?;
+                let labels = ignition::node_settings::parse_label_list(&text)
+                    .map_err(|e| unreadable(&v.location, e))?;
+                crate::node_role::PlatformLabels {
+                    origin: v.location,
+                    labels,
+                }
+            }
+            None => Default::default(),
+        };
         Ok(data.ignition.or(data.userdata).map(|v| FetchedConfig {
             source: v.location,
             bytes: v.bytes,
             meta_data: None,
+            node_labels,
         }))
     }
 }

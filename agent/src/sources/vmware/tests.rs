@@ -236,3 +236,43 @@ fn dmi_decides_whether_the_backdoor_is_touched() {
         "guestinfo: the VMware backdoor is only reachable from the live host"
     );
 }
+
+#[test]
+fn node_labels_from_guestinfo_or_the_ovf_environment() {
+    let f = source(
+        FakeGuestInfo::default()
+            .with(IGNITION_KEY, IGN)
+            .with(LABELS_KEY, b64(b"example.com/rack=r7, zone=eu-1"))
+            .with("guestinfo.harmony.labels.encoding", "base64"),
+    )
+    .fetch()
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.node_labels.origin, "guestinfo:guestinfo.harmony.labels");
+    assert_eq!(
+        f.node_labels.labels.into_iter().collect::<Vec<_>>(),
+        [
+            ("example.com/rack".to_string(), "r7".to_string()),
+            ("zone".to_string(), "eu-1".to_string())
+        ]
+    );
+    let none = source(FakeGuestInfo::default().with(IGNITION_KEY, IGN))
+        .fetch()
+        .unwrap()
+        .unwrap();
+    assert!(none.node_labels.labels.is_empty());
+    let err = source(
+        FakeGuestInfo::default()
+            .with(IGNITION_KEY, IGN)
+            .with(LABELS_KEY, "node-role.kubernetes.io/master="),
+    )
+    .fetch()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with(
+            "guestinfo:guestinfo.harmony.labels: label \"node-role.kubernetes.io/master\""
+        ),
+        "{err}"
+    );
+}

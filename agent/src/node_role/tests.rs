@@ -1,0 +1,200 @@
+//! The role as the plan carries it: which files, which live steps, in which order.
+
+use ignition::node_settings::NODE_YAML_PATH;
+use ignition::{FileEntry, NodeConfig};
+
+use super::*;
+use crate::plan::{plan, plan_with_platform, Action};
+
+const CLUSTER: &str = "cluster:\n  api_endpoints: [\"https://api:6443\"]\n  \
+    bootstrap_token: abcdef.0123456789abcdef\n  ca_cert_hashes: \
+    [\"sha256:7f9a3c4b5e6d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708\"]\n";
+
+fn config(settings: &str) -> NodeConfig {
+    let mut cfg = NodeConfig::default();
+    cfg.files.push(FileEntry {
+        path: NODE_YAML_PATH.to_string(),
+        overwrite: true,
+        contents: Some(format!("{CLUSTER}{settings}").into_bytes()),
+        append: Vec::new(),
+        mode: Some(0o600),
+        user: None,
+        group: None,
+    });
+    cfg
+}
+
+fn root() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("etc")).unwrap();
+    std::fs::write(d.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(d.path().join("etc/group"), "root:x:0:\n").unwrap();
+    d
+}
+
+fn file<'a>(actions: &'a [Action], path: &str) -> (&'a str, u32) {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::WriteFile {
+                path: p,
+                contents,
+                mode,
+                ..
+            } if p == path => Some((std::str::from_utf8(contents).unwrap(), *mode)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{path} not planned"))
+}
+
+const WORKER: &str = "role: worker\nnode:\n  labels: {example.com/rack: r1}\n  \
+    taints: [\"dedicated=infra:NoSchedule\"]\nkubelet: {max_pods: 200, pod_cidr: 10.244.8.0/23}\n\
+    ipvs: {enabled: true, scheduler: wrr, strict_arp: true}\n";
+
+#[test]
+fn a_worker_with_ipvs_plans_every_file_and_step() {
+    let d = root();
+    let p = plan(&config(WORKER), &TargetRoot::new(d.path())).unwrap();
+    let (kubelet, mode) = file(&p.actions, kubelet::CONFIG_PATH);
+    assert_eq!(mode, 0o644);
+    assert_eq!(
+        kubelet,
+        "# Rendered by harmony-agent from harmony.kubelet: this node's kubelet settings.\n\
+         apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n\
+         cgroupDriver: cgroupfs\nmaxPods: 200\npodPidsLimit: 4096\npodCIDR: \"10.244.8.0/23\"\n\
+         authentication:\n  anonymous:\n    enabled: false\n  webhook:\n    enabled: true\n  \
+         x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\n\
+         readOnlyPort: 0\nrotateCertificates: true\nstaticPodPath: /etc/kubernetes/manifests\n"
+    );
+    assert!(file(&p.actions, kubelet::FLAGS_PATH).0.ends_with(
+        "KUBELET_EXTRA_ARGS=\"--node-labels=example.com/rack=r1 \
+         --register-with-taints=dedicated=infra:NoSchedule\"\n"
+    ));
+    assert_eq!(
+        file(&p.actions, ipvs::MODULES_LOAD_PATH).0,
+        "# Rendered by harmony-agent: kube-proxy's IPVS mode (harmony.ipvs).\n\
+         ip_vs\nip_vs_rr\nip_vs_wrr\nip_vs_sh\nnf_conntrack\n"
+    );
+    assert!(file(&p.actions, ipvs::KUBE_PROXY_CONFIG_PATH)
+        .0
+        .contains("mode: ipvs\nipvs:\n  scheduler: wrr\n  strictARP: true\n"));
+    assert!(file(&p.actions, sysctl::PATH)
+        .0
+        .contains("net.ipv4.ip_forward = 1\n"));
+    let (fw, fw_mode) = file(&p.actions, firewall::PATH);
+    assert_eq!(fw_mode, 0o600);
+    assert!(fw.contains("ip daddr 10.96.0.0/12 counter accept"));
+
+    let steps: Vec<String> = p.live.iter().map(|s| s.name()).collect();
+    assert_eq!(
+        steps,
+        [
+            "tighten-log-permissions /var/log",
+            "load-modules node",
+            "load-modules ipvs",
+            "set-sysctls",
+            "load-firewall /etc/nftables.d/harmony.nft",
+        ]
+    );
+    assert_eq!(
+        p.live[2].to_string(),
+        "live      load kernel modules for ipvs: ip_vs, ip_vs_rr, ip_vs_wrr, ip_vs_sh, \
+         nf_conntrack (and dependencies)"
+    );
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["live"][2]["step"], "load-modules");
+    assert_eq!(json["live"][2]["modules"][0], "ip_vs");
+}
+
+#[test]
+fn without_ipvs_no_ipvs_files_and_systemd_gets_its_driver() {
+    let d = root();
+    std::fs::create_dir_all(d.path().join("usr/lib/systemd")).unwrap();
+    std::fs::write(d.path().join("usr/lib/systemd/systemd"), b"").unwrap();
+    let p = plan(&config("role: control-plane\n"), &TargetRoot::new(d.path())).unwrap();
+    assert!(!p
+        .actions
+        .iter()
+        .any(|a| a.path() == ipvs::MODULES_LOAD_PATH));
+    assert!(file(&p.actions, kubelet::CONFIG_PATH)
+        .0
+        .contains("\ncgroupDriver: systemd\n"));
+    assert!(file(&p.actions, log_permissions::TMPFILES_PATH)
+        .0
+        .contains("z /var/log 0750"));
+    assert_eq!(
+        file(&p.actions, kubelet::FLAGS_PATH).0,
+        "# Rendered by harmony-agent from harmony.node (labels, taints) and the platform's labels.\n\
+         KUBELET_EXTRA_ARGS=\"\"\n"
+    );
+    assert_eq!(p.live.len(), 4);
+}
+
+#[test]
+fn no_settings_no_role() {
+    let d = root();
+    let p = plan(&NodeConfig::default(), &TargetRoot::new(d.path())).unwrap();
+    assert!(p.live.is_empty() && p.actions.is_empty());
+}
+
+#[test]
+fn platform_labels_join_the_settings_and_a_conflict_is_an_error() {
+    let d = root();
+    let platform = PlatformLabels {
+        origin: "guestinfo:guestinfo.harmony.labels".to_string(),
+        labels: [("zone".to_string(), "eu-1".to_string())].into(),
+    };
+    let p = plan_with_platform(&config(WORKER), &TargetRoot::new(d.path()), &platform).unwrap();
+    assert!(file(&p.actions, kubelet::FLAGS_PATH)
+        .0
+        .contains("--node-labels=example.com/rack=r1,zone=eu-1 "));
+    let clash = PlatformLabels {
+        origin: "guestinfo:guestinfo.harmony.labels".to_string(),
+        labels: [("example.com/rack".to_string(), "r2".to_string())].into(),
+    };
+    let err = plan_with_platform(&config(WORKER), &TargetRoot::new(d.path()), &clash)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "node role: label \"example.com/rack\" is \"r1\" in harmony.node.labels but \"r2\" in \
+         guestinfo:guestinfo.harmony.labels: give it in one place"
+    );
+}
+
+#[test]
+fn bad_settings_in_node_yaml_fail_the_plan_naming_the_field() {
+    let d = root();
+    let err = plan(
+        &config("role: worker\nkubelet: {max_pods: 250, pod_cidr: 10.244.0.0/24}\n"),
+        &TargetRoot::new(d.path()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("/etc/harmony/node.yaml: harmony.kubelet.max_pods: 250 pods need"),
+        "{err}"
+    );
+}
+
+#[test]
+fn off_the_live_root_only_the_log_step_runs() {
+    let d = root();
+    std::fs::create_dir_all(d.path().join("var/log")).unwrap();
+    std::fs::write(d.path().join("var/log/messages"), b"x").unwrap();
+    std::fs::set_permissions(
+        d.path().join("var/log/messages"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let p = plan(&config(WORKER), &TargetRoot::new(d.path())).unwrap();
+    live::check(&p.live, d.path(), d.path(), false).unwrap();
+    let reports = live::run(&p.live, d.path(), d.path(), false);
+    let outcomes: Vec<_> = reports.iter().map(|r| r.outcome).collect();
+    use live::StepOutcome::{Done, Skipped};
+    assert_eq!(outcomes, [Done, Skipped, Skipped, Skipped, Skipped]);
+    assert_eq!(reports[0].detail, "2 modes tightened");
+    assert!(reports
+        .iter()
+        .all(|r| r.warning().is_none() && r.failure().is_none()));
+}
