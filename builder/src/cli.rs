@@ -1,4 +1,4 @@
-//! The command tree: `harmony build`, `harmony run`, `harmony base debian`.
+//! The command tree: `harmony build`, `harmony run`, `harmony base debian`, `harmony push`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +81,22 @@ enum Command {
     /// Make base images.
     #[command(subcommand)]
     Base(BaseCommand),
+    /// Push the built image (OUT/oci) to a registry.
+    Push {
+        /// Output directory of `harmony build` (or an OCI image layout).
+        out: PathBuf,
+        /// `[docker://]REGISTRY/REPOSITORY:TAG`. Loopback registries are spoken to over HTTP.
+        reference: String,
+        /// Plain HTTP for a registry that is not on loopback (skopeo's `--dest-tls-verify=false`).
+        #[arg(long)]
+        plain_http: bool,
+        /// `USER:PASSWORD`, for registries that ask (Basic auth or a token service).
+        #[arg(long, env = "HARMONY_REGISTRY_CREDS", hide_env_values = true)]
+        creds: Option<String>,
+        /// Blobs larger than this many bytes are uploaded in chunks of this size.
+        #[arg(long, default_value_t = crate::oci::push::DEFAULT_CHUNK_SIZE)]
+        chunk_size: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +194,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", first_boot.line);
             Ok(())
         }
+        Command::Push {
+            out,
+            reference,
+            plain_http,
+            creds,
+            chunk_size,
+        } => push(&out, &reference, plain_http, creds.as_deref(), chunk_size),
         Command::Base(BaseCommand::Debian {
             packages,
             out,
@@ -207,4 +230,46 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn push(
+    out: &std::path::Path,
+    reference: &str,
+    plain_http: bool,
+    creds: Option<&str>,
+    chunk_size: u64,
+) -> anyhow::Result<()> {
+    use crate::oci::client::{Credentials, RegistryOptions};
+    use crate::oci::push::{push_layout, PushOptions};
+    let layout = if out.join("oci-layout").is_file() {
+        out.to_path_buf()
+    } else {
+        out.join("oci")
+    };
+    anyhow::ensure!(
+        layout.join("oci-layout").is_file(),
+        "{}: no OCI image layout (was the image built with the `oci` output?)",
+        layout.display()
+    );
+    let full = if reference.contains("://") {
+        reference.to_string()
+    } else {
+        format!("docker://{reference}")
+    };
+    let target: crate::oci::ImageRef = full.parse()?;
+    let credentials = creds
+        .map(Credentials::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--creds: {e}"))?;
+    let opts = PushOptions {
+        registry: RegistryOptions {
+            plain_http,
+            credentials,
+        },
+        chunk_size,
+    };
+    let report = push_layout(&layout, &target, &opts)
+        .with_context(|| format!("pushing {} to {full}", layout.display()))?;
+    println!("{}", report.pinned);
+    Ok(())
 }

@@ -168,6 +168,10 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         chain.update(l.blob.diff_id.as_bytes());
     }
     let mut pending: Vec<Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>>>> = Vec::new();
+    // The kernel in the bootc place first, so the OCI image carries it there.
+    pending.push(Box::new(|t: &Tree| {
+        Ok(steps::bootc_kernel::bootc_kernel_step(t)?)
+    }));
     pending.push(Box::new(|_: &Tree| Ok(steps::files::files_step(&recipe)?)));
     if let Some(agent) = &agent {
         pending.push(Box::new(move |t: &Tree| {

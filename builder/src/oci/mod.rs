@@ -1,10 +1,12 @@
 //! OCI images: references, image layouts, archives, registries; every blob verified.
 
 pub mod archive;
+pub mod client;
 pub mod digest;
 pub mod error;
 pub mod image;
 pub mod layout;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod writer;

@@ -4,6 +4,7 @@
 //! Its cache key is the digest of those inputs, so a warm rebuild reuses its layer.
 
 pub mod agent;
+pub mod bootc_kernel;
 pub mod files;
 
 use crate::tree::layer::LayerChanges;
