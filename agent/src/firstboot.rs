@@ -155,7 +155,7 @@ fn configure(
     }
     run_commands(opts, live, &late, report);
     if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(&cfg)? {
-        let join_opts = crate::join::JoinOptions::for_root(&opts.root, live);
+        let join_opts = crate::join::JoinOptions::for_root(&opts.root, live, &settings);
         report.join = Some(crate::join::join(&settings, root, &join_opts)?);
     }
     Ok(())

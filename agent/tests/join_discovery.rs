@@ -118,6 +118,7 @@ fn success_writes_kubelets_bootstrap_files() {
     assert_eq!(report.endpoint, server.url);
     assert_eq!(report.ca_pin, f.cluster.ca_pin);
     assert_eq!(report.server, CONTROL_PLANE);
+    assert_eq!(report.kubelet_server, CONTROL_PLANE);
     assert_eq!(report.rounds, 1);
     // Once without verification, once with the pinned CA.
     assert_eq!(server.hits(), 2);

@@ -53,6 +53,10 @@ pub struct ClusterSettings {
     pub bootstrap_token: BootstrapToken,
     /// `sha256:<64 hex>` pins of the cluster CA's public key, at least one.
     pub ca_cert_hashes: Vec<String>,
+    /// How long the join keeps asking unreachable endpoints for cluster-info (kubeadm's
+    /// `discovery.timeout`), 1..=3600 s; default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_timeout_seconds: Option<u64>,
 }
 
 /// A kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`). A secret: its Debug hides the

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use ignition::node_settings::NodeSettings;
+
 use super::kubeconfig::{self, DiscoveredCluster};
 use crate::plan::Action;
 use crate::target_root::TargetRoot;
@@ -36,21 +38,39 @@ pub fn flags_env(labels: &BTreeMap<String, String>) -> Vec<u8> {
     format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", args.join(" ")).into_bytes()
 }
 
+/// The bootstrap kubeconfig; with `harmony.ha.local_proxy`, pointed at the node-local
+/// API proxy (kubelet never fails over by itself) under the proxy's tls-server-name.
+pub fn bootstrap_kubeconfig(
+    cluster: &DiscoveredCluster,
+    settings: &NodeSettings,
+) -> Result<Vec<u8>, String> {
+    let conf =
+        kubeconfig::bootstrap_kubelet_conf(cluster, settings.cluster.bootstrap_token.expose());
+    match settings.ha.as_ref().and_then(|ha| ha.local_proxy.as_ref()) {
+        None => Ok(conf),
+        Some(lp) => {
+            let text = String::from_utf8(conf).map_err(|e| e.to_string())?;
+            crate::ha::kubeconfig::via_local_proxy(&text, lp.port, &lp.tls_server_name)
+                .map(String::into_bytes)
+                .map_err(|e| format!("{BOOTSTRAP_KUBECONFIG}: {e}"))
+        }
+    }
+}
+
 /// The actions that write the files: missing parent directories (0755), then the files.
 pub fn actions(
     root: &TargetRoot,
     cluster: &DiscoveredCluster,
-    token: &str,
-    labels: &BTreeMap<String, String>,
-) -> std::io::Result<Vec<Action>> {
+    settings: &NodeSettings,
+) -> Result<Vec<Action>, String> {
     let files = [
         (
             BOOTSTRAP_KUBECONFIG,
-            kubeconfig::bootstrap_kubelet_conf(cluster, token),
+            bootstrap_kubeconfig(cluster, settings)?,
             0o600,
         ),
         (CA_CERT, cluster.ca_pem.clone(), 0o644),
-        (FLAGS_ENV, flags_env(labels), 0o644),
+        (FLAGS_ENV, flags_env(&settings.node.labels), 0o644),
     ];
     let mut actions = Vec::new();
     let mut planned_dirs = Vec::new();
@@ -65,7 +85,11 @@ pub fn actions(
             ancestors.push(cur);
         }
         for dir in ancestors.into_iter().rev() {
-            if planned_dirs.contains(&dir) || root.node(dir)?.is_some() {
+            let exists = root
+                .node(dir)
+                .map_err(|e| format!("{dir} in the target root: {e}"))?
+                .is_some();
+            if planned_dirs.contains(&dir) || exists {
                 continue;
             }
             planned_dirs.push(dir);
@@ -108,6 +132,49 @@ mod tests {
             .contains("node-labels"));
     }
 
+    fn settings(extra: &str) -> NodeSettings {
+        NodeSettings::from_yaml_str(&format!(
+            "cluster:\n  api_endpoints: [\"https://10.0.0.10:6443\"]\n  \
+             bootstrap_token: abcdef.0123456789abcdef\n  ca_cert_hashes: [\"sha256:{}\"]\n\
+             role: worker\n{extra}",
+            "ab".repeat(32)
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn with_a_local_proxy_kubelet_talks_to_127_0_0_1() {
+        use base64::Engine;
+        let pem = include_str!("testdata/ca-ec.crt");
+        let cluster = kubeconfig::parse_cluster(&format!(
+            "clusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://10.0.0.100:6443\n",
+            base64::engine::general_purpose::STANDARD.encode(pem)
+        ))
+        .unwrap();
+        let direct = bootstrap_kubeconfig(&cluster, &settings("")).unwrap();
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&direct).unwrap();
+        assert_eq!(
+            v["clusters"][0]["cluster"]["server"],
+            "https://10.0.0.100:6443"
+        );
+        let proxied = bootstrap_kubeconfig(
+            &cluster,
+            &settings("ha:\n  backends: [\"10.0.0.11:6443\", \"10.0.0.12:6443\"]\n  local_proxy: {port: 6444}\n"),
+        )
+        .unwrap();
+        let v: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&proxied).unwrap();
+        let c = &v["clusters"][0]["cluster"];
+        assert_eq!(c["server"], "https://127.0.0.1:6444");
+        assert_eq!(c["tls-server-name"], "kubernetes");
+        assert_eq!(
+            c["certificate-authority-data"],
+            base64::engine::general_purpose::STANDARD
+                .encode(pem)
+                .as_str()
+        );
+        assert_eq!(v["users"][0]["user"]["token"], "abcdef.0123456789abcdef");
+    }
+
     #[test]
     fn only_missing_directories_are_created() {
         let dir = tempfile::tempdir().unwrap();
@@ -118,13 +185,7 @@ mod tests {
             ca_pem: b"pem".to_vec(),
             ca_certs: vec![],
         };
-        let actions = actions(
-            &TargetRoot::new(dir.path()),
-            &cluster,
-            "abcdef.0123456789abcdef",
-            &BTreeMap::new(),
-        )
-        .unwrap();
+        let actions = actions(&TargetRoot::new(dir.path()), &cluster, &settings("")).unwrap();
         let lines: Vec<String> = actions
             .iter()
             .map(|a| match a {

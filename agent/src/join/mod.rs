@@ -92,10 +92,15 @@ pub struct JoinOptions {
 }
 
 impl JoinOptions {
-    /// First boot's: the root's hosts file; kubelet is started only on the live root.
-    pub fn for_root(root: &Path, live: bool) -> JoinOptions {
+    /// First boot's: the root's hosts file, the settings' discovery timeout; kubelet is
+    /// started only on the live root.
+    pub fn for_root(root: &Path, live: bool, settings: &NodeSettings) -> JoinOptions {
+        let mut backoff = Backoff::default();
+        if let Some(s) = settings.cluster.discovery_timeout_seconds {
+            backoff.total = Duration::from_secs(s);
+        }
         JoinOptions {
-            backoff: Backoff::default(),
+            backoff,
             hosts_file: Some(root.join("etc/hosts")),
             start: live.then(StartOptions::default),
         }
@@ -107,8 +112,10 @@ impl JoinOptions {
 pub struct JoinReport {
     /// The endpoint whose cluster-info was used.
     pub endpoint: String,
-    /// The API server kubelet will use (from cluster-info).
+    /// The API server cluster-info names (kubeadm's controlPlaneEndpoint).
     pub server: String,
+    /// Where kubelet talks to: that server, or the node-local API proxy.
+    pub kubelet_server: String,
     /// The entry of ca_cert_hashes the cluster CA matched.
     pub ca_pin: String,
     /// Rounds over the endpoints it took.
@@ -171,8 +178,8 @@ pub fn join(
         backoff: &opts.backoff,
         hosts_file: opts.hosts_file.clone(),
     })?;
-    let actions = kubelet_files::actions(root, &found.cluster, token, &settings.node.labels)
-        .map_err(|e| JoinError::Write(e.to_string()))?;
+    let actions =
+        kubelet_files::actions(root, &found.cluster, settings).map_err(JoinError::Write)?;
     let plan = crate::plan::Plan {
         actions,
         ..Default::default()
@@ -186,7 +193,12 @@ pub fn join(
             root.dir().display()
         ),
     };
+    let kubelet_server = match settings.ha.as_ref().and_then(|ha| ha.local_proxy.as_ref()) {
+        Some(lp) => format!("https://127.0.0.1:{}", lp.port),
+        None => found.cluster.server.clone(),
+    };
     Ok(JoinReport {
+        kubelet_server,
         endpoint: found.endpoint,
         server: found.cluster.server,
         ca_pin: found.ca_pin,

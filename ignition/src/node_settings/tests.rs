@@ -556,3 +556,29 @@ fn label_lists_from_a_platform() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+#[test]
+fn discovery_timeout_is_optional_and_bounded() {
+    let s = NodeSettings::from_yaml_str(&minimal_yaml()).unwrap();
+    assert_eq!(s.cluster.discovery_timeout_seconds, None);
+    let with = |t: &str| {
+        minimal_yaml().replacen(
+            "  ca_cert_hashes:",
+            &format!("  discovery_timeout_seconds: {t}\n  ca_cert_hashes:"),
+            1,
+        )
+    };
+    let s = NodeSettings::from_yaml_str(&with("30")).unwrap();
+    assert_eq!(s.cluster.discovery_timeout_seconds, Some(30));
+    for bad in ["0", "3601"] {
+        let err = NodeSettings::from_yaml_str(&with(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "harmony.cluster.discovery_timeout_seconds: {bad} is not 1..=3600 seconds"
+            )),
+            "{err}"
+        );
+    }
+}

@@ -32,6 +32,15 @@ pub fn problems(s: &NodeSettings) -> Vec<SettingsProblem> {
 
 fn cluster(s: &NodeSettings, p: &mut Problems) {
     let c = &s.cluster;
+    if let Some(t) = c
+        .discovery_timeout_seconds
+        .filter(|t| !(1..=3600).contains(t))
+    {
+        p.add(
+            "cluster.discovery_timeout_seconds",
+            format!("{t} is not 1..=3600 seconds"),
+        );
+    }
     if c.api_endpoints.is_empty() {
         p.add("cluster.api_endpoints", "at least one endpoint is required");
     }
