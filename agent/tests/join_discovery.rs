@@ -111,7 +111,10 @@ fn success_writes_kubelets_bootstrap_files() {
     let f = pki();
     let server = ApiServer::start(&f.cluster, cluster_info(&f.cluster.ca_pem, SECRET));
     let other_pin = format!("sha256:{}", "ab".repeat(32));
-    let s = settings(&[server.url.clone()], &[&other_pin, &f.cluster.ca_pin]);
+    let s = settings(
+        std::slice::from_ref(&server.url),
+        &[&other_pin, &f.cluster.ca_pin],
+    );
     let dir = tempfile::tempdir().unwrap();
     let report = join(&s, &TargetRoot::new(dir.path()), &quick()).unwrap();
 
