@@ -167,7 +167,8 @@ fn success_writes_kubelets_bootstrap_files() {
         std::fs::read_to_string(dir.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
     assert!(flags.contains("--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"));
     assert!(flags.contains("--config=/var/lib/kubelet/config.yaml"));
-    assert!(flags.contains("--node-labels=tier=web"));
+    // Labels are the node role's (/etc/default/kubelet), not repeated here.
+    assert!(!flags.contains("--node-labels"));
     // The report (firstboot.json's join section) holds no secret.
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains(SECRET), "{json}");

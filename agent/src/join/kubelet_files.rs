@@ -3,8 +3,6 @@
 //! All are written in one batch by the agent's apply (temp files, one sync, renames),
 //! and only after discovery has fully succeeded.
 
-use std::collections::BTreeMap;
-
 use ignition::node_settings::NodeSettings;
 
 use super::kubeconfig::{self, DiscoveredCluster};
@@ -23,19 +21,14 @@ pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 pub const PATHS: [&str; 3] = [BOOTSTRAP_KUBECONFIG, CA_CERT, FLAGS_ENV];
 
 /// `KUBELET_KUBEADM_ARGS`, the variable kubeadm's kubelet drop-in (Debian, RPM) and
-/// Alpine's kubelet service script both read from this file.
-pub fn flags_env(labels: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut args = vec![
-        format!("--bootstrap-kubeconfig={BOOTSTRAP_KUBECONFIG}"),
-        format!("--kubeconfig={KUBELET_KUBECONFIG}"),
-        format!("--config={KUBELET_CONFIG}"),
-    ];
-    if !labels.is_empty() {
-        // Keys and values are label syntax (validated with the settings): no quoting needed.
-        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        args.push(format!("--node-labels={}", pairs.join(",")));
-    }
-    format!("KUBELET_KUBEADM_ARGS=\"{}\"\n", args.join(" ")).into_bytes()
+/// Alpine's kubelet service script both read from this file. Labels and taints are the
+/// node role's (`KUBELET_EXTRA_ARGS` in /etc/default/kubelet), not repeated here.
+pub fn flags_env() -> Vec<u8> {
+    format!(
+        "KUBELET_KUBEADM_ARGS=\"--bootstrap-kubeconfig={BOOTSTRAP_KUBECONFIG} \
+         --kubeconfig={KUBELET_KUBECONFIG} --config={KUBELET_CONFIG}\"\n"
+    )
+    .into_bytes()
 }
 
 /// The bootstrap kubeconfig; with `harmony.ha.local_proxy`, pointed at the node-local
@@ -70,7 +63,7 @@ pub fn actions(
             0o600,
         ),
         (CA_CERT, cluster.ca_pem.clone(), 0o644),
-        (FLAGS_ENV, flags_env(&settings.node.labels), 0o644),
+        (FLAGS_ENV, flags_env(), 0o644),
     ];
     let mut actions = Vec::new();
     let mut planned_dirs = Vec::new();
@@ -116,20 +109,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_name_the_bootstrap_files_and_labels() {
-        let labels = BTreeMap::from([
-            ("topology.kubernetes.io/zone".to_string(), "a".to_string()),
-            ("tier".to_string(), "web".to_string()),
-        ]);
+    fn flags_name_the_bootstrap_files() {
         assert_eq!(
-            String::from_utf8(flags_env(&labels)).unwrap(),
+            String::from_utf8(flags_env()).unwrap(),
             "KUBELET_KUBEADM_ARGS=\"--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf \
-             --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml \
-             --node-labels=tier=web,topology.kubernetes.io/zone=a\"\n"
+             --kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml\"\n"
         );
-        assert!(!String::from_utf8(flags_env(&BTreeMap::new()))
-            .unwrap()
-            .contains("node-labels"));
     }
 
     fn settings(extra: &str) -> NodeSettings {
