@@ -352,7 +352,8 @@ fn firstboot_records_the_join() {
     let j = &stored["join"];
     assert_eq!(j["endpoint"], server.url.as_str());
     assert_eq!(j["ca_pin"], f.cluster.ca_pin.as_str());
-    assert_eq!(j["service_manager"], "systemd");
+    // The scratch root has neither systemd nor OpenRC.
+    assert_eq!(j["service_manager"], "none");
     assert!(j["kubelet"].as_str().unwrap().starts_with("not started"));
     let text = serde_json::to_string(&stored).unwrap();
     assert!(!text.contains(SECRET));
@@ -374,6 +375,9 @@ fn plan_shows_the_join_without_the_secret() {
         &harmony_agent::fetch::NetFetcher::default(),
     )
     .unwrap();
+    // A systemd root.
+    std::fs::create_dir_all(dir.path().join("usr/lib/systemd")).unwrap();
+    std::fs::write(dir.path().join("usr/lib/systemd/systemd"), "").unwrap();
     let plan = harmony_agent::plan::plan(&cfg, &TargetRoot::new(dir.path())).unwrap();
     let line = plan.join.as_ref().expect("a planned join").to_string();
     assert!(line.starts_with("join      discover cluster-info from https://10.0.0.10:6443, https://10.0.0.11:6443 with token abcdef"), "{line}");

@@ -1,5 +1,6 @@
 //! Enable and start kubelet once its bootstrap files are in place: systemd over D-Bus
 //! (`systemctl` when the bus cannot be reached), or OpenRC on roots that have it (Alpine).
+//! A root with neither (busybox init) has no service to start: that is reported.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::dbus::{self, Arg, Connection, DbusError};
+use crate::ha::InitSystem;
 use crate::target_root::TargetRoot;
 
 pub const UNIT: &str = "kubelet.service";
@@ -18,17 +20,18 @@ const OPENRC_SERVICE: &str = "kubelet";
 pub enum ServiceManager {
     Systemd,
     OpenRc,
+    /// busybox init: services are inittab lines, nothing to ask.
+    None,
 }
 
 impl ServiceManager {
-    /// OpenRC when the root has its `openrc-run` (every OpenRC service script's
-    /// interpreter), systemd otherwise.
+    /// As the rest of the agent (and the builder) decide it: [`crate::ha::detect_init`].
+    /// A root that cannot be read there counts as having neither.
     pub fn of(root: &TargetRoot) -> ServiceManager {
-        let has = |p: &str| root.node(p).ok().flatten().is_some();
-        if has("/sbin/openrc-run") || has("/usr/sbin/openrc-run") {
-            ServiceManager::OpenRc
-        } else {
-            ServiceManager::Systemd
+        match crate::ha::detect_init(root) {
+            Ok(Some(InitSystem::Systemd)) => ServiceManager::Systemd,
+            Ok(Some(InitSystem::OpenRc)) => ServiceManager::OpenRc,
+            Ok(None) | Err(_) => ServiceManager::None,
         }
     }
 
@@ -36,6 +39,7 @@ impl ServiceManager {
         match self {
             ServiceManager::Systemd => "systemd",
             ServiceManager::OpenRc => "openrc",
+            ServiceManager::None => "no service manager",
         }
     }
 }
@@ -76,6 +80,12 @@ pub fn start(manager: ServiceManager, opts: &StartOptions) -> Result<String, Str
             Ok(format!(
                 "added {OPENRC_SERVICE} to the default runlevel and started it with OpenRC"
             ))
+        }
+        ServiceManager::None => {
+            let why = "not started: the root has neither systemd nor OpenRC, so its own \
+                       init (inittab) must run kubelet";
+            eprintln!("harmony-agent: join: warning: kubelet {why}");
+            Ok(why.to_string())
         }
     }
 }
@@ -129,13 +139,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn openrc_roots_are_told_apart() {
+    fn service_managers_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let root = TargetRoot::new(dir.path());
-        assert_eq!(ServiceManager::of(&root), ServiceManager::Systemd);
+        assert_eq!(ServiceManager::of(&root), ServiceManager::None);
         std::fs::create_dir(dir.path().join("sbin")).unwrap();
-        std::fs::write(dir.path().join("sbin/openrc-run"), "").unwrap();
+        std::fs::write(dir.path().join("sbin/openrc"), "").unwrap();
         assert_eq!(ServiceManager::of(&root), ServiceManager::OpenRc);
+        std::fs::create_dir_all(dir.path().join("usr/lib/systemd")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/systemd/systemd"), "").unwrap();
+        assert_eq!(ServiceManager::of(&root), ServiceManager::Systemd);
+    }
+
+    #[test]
+    fn without_a_service_manager_kubelet_is_reported_not_started() {
+        let how = start(ServiceManager::None, &StartOptions::default()).unwrap();
+        assert!(
+            how.starts_with("not started: the root has neither"),
+            "{how}"
+        );
     }
 
     #[test]

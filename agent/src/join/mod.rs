@@ -149,15 +149,20 @@ impl JoinPlan {
 
 impl fmt::Display for JoinPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = match self.service_manager {
+            ServiceManager::None => {
+                "leave kubelet to the image's init (no systemd or OpenRC)".to_string()
+            }
+            m => format!("start kubelet ({})", m.name()),
+        };
         write!(
             f,
             "join      discover cluster-info from {} with token {} and CA pin {}; \
-             then write {} and start kubelet ({})",
+             then write {} and {start}",
             self.endpoints.join(", "),
             self.token_id,
             self.ca_cert_hashes.join(" or "),
             self.writes.join(", "),
-            self.service_manager.name()
         )
     }
 }
