@@ -15,6 +15,9 @@ mod proxy_service;
 
 use ignition::node_settings::NodeSettings;
 
+use crate::plan::PlanError;
+use crate::target_root::TargetRoot;
+
 pub use proxy_service::{detect_init, InitSystem};
 
 /// One file to write: where, with which mode, and what.
@@ -65,6 +68,38 @@ pub fn local_proxy_files(
     }
 }
 
+/// Everything `harmony.ha` asks of this node, for the plan: the VIP's files, and the
+/// api-proxy service under the root's service manager. A local proxy on a root with
+/// neither systemd nor OpenRC is an error: nothing would run it before kubelet.
+pub fn plan_files(
+    settings: &NodeSettings,
+    root: &TargetRoot,
+) -> Result<(Vec<NodeFile>, Vec<NodeLink>), PlanError> {
+    let mut files = vip_files(settings);
+    let mut links = Vec::new();
+    if settings
+        .ha
+        .as_ref()
+        .is_some_and(|ha| ha.local_proxy.is_some())
+    {
+        let init = detect_init(root)
+            .map_err(|err| PlanError::Io {
+                path: "/usr/lib/systemd/systemd".to_string(),
+                err,
+            })?
+            .ok_or_else(|| PlanError::Conflict {
+                path: "harmony.ha.local_proxy".to_string(),
+                problem: "the image has neither systemd nor OpenRC to run the api-proxy \
+                          service under"
+                    .to_string(),
+            })?;
+        let (f, l) = local_proxy_files(settings, init);
+        files.extend(f);
+        links = l;
+    }
+    Ok((files, links))
+}
+
 /// `host` for a URL: IPv6 addresses in brackets.
 fn url_host(ip: std::net::IpAddr) -> String {
     match ip {
@@ -92,5 +127,68 @@ ha:
 ",
         )
         .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLOUD_CONFIG: &str = "#cloud-config
+harmony:
+  cluster:
+    api_endpoints: [\"https://10.0.0.10:8443\"]
+    bootstrap_token: abcdef.0123456789abcdef
+    ca_cert_hashes: [\"sha256:7f9a3c4b5e6d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708\"]
+  role: control-plane
+  ha:
+    backends: [10.0.0.11:6443, 10.0.0.12:6443, 10.0.0.13:6443]
+    vip: {address: 10.0.0.10, interface: eth0, virtual_router_id: 51}
+    local_proxy: {}
+";
+
+    fn plan_in(root: &std::path::Path) -> Result<crate::plan::Plan, PlanError> {
+        let cfg = crate::config_format::node_config(
+            CLOUD_CONFIG.as_bytes(),
+            None,
+            &crate::fetch::NetFetcher::default(),
+        )
+        .unwrap();
+        crate::plan::plan(&cfg, &TargetRoot::new(root))
+    }
+
+    #[test]
+    fn the_plan_writes_the_vip_files_and_the_proxy_service() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/lib/systemd")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/systemd/systemd"), b"").unwrap();
+        let plan = plan_in(dir.path()).unwrap();
+        let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+        for want in [
+            "file      /etc/keepalived/keepalived.conf mode 0644",
+            "file      /etc/keepalived/check_apiserver.sh mode 0755",
+            "file      /etc/haproxy/haproxy.cfg mode 0644",
+            "file      /etc/kubernetes/manifests/keepalived.yaml mode 0600",
+            "file      /etc/kubernetes/manifests/haproxy.yaml mode 0600",
+            "file      /etc/systemd/system/harmony-api-proxy.service mode 0644",
+            "symlink   /etc/systemd/system/multi-user.target.wants/harmony-api-proxy.service \
+             -> /etc/systemd/system/harmony-api-proxy.service",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(want)),
+                "{want} not planned:\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+
+    #[test]
+    fn a_local_proxy_needs_a_service_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = plan_in(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("harmony.ha.local_proxy: the image has neither systemd nor OpenRC"),
+            "{err}"
+        );
     }
 }

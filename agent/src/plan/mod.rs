@@ -146,6 +146,13 @@ pub fn plan_with_platform(
             p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
         }
         live = role.live;
+        let (files, links) = crate::ha::plan_files(&settings, root)?;
+        for f in files {
+            p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
+        }
+        for l in links {
+            p.symlink(&l.path, &l.target, true, 0, 0)?;
+        }
     }
     let units = units::plan_units(&mut p, &cfg.units)?;
     if let Some(log) = p.appends.to_write() {
