@@ -1,0 +1,160 @@
+//! The boot sequence: own image → payload sections → initrd protocol → LoadImage(kernel)
+//! → load options = command line → StartImage.
+
+use core::ffi::c_void;
+use core::ptr::null_mut;
+
+use r_efi::efi;
+use r_efi::protocols::loaded_image;
+
+use crate::console::Console;
+use crate::initrd::{self, InitrdLoader};
+use crate::sections::{self, Section};
+
+pub struct Firmware {
+    image: efi::Handle,
+    system_table: *mut efi::SystemTable,
+}
+
+/// What went wrong, for the console.
+pub struct Failure {
+    pub what: &'static str,
+    pub status: efi::Status,
+}
+
+fn fail(what: &'static str, status: efi::Status) -> Failure {
+    Failure { what, status }
+}
+
+impl Firmware {
+    /// # Safety
+    /// `system_table` is the one the firmware passed to the entry point.
+    pub unsafe fn new(image: efi::Handle, system_table: *mut efi::SystemTable) -> Self {
+        Firmware {
+            image,
+            system_table,
+        }
+    }
+
+    pub fn console(&self) -> Console {
+        // SAFETY: the system table is valid while boot services run.
+        unsafe { Console::new((*self.system_table).con_out) }
+    }
+
+    fn boot_services(&self) -> *mut efi::BootServices {
+        // SAFETY: as above.
+        unsafe { (*self.system_table).boot_services }
+    }
+
+    /// The LoadedImage protocol of `handle`.
+    fn loaded_image(
+        &self,
+        handle: efi::Handle,
+    ) -> Result<*mut loaded_image::Protocol, efi::Status> {
+        let mut guid = loaded_image::PROTOCOL_GUID;
+        let mut interface: *mut c_void = null_mut();
+        // SAFETY: HandleProtocol with a valid handle and out pointer.
+        let status =
+            unsafe { ((*self.boot_services()).handle_protocol)(handle, &mut guid, &mut interface) };
+        if status.is_error() {
+            return Err(status);
+        }
+        Ok(interface as *mut loaded_image::Protocol)
+    }
+}
+
+/// The command line as UCS-2 with a terminating NUL, in pool memory (it must outlive us:
+/// the kernel reads it through its LoadedImage). Trailing whitespace and NULs are dropped.
+fn ucs2_cmdline(fw: &Firmware, cmdline: &[u8]) -> Result<(*mut u16, usize), Failure> {
+    let mut len = cmdline.len();
+    while len > 0 && matches!(cmdline[len - 1], 0 | b' ' | b'\n' | b'\r' | b'\t') {
+        len -= 1;
+    }
+    let bytes = (len + 1) * 2;
+    let mut buffer: *mut c_void = null_mut();
+    // SAFETY: AllocatePool with a valid out pointer.
+    let status =
+        unsafe { ((*fw.boot_services()).allocate_pool)(efi::LOADER_DATA, bytes, &mut buffer) };
+    if status.is_error() {
+        return Err(fail("cannot allocate the command line", status));
+    }
+    let out = buffer as *mut u16;
+    for (i, &b) in cmdline[..len].iter().enumerate() {
+        // The builder writes ASCII only; anything else would be a broken image.
+        let c = if b.is_ascii() && b != 0 {
+            b as u16
+        } else {
+            b'?' as u16
+        };
+        // SAFETY: i < len, and the pool holds len + 1 units.
+        unsafe { out.add(i).write(c) };
+    }
+    // SAFETY: as above.
+    unsafe { out.add(len).write(0) };
+    Ok((out, bytes))
+}
+
+/// Boot the kernel. Returns only if the kernel's EFI stub returns (its status).
+pub fn boot_linux(fw: &Firmware) -> Result<efi::Status, Failure> {
+    let bs = fw.boot_services();
+    let me = fw
+        .loaded_image(fw.image)
+        .map_err(|s| fail("no LoadedImage protocol on our own image handle", s))?;
+    // SAFETY: the firmware filled the protocol for our image; base/size describe it.
+    let payload = unsafe {
+        sections::find_payload((*me).image_base as *const u8, (*me).image_size as usize)
+            .map_err(|what| fail(what, efi::Status::LOAD_ERROR))?
+    };
+    let linux: Section = payload
+        .linux
+        .filter(|s| s.len > 0)
+        .ok_or_else(|| fail("this image has no .linux section", efi::Status::NOT_FOUND))?;
+
+    // Kept on this frame: StartImage does not return while the kernel still needs it.
+    let mut loader = payload.initrd.filter(|s| s.len > 0).map(InitrdLoader::new);
+    if let Some(loader) = loader.as_mut() {
+        // SAFETY: `loader` lives until this function returns, after the kernel is done.
+        unsafe { initrd::install(bs, loader) }
+            .map_err(|s| fail("cannot install the initrd LoadFile2 protocol", s))?;
+    }
+
+    let mut kernel: efi::Handle = null_mut();
+    // SAFETY: the .linux bytes stay mapped; LoadImage copies them.
+    let status = unsafe {
+        ((*bs).load_image)(
+            efi::Boolean::FALSE,
+            fw.image,
+            null_mut(),
+            linux.ptr as *mut c_void,
+            linux.len,
+            &mut kernel,
+        )
+    };
+    if status.is_error() {
+        return Err(fail("LoadImage refused the .linux section", status));
+    }
+
+    if let Some(cmdline) = payload.cmdline {
+        // SAFETY: the section lies inside our loaded image.
+        let (options, size) = ucs2_cmdline(fw, unsafe { cmdline.bytes() })?;
+        let child = fw
+            .loaded_image(kernel)
+            .map_err(|s| fail("no LoadedImage protocol on the kernel's handle", s))?;
+        // SAFETY: the kernel's LoadedImage is ours to fill before StartImage.
+        unsafe {
+            (*child).load_options = options as *mut c_void;
+            (*child).load_options_size = size as u32;
+        }
+    }
+
+    fw.console()
+        .booting(linux.len, payload.initrd.map_or(0, |s| s.len));
+    let mut exit_size = 0usize;
+    let mut exit_data: *mut efi::Char16 = null_mut();
+    // SAFETY: `kernel` is the handle LoadImage returned.
+    let status = unsafe { ((*bs).start_image)(kernel, &mut exit_size, &mut exit_data) };
+    if status.is_error() {
+        return Err(fail("the kernel's EFI stub returned an error", status));
+    }
+    Ok(status)
+}
