@@ -9,8 +9,17 @@ use object::Object;
 pub const BUILD_HINT: &str = "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release \
 --target x86_64-unknown-linux-gnu -p harmony-agent -p harmony-init";
 
+/// How to build harmony-efi-stub (scripts/build.sh does it).
+pub const EFI_STUB_BUILD_HINT: &str = "cargo rustc --profile efi-stub -p harmony-efi-stub --lib \
+--crate-type cdylib -- -C no-redzone=yes";
+/// What cargo names the stub's shared object, in `target/efi-stub/`.
+pub const EFI_STUB_FILE: &str = "libharmony_efi_stub.so";
+pub const EFI_STUB_ENV: &str = "HARMONY_EFI_STUB";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BinaryError {
+    #[error("the EFI stub (for disk images) was not found (looked at: {looked}); build it with: {EFI_STUB_BUILD_HINT} (or set {EFI_STUB_ENV})")]
+    EfiStubNotFound { looked: String },
     #[error("{name} not found (looked at: {looked}); build it with: {BUILD_HINT} (or set {env})")]
     NotFound {
         name: String,
@@ -69,6 +78,49 @@ pub fn locate(name: &str, explicit: Option<&Path>) -> Result<StaticBinary, Binar
             .collect::<Vec<_>>()
             .join(", "),
         env,
+    })
+}
+
+/// Find harmony-efi-stub's shared object: `$HARMONY_EFI_STUB`, else cargo's
+/// `target/efi-stub/` above this executable (or in CARGO_TARGET_DIR). It is checked
+/// when it is converted to PE (emit::efi_stub).
+pub fn locate_efi_stub() -> Result<StaticBinary, BinaryError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os(EFI_STUB_ENV) {
+        candidates.push(PathBuf::from(p));
+    } else {
+        let in_profile = Path::new("efi-stub").join(EFI_STUB_FILE);
+        if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+            candidates.push(PathBuf::from(dir).join(&in_profile));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            candidates.extend(
+                exe.ancestors()
+                    .skip(1)
+                    .take(4)
+                    .map(|up| up.join(&in_profile)),
+            );
+        }
+        candidates.dedup();
+    }
+    for path in &candidates {
+        if path.is_file() {
+            let bytes = std::fs::read(path).map_err(|source| BinaryError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            return Ok(StaticBinary {
+                path: path.clone(),
+                bytes,
+            });
+        }
+    }
+    Err(BinaryError::EfiStubNotFound {
+        looked: candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }
 

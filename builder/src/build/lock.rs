@@ -16,6 +16,9 @@ pub struct Lock {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<BinaryLock>,
     pub init: BinaryLock,
+    /// harmony-efi-stub, when the build writes a disk image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efi_stub: Option<BinaryLock>,
     pub source_date_epoch: i64,
 }
 

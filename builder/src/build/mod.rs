@@ -15,7 +15,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::binaries;
-use crate::emit::pxe::{emit_pxe, PxeInputs};
+use crate::emit::disk_image::{emit_disk_image, DiskInputs};
+use crate::emit::pxe::{boot_files, emit_pxe, pxe_cmdline, PxeInputs};
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::oci::reference::ImageRef;
@@ -118,6 +119,11 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             "harmony-agent",
             opts.agent_bin.as_deref(),
         )?)
+    } else {
+        None
+    };
+    let efi_stub = if recipe.wants(&Output::Disk) {
+        Some(binaries::locate_efi_stub()?)
     } else {
         None
     };
@@ -240,6 +246,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         },
         agent: agent.as_ref().map(|a| binary_lock(&a.bytes)),
         init: binary_lock(&init.bytes),
+        efi_stub: efi_stub.as_ref().map(|s| binary_lock(&s.bytes)),
         source_date_epoch: opts.source_date_epoch,
     };
 
@@ -250,7 +257,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         artifacts.push(write_oci(out, &recipe, &layers, opts.source_date_epoch)?);
         phases.done("oci");
     }
-    if recipe.wants(&Output::Pxe) {
+    if recipe.wants(&Output::Pxe) || recipe.wants(&Output::Disk) {
         let inputs = PxeInputs {
             tree: &tree,
             kernel: &kernel,
@@ -259,8 +266,27 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             cmdline: &cmdline,
             source_date_epoch: opts.source_date_epoch,
         };
-        artifacts.extend(emit_pxe(&inputs, out)?);
-        phases.done("pxe");
+        let boot = boot_files(&inputs)?;
+        phases.done("initrds");
+        if recipe.wants(&Output::Pxe) {
+            artifacts.extend(emit_pxe(&inputs, &boot, out)?);
+            phases.done("pxe");
+        }
+        if let Some(stub) = &efi_stub {
+            let disk = DiskInputs {
+                tree: &tree,
+                kernel: &kernel,
+                boot: &boot,
+                cmdline: &pxe_cmdline(&cmdline),
+                efi_stub: &stub.bytes,
+                efi_stub_path: &stub.path.display().to_string(),
+                name: &recipe.name,
+                version: &recipe.version,
+                source_date_epoch: opts.source_date_epoch,
+            };
+            artifacts.push(emit_disk_image(&disk, out)?);
+            phases.done("disk");
+        }
     }
 
     let inputs = serde_json::to_value(&lock)?;

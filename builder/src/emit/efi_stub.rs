@@ -118,10 +118,12 @@ pub fn pe_from_elf(elf_bytes: &[u8], path: &str) -> Result<PeImage, StubError> {
         let executable = r.flags & elf::PF_X != 0;
         let writable = r.flags & elf::PF_W != 0;
         let (name, characteristics) = match (executable, writable) {
-            (true, true) => return Err(err(format!(
+            (true, true) => {
+                return Err(err(format!(
                 "pages {:#x}..{:#x} are both writable and executable; link with separate segments",
                 r.start, r.end
-            ))),
+            )))
+            }
             (true, false) => (
                 ".text",
                 IMAGE_SCN_CNT_CODE | IMAGE_SCN_MEM_EXECUTE | IMAGE_SCN_MEM_READ,

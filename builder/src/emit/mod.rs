@@ -1,16 +1,23 @@
 //! Emitters: turn the final root tree into bootable artifacts.
 
 pub mod cpio;
+pub mod disk;
 pub mod disk_formats;
+pub mod disk_image;
+pub mod efi_stub;
+pub mod esp;
+pub mod gpt;
 pub mod initramfs;
 pub mod ipxe;
 pub mod ova;
 pub mod ovf;
+pub mod pe;
 pub mod pxe;
 pub mod qcow2;
 pub mod raw_disk;
 pub mod rootfs;
 pub mod squashfs;
+pub mod uki;
 pub mod verity;
 pub mod vmdk;
 
@@ -49,4 +56,12 @@ pub enum EmitError {
     Invalid { path: String, problem: String },
     #[error("{path}: boot module is not a regular file in the image")]
     ModuleNotAFile { path: String },
+    #[error(transparent)]
+    EfiStub(#[from] efi_stub::StubError),
+    #[error(transparent)]
+    Uki(#[from] uki::UkiError),
+    #[error(transparent)]
+    Esp(#[from] esp::EspError),
+    #[error(transparent)]
+    Disk(#[from] disk::DiskError),
 }

@@ -29,10 +29,16 @@ pub fn pxe_cmdline(cmdline: &str) -> String {
     format!("{} harmony.root=/{ROOT_IMAGE_PATH}", cmdline.trim())
 }
 
-/// Write `out_dir/pxe/{vmlinuz,initramfs.img,rootfs.img,boot.ipxe}`. Everything is built
-/// in memory first, so a bad input (an unknown module) leaves no file behind; each file
-/// is then written under a temporary name and renamed.
-pub fn emit_pxe(inputs: &PxeInputs, out_dir: &Path) -> Result<Vec<Artifact>, EmitError> {
+/// The two initrds every boot medium carries: the initramfs (harmony-init and the boot
+/// modules) and the rootfs cpio holding the read-only root image.
+pub struct BootFiles {
+    pub initramfs: Vec<u8>,
+    pub rootfs: Vec<u8>,
+}
+
+/// Build both initrds in memory (a bad input, e.g. an unknown module, fails here before
+/// any file is written).
+pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
     // The squashfs dominates (single-threaded zstd in backhand): build the initramfs beside it.
     let (root_image, initramfs) = std::thread::scope(|scope| {
         let squashfs = scope.spawn(|| squashfs_image(inputs.tree, inputs.source_date_epoch));
@@ -50,12 +56,22 @@ pub fn emit_pxe(inputs: &PxeInputs, out_dir: &Path) -> Result<Vec<Artifact>, Emi
     });
     let initramfs = initramfs?;
     let rootfs = rootfs_image(Arc::new(root_image?), inputs.source_date_epoch)?;
+    Ok(BootFiles { initramfs, rootfs })
+}
+
+/// Write `out_dir/pxe/{vmlinuz,initramfs.img,rootfs.img,boot.ipxe}`, each under a
+/// temporary name first and then renamed.
+pub fn emit_pxe(
+    inputs: &PxeInputs,
+    boot: &BootFiles,
+    out_dir: &Path,
+) -> Result<Vec<Artifact>, EmitError> {
     let script = ipxe_script(&pxe_cmdline(inputs.cmdline));
 
     let files: [(&str, &str, &[u8]); 4] = [
         ("vmlinuz", "kernel", inputs.kernel.vmlinuz.as_slice()),
-        ("initramfs.img", "initramfs", &initramfs),
-        ("rootfs.img", "rootfs", &rootfs),
+        ("initramfs.img", "initramfs", &boot.initramfs),
+        ("rootfs.img", "rootfs", &boot.rootfs),
         ("boot.ipxe", "ipxe-script", script.as_bytes()),
     ];
     let dir = out_dir.join("pxe");
@@ -113,7 +129,7 @@ mod tests {
             cmdline: "console=ttyS0,115200 quiet",
             source_date_epoch: 1_700_000_000,
         };
-        emit_pxe(&inputs, out)
+        emit_pxe(&inputs, &boot_files(&inputs)?, out)
     }
 
     #[test]

@@ -26,11 +26,16 @@ pub enum Output {
     Pxe,
     /// The image itself as an OCI image layout under `oci/`.
     Oci,
+    /// `disk.raw`: a GPT disk that UEFI firmware boots (ESP with a unified kernel image).
+    Disk,
 }
 
 impl Output {
-    pub const ALL: &'static [(&'static str, Output)] =
-        &[("pxe", Output::Pxe), ("oci", Output::Oci)];
+    pub const ALL: &'static [(&'static str, Output)] = &[
+        ("pxe", Output::Pxe),
+        ("oci", Output::Oci),
+        ("disk", Output::Disk),
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,6 +27,12 @@ fn default_recipe_is_valid() {
 }
 
 #[test]
+fn disk_is_an_output() {
+    let r = parse_ok(&format!("{MINIMAL}outputs: [disk, pxe]\n"));
+    assert_eq!(r.outputs, vec![Output::Disk, Output::Pxe]);
+}
+
+#[test]
 fn minimal_recipe_gets_defaults() {
     let r = parse_ok(MINIMAL);
     assert_eq!(r.cmdline, DEFAULT_CMDLINE);

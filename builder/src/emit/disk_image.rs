@@ -1,0 +1,234 @@
+//! `OUT/disk.raw`: a GPT disk that UEFI firmware boots by itself. Its EFI System
+//! Partition holds `\EFI\BOOT\BOOTX64.EFI` (the removable-media path firmware tries
+//! without any boot entry), a unified kernel image: harmony-efi-stub + the kernel + the
+//! initrds PXE boots (initramfs, then the rootfs cpio with the read-only root) + the
+//! command line + os-release.
+//!
+//! Partitions are a `DiskLayout`: more (a root partition, its verity hash tree) are
+//! pushed here without touching the GPT or disk writers.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::disk::{write_disk, DiskLayout, PartitionData, PartitionSpec, ALIGNMENT};
+use super::efi_stub::pe_from_elf;
+use super::esp::{esp_image, esp_size};
+use super::gpt::{ESP_TYPE, SECTOR};
+use super::pxe::BootFiles;
+use super::uki::{unified_kernel_image, UkiParts};
+use super::EmitError;
+use crate::kernel::Kernel;
+use crate::manifest::Artifact;
+use crate::tree::{Kind, Tree};
+
+pub const DISK_FILE: &str = "disk.raw";
+/// The manifest kind of disk.raw.
+pub const DISK_KIND: &str = "disk";
+/// Where UEFI firmware looks on removable media (and on any disk without a boot entry).
+pub const BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
+/// GPT partition name of the ESP (PARTNAME in Linux).
+pub const ESP_NAME: &str = "esp";
+const ESP_LABEL: &str = "HARMONY";
+
+pub struct DiskInputs<'a> {
+    pub tree: &'a Tree,
+    pub kernel: &'a Kernel,
+    pub boot: &'a BootFiles,
+    /// The whole kernel command line (the UKI's `.cmdline`; fixed, as Secure Boot wants).
+    pub cmdline: &'a str,
+    /// harmony-efi-stub as linked (an ELF shared object) and where it came from.
+    pub efi_stub: &'a [u8],
+    pub efi_stub_path: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub source_date_epoch: i64,
+}
+
+/// The image's os-release (`.osrel`): its own file if it has one, else one naming the recipe.
+fn os_release(inputs: &DiskInputs) -> Vec<u8> {
+    for path in ["etc/os-release", "usr/lib/os-release"] {
+        if let Some(entry) = inputs.tree.get(path) {
+            if let Kind::File(bytes) = &entry.kind {
+                return bytes.to_vec();
+            }
+        }
+    }
+    format!(
+        "NAME=\"{name}\"\nID={name}\nVERSION_ID={version}\nPRETTY_NAME=\"{name} {version}\"\n",
+        name = inputs.name,
+        version = inputs.version
+    )
+    .into_bytes()
+}
+
+/// Write `out_dir/disk.raw` and describe it.
+pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, EmitError> {
+    let stub = pe_from_elf(inputs.efi_stub, inputs.efi_stub_path)?;
+    let mut initrd = Vec::with_capacity(inputs.boot.initramfs.len() + inputs.boot.rootfs.len());
+    initrd.extend_from_slice(&inputs.boot.initramfs);
+    initrd.extend_from_slice(&inputs.boot.rootfs);
+    let os_release = os_release(inputs);
+    let uki = unified_kernel_image(
+        stub,
+        UkiParts {
+            os_release: &os_release,
+            cmdline: inputs.cmdline,
+            linux: inputs.kernel.vmlinuz.as_slice(),
+            initrd,
+        },
+    )?;
+    // The volume serial number follows the content, like every GUID on the disk.
+    let digest = Sha256::digest(&uki);
+    let volume_id = u32::from_le_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    // The ESP is the first partition: it starts at the first alignment boundary.
+    let esp_first_lba = (ALIGNMENT / SECTOR) as u32;
+    let esp = esp_image(
+        &[(BOOT_PATH, &uki)],
+        esp_size(uki.len() as u64),
+        volume_id,
+        ESP_LABEL,
+        esp_first_lba,
+        inputs.source_date_epoch,
+    )?;
+    drop(uki);
+    let layout = DiskLayout {
+        partitions: vec![PartitionSpec {
+            name: ESP_NAME.into(),
+            type_guid: ESP_TYPE,
+            data: PartitionData::Bytes(esp),
+            min_bytes: 0,
+            unique_guid: None,
+            attributes: 0,
+        }],
+    };
+    let written = write_disk(&layout, &out_dir.join(DISK_FILE))?;
+    debug_assert_eq!(
+        written.gpt.partitions[0].first_lba,
+        u64::from(esp_first_lba)
+    );
+    Ok(Artifact {
+        path: DISK_FILE.into(),
+        kind: DISK_KIND.into(),
+        size: written.size,
+        sha256: written.sha256,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::emit::efi_stub::tests::tiny_shared_object;
+    use crate::emit::gpt::tests::read_gpt;
+    use crate::tree::{Entry, Meta};
+    use object::read::pe::PeFile64;
+    use object::{Object, ObjectSection};
+
+    fn tree() -> Tree {
+        let mut t = Tree::new();
+        t.mkdir_all("usr/lib/modules/6.1.0", &Meta::new(0o755))
+            .unwrap();
+        t.insert(
+            "usr/lib/modules/6.1.0/vmlinuz",
+            Entry {
+                kind: Kind::File(Arc::new(b"MZ-bzImage".to_vec())),
+                meta: Meta::new(0o644),
+            },
+        )
+        .unwrap();
+        t
+    }
+
+    fn emit(out: &Path, stub: &[u8]) -> Result<Artifact, EmitError> {
+        let tree = tree();
+        let kernel = crate::kernel::find_kernel(&tree).unwrap();
+        let boot = BootFiles {
+            initramfs: b"initramfs-cpio|".to_vec(),
+            rootfs: b"rootfs-cpio".to_vec(),
+        };
+        emit_disk_image(
+            &DiskInputs {
+                tree: &tree,
+                kernel: &kernel,
+                boot: &boot,
+                cmdline: "console=ttyS0 harmony.root=/harmony/root.squashfs",
+                efi_stub: stub,
+                efi_stub_path: "stub.so",
+                name: "test-image",
+                version: "1.2.3",
+                source_date_epoch: 0,
+            },
+            out,
+        )
+    }
+
+    #[test]
+    fn the_esp_holds_a_uki_with_kernel_initrds_and_cmdline() {
+        let out = tempfile::tempdir().unwrap();
+        let artifact = emit(out.path(), &tiny_shared_object(None)).unwrap();
+        let disk = std::fs::read(out.path().join(DISK_FILE)).unwrap();
+        assert_eq!(
+            Artifact {
+                path: DISK_FILE.into(),
+                kind: DISK_KIND.into(),
+                size: disk.len() as u64,
+                sha256: hex::encode(Sha256::digest(&disk))
+            },
+            artifact
+        );
+
+        let gpt = read_gpt(&disk);
+        let [esp] = &gpt.partitions[..] else {
+            panic!("{gpt:?}")
+        };
+        assert_eq!(
+            (esp.name.as_str(), esp.type_guid, esp.first_lba),
+            (ESP_NAME, ESP_TYPE, 2048)
+        );
+        let bytes =
+            &disk[(esp.first_lba * SECTOR) as usize..((esp.last_lba + 1) * SECTOR) as usize];
+        let fs =
+            fatfs::FileSystem::new(Cursor::new(bytes.to_vec()), fatfs::FsOptions::new()).unwrap();
+        let mut uki = Vec::new();
+        fs.root_dir()
+            .open_file(BOOT_PATH)
+            .unwrap()
+            .read_to_end(&mut uki)
+            .unwrap();
+
+        let pe = PeFile64::parse(&*uki).unwrap();
+        let section = |n: &str| pe.section_by_name(n).unwrap().data().unwrap().to_vec();
+        assert_eq!(section(".linux"), b"MZ-bzImage");
+        assert_eq!(section(".initrd"), b"initramfs-cpio|rootfs-cpio");
+        assert_eq!(
+            section(".cmdline"),
+            b"console=ttyS0 harmony.root=/harmony/root.squashfs"
+        );
+        let osrel = String::from_utf8(section(".osrel")).unwrap();
+        assert!(
+            osrel.contains("ID=test-image\nVERSION_ID=1.2.3\n"),
+            "{osrel}"
+        );
+    }
+
+    #[test]
+    fn same_inputs_same_disk() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let stub = tiny_shared_object(None);
+        assert_eq!(
+            emit(a.path(), &stub).unwrap(),
+            emit(b.path(), &stub).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_bad_stub_writes_nothing() {
+        let out = tempfile::tempdir().unwrap();
+        let e = emit(out.path(), b"not an elf").unwrap_err().to_string();
+        assert!(e.contains("stub.so"), "{e}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+}
