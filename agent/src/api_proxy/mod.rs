@@ -14,6 +14,7 @@ pub mod cli;
 mod health;
 mod pool;
 mod relay;
+mod workers;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +26,8 @@ pub use pool::{BackendStatus, Thresholds};
 
 /// A relay thread copies through a 16 KiB heap buffer: a small stack is plenty.
 const THREAD_STACK: usize = 128 * 1024;
+/// How long a spare thread waits for the next connection before it exits.
+const THREAD_IDLE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -145,6 +148,7 @@ fn accept_loop(
     cfg: ProxyConfig,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
+    let workers = Arc::new(workers::Workers::new(THREAD_STACK, THREAD_IDLE));
     for client in listener.incoming() {
         if stop.is_stopped() {
             return;
@@ -164,13 +168,11 @@ fn accept_loop(
         }
         open.fetch_add(1, Ordering::Relaxed);
         let (pool, open_now, timeout) = (Arc::clone(&pool), Arc::clone(&open), cfg.connect_timeout);
-        let spawned = std::thread::Builder::new()
-            .name("api-proxy-conn".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || {
-                serve(client, &pool, timeout);
-                open_now.fetch_sub(1, Ordering::Relaxed);
-            });
+        let relay_workers = Arc::clone(&workers);
+        let spawned = workers.run(move || {
+            serve(client, &pool, timeout, &relay_workers);
+            open_now.fetch_sub(1, Ordering::Relaxed);
+        });
         if let Err(e) = spawned {
             open.fetch_sub(1, Ordering::Relaxed);
             eprintln!("api-proxy: no thread for a connection: {e}");
@@ -181,7 +183,7 @@ fn accept_loop(
 /// Connect the client to the first backend that answers, in pick order; a backend that
 /// refuses counts as a failed check. With none up (or none answering) the client's
 /// connection is closed at once.
-fn serve(client: TcpStream, pool: &pool::Pool, timeout: Duration) {
+fn serve(client: TcpStream, pool: &pool::Pool, timeout: Duration, workers: &workers::Workers) {
     for i in pool.candidates() {
         let addr = pool.backend(i).addr;
         match TcpStream::connect_timeout(&addr, timeout) {
@@ -189,7 +191,7 @@ fn serve(client: TcpStream, pool: &pool::Pool, timeout: Duration) {
                 let _count = pool.open(i);
                 let _ = client.set_nodelay(true);
                 let _ = backend.set_nodelay(true);
-                let _ = relay::relay(client, backend, THREAD_STACK);
+                let _ = relay::relay(client, backend, workers);
                 return;
             }
             Err(e) => health::report(pool, i, Some(format!("connect: {e}"))),

@@ -6,18 +6,22 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
+use super::workers::Workers;
+
 const BUFFER: usize = 16 * 1024;
 
-/// Relay until both directions are done. Runs `backend → client` on a new thread and
-/// `client → backend` on the caller's.
-pub fn relay(client: TcpStream, backend: TcpStream, stack_size: usize) -> std::io::Result<()> {
+/// Relay until both directions are done. Runs `backend → client` on another worker
+/// thread and `client → backend` on the caller's.
+pub fn relay(client: TcpStream, backend: TcpStream, workers: &Workers) -> std::io::Result<()> {
     let (client_r, backend_w) = (client.try_clone()?, backend.try_clone()?);
-    let back = std::thread::Builder::new()
-        .name("api-proxy-relay".into())
-        .stack_size(stack_size)
-        .spawn(move || pump(backend, client))?;
+    let (done, back_done) = std::sync::mpsc::channel::<()>();
+    workers.run(move || {
+        pump(backend, client);
+        drop(done);
+    })?;
     pump(client_r, backend_w);
-    let _ = back.join();
+    // Err once the other direction dropped its sender: both are done.
+    let _ = back_done.recv();
     Ok(())
 }
 
