@@ -1,9 +1,13 @@
 //! A stand-in for kube-apiserver's anonymous cluster-info endpoint (no real API server
 //! can be had here), speaking the real protocol: TLS (rustls) with a certificate made by
-//! the `openssl` CLI from a CA it also made (IP SAN 127.0.0.1), HTTP/1.1, the ConfigMap as
+//! the `openssl` CLI from a CA it also made (IP SANs 127.0.0.1 and 10.0.2.2, the host's
+//! loopback as a QEMU guest sees it; vm-tests use this module too), HTTP/1.1, the ConfigMap as
 //! JSON with `data.kubeconfig` and `jws-kubeconfig-<id>` exactly as kube-apiserver and
 //! the bootstrap signer produce them, and a 404 `Status` for any other path.
 //! The JWS is computed with `openssl dgst -hmac`, not with the code under test.
+
+// Two test crates include this module and each uses a part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -85,7 +89,7 @@ impl Pki {
         );
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:kubernetes\nextendedKeyUsage=serverAuth\n\
+            "subjectAltName=IP:127.0.0.1,IP:10.0.2.2,DNS:kubernetes\nextendedKeyUsage=serverAuth\n\
              basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n",
         )
         .unwrap();
