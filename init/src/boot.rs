@@ -12,6 +12,8 @@ use nix::mount::MsFlags;
 use crate::block_probe::{read_header, root_fs_type};
 use crate::cmdline::BootArgs;
 use crate::console::{attach_stdio_to_console, say, warn};
+use crate::disk_args::DiskArgs;
+use crate::disk_root::mount_disk_root;
 use crate::kernel_modules::load_all;
 use crate::module_list::{parse_module_list, MODULE_LIST_PATH};
 use crate::mounts::{create_dir, mount_early_filesystems, mount_fs};
@@ -32,6 +34,7 @@ pub fn run() -> anyhow::Result<Infallible> {
 
     let cmdline = fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
     let args = BootArgs::from_cmdline(&cmdline)?;
+    let disk = DiskArgs::from_cmdline(&cmdline)?;
 
     let modules = match fs::read_to_string(MODULE_LIST_PATH) {
         Ok(text) => parse_module_list(&text)?,
@@ -54,7 +57,11 @@ pub fn run() -> anyhow::Result<Infallible> {
     say(format_args!("modules: {report}"));
 
     // From here on a failure may be a missing driver's fault: say which failed.
-    mount_root_and_switch(&args).map_err(|e| match report.failure_summary() {
+    let mounted = match &disk {
+        Some(disk) => mount_disk_root(disk, Path::new(SYSROOT)).and_then(|()| switch(&args, &[])),
+        None => mount_root_and_switch(&args),
+    };
+    mounted.map_err(|e| match report.failure_summary() {
         Some(failed) => anyhow!("{e:#}; modules that failed to load earlier: {failed}"),
         None => e,
     })
@@ -81,11 +88,6 @@ fn mount_root_and_switch(args: &BootArgs) -> anyhow::Result<Infallible> {
         Some(&options),
     )?;
 
-    say(format_args!(
-        "switching root to {SYSROOT}, exec {} at uptime {}",
-        args.init.display(),
-        uptime()
-    ));
     // The node can still see its pristine root and its state disk.
     let carry = [
         Carry {
@@ -97,8 +99,17 @@ fn mount_root_and_switch(args: &BootArgs) -> anyhow::Result<Infallible> {
             to: PathBuf::from("run/harmony/state"),
         },
     ];
+    switch(args, &carry)
+}
+
+fn switch(args: &BootArgs, carry: &[Carry]) -> anyhow::Result<Infallible> {
+    say(format_args!(
+        "switching root to {SYSROOT}, exec {} at uptime {}",
+        args.init.display(),
+        uptime()
+    ));
     let init_args: Vec<_> = std::env::args_os().skip(1).collect();
-    switch_root(Path::new(SYSROOT), &args.init, &init_args, &carry)
+    switch_root(Path::new(SYSROOT), &args.init, &init_args, carry)
 }
 
 /// Attaches the root image to a loop device and mounts it read-only at /lower.

@@ -42,6 +42,8 @@ impl BootArgs {
         for (param, value) in split_params(cmdline) {
             let Some(value) = value else { continue };
             match param.as_str() {
+                // A GPT partition name: a disk boot, read by disk_args.rs.
+                "harmony.root" if value.starts_with("PARTLABEL=") => {}
                 "harmony.root" => args.root_image = absolute_path("harmony.root", value)?,
                 "harmony.init" => args.init = absolute_path("harmony.init", value)?,
                 "harmony.state" => args.state_label = Some(state_label(value)?),

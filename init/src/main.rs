@@ -6,12 +6,18 @@ mod block_probe;
 mod boot;
 mod cmdline;
 mod console;
+mod device_mapper;
+mod disk_args;
+mod disk_root;
+mod gpt;
 mod kernel_modules;
 mod loop_device;
 mod module_list;
 mod mounts;
+mod partitions;
 mod state_disk;
 mod switch_root;
+mod var_volume;
 
 use std::time::Duration;
 

@@ -1,0 +1,238 @@
+//! The writable /var of a disk boot: a GPT partition after the image's own, made
+//! at first boot in the disk's free space (or grown when the disk grew), with an
+//! ext4-compatible filesystem made by the image's busybox `mke2fs`. A fresh one
+//! gets a copy of the image's /var, so what the image ships there stays visible.
+
+use std::fs::{self, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+
+use crate::block_probe::{ext4_label, read_header};
+use crate::console::{say, warn};
+use crate::gpt::{ensure_partition, guid, Outcome, PartitionSpec};
+
+/// The Discoverable Partitions Specification's type for /var.
+pub const VAR_TYPE: [u8; 16] = guid("4d21b016-b534-45c2-a9fb-5c16e091fd2d");
+/// Below this, first boot refuses: the node would fill it at once.
+pub const MIN_VAR_BYTES: u64 = 64 << 20;
+/// ext4 labels hold 16 bytes; the filesystem label is fixed, the partition name is not.
+pub const VAR_LABEL: &str = "harmony-var";
+/// Where the image's busybox is, relative to the root: it makes the filesystem.
+const BUSYBOX: &str = "bin/busybox";
+const REREAD_ATTEMPTS: usize = 20;
+
+// BLKRRPART makes the kernel re-read the partition table we just wrote;
+// EXT4_IOC_RESIZE_FS grows a mounted filesystem to a new block count. Both get
+// an open fd of the right device; the resize reads one u64 that lives across the call.
+#[allow(unsafe_code)]
+mod ioctl {
+    nix::ioctl_none!(blkrrpart, 0x12, 95);
+    nix::ioctl_write_ptr!(ext4_resize_fs, b'f', 16, u64);
+
+    pub fn reread_partitions(fd: i32) -> nix::Result<()> {
+        unsafe { blkrrpart(fd) }.map(drop)
+    }
+
+    pub fn resize_ext4(fd: i32, blocks: u64) -> nix::Result<()> {
+        unsafe { ext4_resize_fs(fd, &blocks) }.map(drop)
+    }
+}
+
+/// Makes sure the disk holds the partition `name`; tells the kernel when the table
+/// changed. Must run before any partition of the disk is opened (BLKRRPART refuses
+/// while one is busy).
+pub fn ensure_var_partition(disk: &Path, name: &str) -> anyhow::Result<Outcome> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk)
+        .with_context(|| format!("open {} to add the /var partition", disk.display()))?;
+    let spec = PartitionSpec {
+        name,
+        type_guid: VAR_TYPE,
+        min_bytes: MIN_VAR_BYTES,
+    };
+    let outcome = ensure_partition(&file, &disk.to_string_lossy(), &spec, random_guid()?)?;
+    if !matches!(outcome, Outcome::Unchanged { .. }) {
+        let mut attempt = 0;
+        loop {
+            match ioctl::reread_partitions(file.as_raw_fd()) {
+                Ok(()) => break,
+                // udev-less, but a probe may still hold the disk for a moment.
+                Err(nix::errno::Errno::EBUSY) if attempt < REREAD_ATTEMPTS => {
+                    attempt += 1;
+                    sleep(Duration::from_millis(100));
+                }
+                Err(e) => bail!("{}: re-read the partition table: {e}", disk.display()),
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn random_guid() -> anyhow::Result<[u8; 16]> {
+    let mut g = [0u8; 16];
+    use std::io::Read;
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut g))
+        .context("read /dev/urandom for the partition's GUID")?;
+    // Version 4 (random); the variant bits sit in byte 8 of the on-disk form.
+    g[7] = (g[7] & 0x0f) | 0x40;
+    g[8] = (g[8] & 0x3f) | 0x80;
+    Ok(g)
+}
+
+/// Mounts the /var partition at `staging`, first making its filesystem (and
+/// copying the image's /var from `root`) if it has none, or growing it if the
+/// partition grew. Returns true when the filesystem is new.
+pub fn mount_var(
+    device: &Path,
+    root: &Path,
+    staging: &Path,
+    outcome: Outcome,
+) -> anyhow::Result<bool> {
+    let header = read_header(device).with_context(|| format!("read {}", device.display()))?;
+    let fresh = ext4_label(&header).is_none();
+    if fresh {
+        make_filesystem(device, root)?;
+    }
+    crate::mounts::mount_fs(
+        &device.to_string_lossy(),
+        staging,
+        "ext4",
+        nix::mount::MsFlags::empty(),
+        None,
+    )?;
+    if fresh {
+        copy_tree(&root.join("var"), staging)
+            .with_context(|| format!("copy the image's /var onto {}", device.display()))?;
+    } else if let Outcome::Grown { to, .. } = outcome {
+        grow_filesystem(staging, &header, to * 512);
+    }
+    Ok(fresh)
+}
+
+fn make_filesystem(device: &Path, root: &Path) -> anyhow::Result<()> {
+    let busybox = root.join(BUSYBOX);
+    if !busybox.exists() {
+        bail!(
+            "{} has no filesystem and the image has no /{BUSYBOX} to make one (mke2fs)",
+            device.display()
+        );
+    }
+    let out = Command::new(&busybox)
+        .args(["mke2fs", "-F", "-L", VAR_LABEL])
+        .arg(device)
+        .output()
+        .with_context(|| format!("run {} mke2fs", busybox.display()))?;
+    if !out.status.success() {
+        bail!(
+            "mke2fs {} failed ({}): {}",
+            device.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    say(format_args!(
+        "var: made an ext2 filesystem (label {VAR_LABEL}) on {}",
+        device.display()
+    ));
+    Ok(())
+}
+
+/// Online resize to the partition's new size; a failure leaves /var usable at its
+/// old size, so it is a warning, not a reason to stop the boot.
+fn grow_filesystem(mounted: &Path, header: &[u8], partition_bytes: u64) {
+    // s_log_block_size at 1024 + 24: block size is 1024 << it.
+    let log = header
+        .get(1024 + 24..1024 + 28)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .unwrap_or(0);
+    let blocks = partition_bytes / (1024u64 << log.min(6));
+    let result = fs::File::open(mounted)
+        .map_err(|e| anyhow!("open {}: {e}", mounted.display()))
+        .and_then(|dir| {
+            ioctl::resize_ext4(dir.as_raw_fd(), blocks)
+                .map_err(|e| anyhow!("EXT4_IOC_RESIZE_FS: {e}"))
+        });
+    match result {
+        Ok(()) => say(format_args!("var: filesystem grown to {blocks} blocks")),
+        Err(e) => warn(format_args!(
+            "var: partition grew but the filesystem did not: {e:#}"
+        )),
+    }
+}
+
+/// Copies directories, regular files and symlinks with their modes and owners.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    let meta = fs::symlink_metadata(from)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    lchown(to, Some(meta.uid()), Some(meta.gid()))?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst): (PathBuf, PathBuf) = (entry.path(), to.join(entry.file_name()));
+        let meta = fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            fs::create_dir(&dst).with_context(|| format!("create {}", dst.display()))?;
+            copy_tree(&src, &dst)?;
+            continue;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&src)?, &dst)
+                .with_context(|| format!("create {}", dst.display()))?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst).with_context(|| format!("copy {}", src.display()))?;
+        } else {
+            warn(format_args!(
+                "var: {} is neither file, directory nor link; not copied",
+                src.display()
+            ));
+            continue;
+        }
+        lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_files_dirs_links_and_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        fs::create_dir_all(from.join("lib/harmony")).unwrap();
+        fs::write(from.join("lib/motd"), b"hi").unwrap();
+        fs::set_permissions(from.join("lib/motd"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(from.join("lib/harmony"), fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("../run", from.join("run")).unwrap();
+        fs::create_dir(&to).unwrap();
+        copy_tree(&from, &to).unwrap();
+        assert_eq!(fs::read(to.join("lib/motd")).unwrap(), b"hi");
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&to.join("lib/motd")), 0o640);
+        assert_eq!(mode(&to.join("lib/harmony")), 0o700);
+        assert_eq!(fs::read_link(to.join("run")).unwrap(), Path::new("../run"));
+    }
+
+    #[test]
+    fn var_type_is_the_discoverable_partitions_guid() {
+        assert_eq!(
+            VAR_TYPE,
+            [
+                0x16, 0xb0, 0x21, 0x4d, 0x34, 0xb5, 0xc2, 0x45, 0xa9, 0xfb, 0x5c, 0x16, 0xe0, 0x91,
+                0xfd, 0x2d
+            ]
+        );
+    }
+}
