@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// Modules harmony-init loads before it mounts the root: loop + squashfs for the root
 /// image, overlay for the writable layer, virtio for QEMU disks and NICs, fw_cfg for the
-/// agent's config. ext4 (state disk) is built into Debian's cloud kernel.
+/// agent's config, dm_verity for a disk boot's verified root. ext4 (state disk, /var) is
+/// built into Debian's cloud kernel.
 pub const DEFAULT_BOOT_MODULES: &[&str] = &[
     "loop",
     "squashfs",
@@ -14,6 +15,7 @@ pub const DEFAULT_BOOT_MODULES: &[&str] = &[
     "virtio_net",
     "virtio_scsi",
     "qemu_fw_cfg",
+    "dm_verity",
 ];
 
 pub const DEFAULT_CMDLINE: &[&str] = &["console=ttyS0,115200", "quiet"];
