@@ -176,7 +176,7 @@ fn mount_state(label: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// Seconds since boot, for the console lines (boot timing at a glance).
-fn uptime() -> String {
+pub fn uptime() -> String {
     fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(|u| format!("{u} s")))

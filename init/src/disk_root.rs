@@ -157,10 +157,11 @@ fn open_verity(root: &Partition, verity: &VerityArgs) -> anyhow::Result<PathBuf>
         )
     })?;
     say(format_args!(
-        "verity: {} verified ({} blocks) as {}",
+        "verity: {} verified ({} blocks) as {} at uptime {}",
         root.device.display(),
         verity.data_blocks,
-        device.display()
+        device.display(),
+        crate::boot::uptime()
     ));
     Ok(device)
 }
