@@ -229,7 +229,7 @@ int main(void) {
     #[test]
     fn layout_and_requests_match_the_kernel_header() {
         let Some(c) = from_c_header() else { return };
-        let code = |cmd| nix::request_code_readwrite!(DM_IOCTL_TYPE, cmd, DM_IOCTL_SIZE) as u64;
+        let code = |cmd| nix::request_code_readwrite!(DM_IOCTL_TYPE, cmd, DM_IOCTL_SIZE);
         let ours = format!(
             "{DM_IOCTL_SIZE} {OFF_DATA_SIZE} {OFF_DATA_START} {OFF_TARGET_COUNT} {OFF_FLAGS} \
              {OFF_DEV} {OFF_NAME} {DM_TARGET_SPEC_SIZE}\n8 20 24\n{:x} {:x} {:x} {DM_READONLY_FLAG}\n",

@@ -143,7 +143,7 @@ fn root_hash_hex(value: String) -> Result<String, DiskArgsError> {
 }
 
 fn salt_hex(value: String) -> Result<String, DiskArgsError> {
-    let hex = value.len() % 2 == 0 && value.bytes().all(|b| b.is_ascii_hexdigit());
+    let hex = value.len() & 1 == 0 && value.bytes().all(|b| b.is_ascii_hexdigit());
     if value == "-" || (hex && !value.is_empty() && value.len() <= 2 * MAX_SALT_BYTES) {
         return Ok(value.to_ascii_lowercase());
     }

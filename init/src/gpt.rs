@@ -233,7 +233,7 @@ pub fn ensure_partition(
                 return Err(GptError::NoRoom {
                     disk: disk_name.into(),
                     partition: spec.name.into(),
-                    free_mib: free * SECTOR >> 20,
+                    free_mib: (free * SECTOR) >> 20,
                     need_mib: spec.min_bytes >> 20,
                 });
             }
