@@ -1,25 +1,20 @@
-//! The disk formats boot: one build of the default image, its raw disk converted by our
-//! writers into qcow2, a streamOptimized VMDK and an OVA; qcow2 and the VMDK taken out of
-//! the OVA (byte for byte `disk.vmdk`) each boot under OVMF through `harmony run`'s disk
-//! path to the agent's first-boot report, with an Ignition config through fw_cfg.
-//!
-//! The raw disk is the build's `disk.raw` when the default recipe emits one. Until it does
-//! (the UKI disk is being built elsewhere), the test makes a stand-in that boots the same
-//! image the same way under UEFI: a FAT disk with the kernel, both initrds and a
-//! `startup.nsh` that OVMF's shell runs (`vmlinuz initrd=… console=ttyS0 harmony.root=…`);
-//! the output says which one it booted.
+//! The disk formats boot: one build of the default image, which emits disk.raw (GPT, ESP
+//! with a UKI) and, converted from it by our writers, disk.qcow2, a streamOptimized
+//! disk.vmdk and NAME.ova. qemu-img checks both conversions against disk.raw; the VMDK in
+//! the OVA is disk.vmdk byte for byte; disk.qcow2 and the VMDK taken out of the OVA each
+//! boot under OVMF through `harmony run`'s disk path to the agent's first-boot report,
+//! with an Ignition config through fw_cfg.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use harmony::emit::disk_formats::{emit_ova, emit_qcow2, emit_vmdk, DiskFormatInputs};
 use harmony::emit::ova::vmdk_member_name;
 use harmony::manifest::Manifest;
 use harmony::run::medium::{DiskFormat, MediumChoice};
 use harmony::run::{run, VmOptions};
-use harmony_vm_tests::{default_image, sha256_hex, write_config};
+use harmony_vm_tests::{default_image, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -33,48 +28,6 @@ fn sh(cmd: &mut Command) -> String {
     );
     assert!(out.status.success(), "{cmd:?}: {text}");
     text
-}
-
-/// A FAT disk (no partition table; OVMF mounts it as FS0:) whose startup.nsh boots the
-/// image's PXE artifacts through the kernel's EFI stub.
-fn uefi_stand_in(out: &Path, manifest: &Manifest, dir: &Path) -> PathBuf {
-    let artifact = |kind: &str| out.join(&manifest.artifact(out, kind).unwrap().path);
-    let kernel = artifact("kernel");
-    let initrd = dir.join("initrd.img");
-    let mut joined = std::fs::read(artifact("initramfs")).unwrap();
-    joined.extend(std::fs::read(artifact("rootfs")).unwrap());
-    std::fs::write(&initrd, &joined).unwrap();
-    let nsh = dir.join("startup.nsh");
-    std::fs::write(
-        &nsh,
-        format!(
-            "\\vmlinuz initrd=\\initrd.img {} harmony.root=/harmony/root.squashfs\r\n",
-            manifest.cmdline
-        ),
-    )
-    .unwrap();
-    let raw = dir.join("disk.raw");
-    let kib = (std::fs::metadata(&kernel).unwrap().len() + joined.len() as u64) / 1024 + 8192;
-    sh(Command::new("mkfs.vfat")
-        .arg("-C")
-        .arg(&raw)
-        .arg(kib.to_string()));
-    sh(Command::new("mcopy")
-        .arg("-i")
-        .arg(&raw)
-        .arg(&kernel)
-        .arg("::/vmlinuz"));
-    sh(Command::new("mcopy")
-        .arg("-i")
-        .arg(&raw)
-        .arg(&initrd)
-        .arg("::/initrd.img"));
-    sh(Command::new("mcopy")
-        .arg("-i")
-        .arg(&raw)
-        .arg(&nsh)
-        .arg("::/startup.nsh"));
-    raw
 }
 
 fn boot(image: &Path, format: DiskFormat, ignition: &Path) -> serde_json::Value {
@@ -96,52 +49,36 @@ fn boot(image: &Path, format: DiskFormat, ignition: &Path) -> serde_json::Value 
 fn qcow2_and_the_ovas_vmdk_boot_to_first_boot() {
     let out = default_image();
     let manifest = Manifest::load(out).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let raw = match manifest.artifacts.iter().find(|a| a.path == "disk.raw") {
-        Some(_) => {
-            println!("booting the build's disk.raw, converted");
-            out.join("disk.raw")
-        }
-        None => {
-            println!(
-                "NOTE: this build has no disk.raw yet: booting a UEFI stand-in (FAT + startup.nsh)"
-            );
-            uefi_stand_in(out, &manifest, dir.path())
-        }
-    };
-    let conv = dir.path().join("conv");
-    std::fs::create_dir_all(&conv).unwrap();
-    std::fs::copy(&raw, conv.join("disk.raw")).unwrap();
-    let raw_sha = sha256_hex(&std::fs::read(conv.join("disk.raw")).unwrap());
-    let inputs = DiskFormatInputs {
-        out_dir: &conv,
-        raw: "disk.raw",
-        raw_sha256: &raw_sha,
-        name: &manifest.name,
-        version: &manifest.version,
-        source_date_epoch: 0,
-    };
-    emit_qcow2(&inputs).unwrap();
-    let (_, vmdk_summary) = emit_vmdk(&inputs).unwrap();
-    let ova = emit_ova(&inputs, Some(&vmdk_summary)).unwrap();
+    let ova_name = format!("{}.ova", manifest.name);
+    for (path, kind) in [
+        ("disk.raw", "disk"),
+        ("disk.qcow2", "qcow2"),
+        ("disk.vmdk", "vmdk"),
+        (ova_name.as_str(), "ova"),
+    ] {
+        let a = manifest.artifact(out, kind).unwrap();
+        assert_eq!(a.path, path);
+        assert_eq!(std::fs::metadata(out.join(path)).unwrap().len(), a.size);
+    }
 
-    // Both read back as the raw disk in qemu-img's eyes.
-    let raw_arg = conv.join("disk.raw");
+    // Both conversions read back as disk.raw in qemu-img's eyes.
+    let raw = out.join("disk.raw");
     for (file, format) in [("disk.qcow2", "qcow2"), ("disk.vmdk", "vmdk")] {
-        let image = conv.join(file);
+        let image = out.join(file);
         let text = sh(Command::new("qemu-img")
             .args(["check", "-f", format])
             .arg(&image));
         assert!(text.contains("No errors were found"), "{text}");
         let text = sh(Command::new("qemu-img")
             .args(["compare", "-f", "raw", "-F", format])
-            .arg(&raw_arg)
+            .arg(&raw)
             .arg(&image));
         assert!(text.contains("Images are identical"), "{text}");
     }
 
     // The VMDK inside the OVA is disk.vmdk, byte for byte.
-    let mut archive = tar::Archive::new(std::fs::File::open(conv.join(&ova.path)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut archive = tar::Archive::new(std::fs::File::open(out.join(&ova_name)).unwrap());
     let member = vmdk_member_name(&manifest.name);
     let mut from_ova = Vec::new();
     for entry in archive.entries().unwrap() {
@@ -152,7 +89,7 @@ fn qcow2_and_the_ovas_vmdk_boot_to_first_boot() {
     }
     assert_eq!(
         from_ova,
-        std::fs::read(conv.join("disk.vmdk")).unwrap(),
+        std::fs::read(out.join("disk.vmdk")).unwrap(),
         "{member} in the OVA differs from disk.vmdk"
     );
     let extracted = dir.path().join(&member);
@@ -168,7 +105,7 @@ fn qcow2_and_the_ovas_vmdk_boot_to_first_boot() {
     });
     let ignition = write_config(dir.path(), "disk.ign", &config);
     for (image, format) in [
-        (conv.join("disk.qcow2"), DiskFormat::Qcow2),
+        (out.join("disk.qcow2"), DiskFormat::Qcow2),
         (extracted, DiskFormat::Vmdk),
     ] {
         let report = boot(&image, format, &ignition);

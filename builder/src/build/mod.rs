@@ -15,7 +15,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::binaries;
-use crate::emit::disk_image::{emit_disk_image, DiskInputs};
+use crate::emit::disk_formats::{emit_ova, emit_qcow2, emit_vmdk, DiskFormatInputs};
+use crate::emit::disk_image::{emit_disk_image, DiskInputs, DISK_KIND};
 use crate::emit::pxe::{boot_files, emit_pxe, pxe_cmdline, PxeInputs};
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
@@ -288,6 +289,9 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             phases.done("disk");
         }
     }
+    if let Some(raw) = artifacts.iter().find(|a| a.kind == DISK_KIND).cloned() {
+        artifacts.extend(emit_disk_formats(&recipe, &raw, out, opts, &mut phases)?);
+    }
 
     let inputs = serde_json::to_value(&lock)?;
     let lock_bytes = serde_json::to_vec_pretty(&lock)?;
@@ -312,6 +316,41 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         phases: phases.0,
         cached_steps,
     })
+}
+
+/// disk.qcow2, disk.vmdk and NAME.ova, as the recipe asks, converted from disk.raw.
+fn emit_disk_formats(
+    recipe: &Recipe,
+    raw: &Artifact,
+    out: &Path,
+    opts: &BuildOptions,
+    phases: &mut Phases,
+) -> anyhow::Result<Vec<Artifact>> {
+    let inputs = DiskFormatInputs {
+        out_dir: out,
+        raw: &raw.path,
+        raw_sha256: &raw.sha256,
+        name: &recipe.name,
+        version: &recipe.version,
+        source_date_epoch: opts.source_date_epoch,
+    };
+    let mut artifacts = Vec::new();
+    if recipe.wants(&Output::Qcow2) {
+        artifacts.push(emit_qcow2(&inputs)?);
+        phases.done("qcow2");
+    }
+    let mut vmdk = None;
+    if recipe.wants(&Output::Vmdk) {
+        let (artifact, summary) = emit_vmdk(&inputs)?;
+        artifacts.push(artifact);
+        vmdk = Some(summary);
+        phases.done("vmdk");
+    }
+    if recipe.wants(&Output::Ova) {
+        artifacts.push(emit_ova(&inputs, vmdk.as_ref())?);
+        phases.done("ova");
+    }
+    Ok(artifacts)
 }
 
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -28,6 +28,12 @@ pub enum Output {
     Oci,
     /// `disk.raw`: a GPT disk that UEFI firmware boots (ESP with a unified kernel image).
     Disk,
+    /// `disk.qcow2`, from disk.raw.
+    Qcow2,
+    /// `disk.vmdk` (streamOptimized), from disk.raw.
+    Vmdk,
+    /// `NAME.ova` for vSphere (OVF + manifest + streamOptimized VMDK), from disk.raw.
+    Ova,
 }
 
 impl Output {
@@ -35,6 +41,9 @@ impl Output {
         ("pxe", Output::Pxe),
         ("oci", Output::Oci),
         ("disk", Output::Disk),
+        ("qcow2", Output::Qcow2),
+        ("vmdk", Output::Vmdk),
+        ("ova", Output::Ova),
     ];
 }
 

@@ -22,7 +22,17 @@ fn default_recipe_is_valid() {
     let r = load_default(Path::new("/cache")).unwrap();
     assert_eq!(r.name, "harmony-default");
     assert!(r.agent);
-    assert_eq!(r.outputs, vec![Output::Pxe, Output::Oci]);
+    assert_eq!(
+        r.outputs,
+        vec![
+            Output::Pxe,
+            Output::Oci,
+            Output::Disk,
+            Output::Qcow2,
+            Output::Vmdk,
+            Output::Ova
+        ]
+    );
     assert_eq!(r.files[0].mode, Some(0o644));
 }
 
@@ -106,4 +116,18 @@ fn missing_source_file_is_named() {
 fn yaml_syntax_errors_carry_the_line() {
     let errs = parse_err("name: n\nversion: [\n");
     assert!(errs[0].starts_with("r.yaml:"), "{}", errs[0]);
+}
+
+#[test]
+fn converted_disks_need_the_disk_output() {
+    let r = parse_ok(&format!("{MINIMAL}outputs: [disk, qcow2, vmdk, ova]\n"));
+    assert_eq!(
+        r.outputs,
+        vec![Output::Disk, Output::Qcow2, Output::Vmdk, Output::Ova]
+    );
+    let errors = parse_err(&format!("{MINIMAL}outputs: [pxe, ova]\n"));
+    assert_eq!(
+        errors,
+        ["r.yaml:4: outputs[1]: `ova` is converted from the disk image: add `disk` to outputs"]
+    );
 }

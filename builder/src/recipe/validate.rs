@@ -284,6 +284,17 @@ pub(super) fn validate(
     if outputs.is_empty() && c.errors.is_empty() {
         c.fail("outputs", "at least one output is needed");
     }
+    // The converted disks are made from disk.raw.
+    if !outputs.contains(&Output::Disk) {
+        for (i, name) in wanted.iter().enumerate() {
+            if matches!(name.as_str(), "qcow2" | "vmdk" | "ova") {
+                c.fail(
+                    &format!("outputs[{i}]"),
+                    format!("`{name}` is converted from the disk image: add `disk` to outputs"),
+                );
+            }
+        }
+    }
 
     if !c.errors.is_empty() {
         return Err(RecipeErrors(c.errors));
