@@ -1,4 +1,5 @@
-//! The command tree: `harmony build`, `harmony run`, `harmony base debian`, `harmony push`.
+//! The command tree: `harmony build`, `harmony run`, `harmony base debian`, `harmony push`,
+//! `harmony inventory render`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,6 +82,9 @@ enum Command {
     /// Make base images.
     #[command(subcommand)]
     Base(BaseCommand),
+    /// Render an inventory: one Ignition config per node and the Vaquero site documents.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
     /// Push the built image (OUT/oci) to a registry.
     Push {
         /// Output directory of `harmony build` (or an OCI image layout).
@@ -96,6 +100,17 @@ enum Command {
         /// Blobs larger than this many bytes are uploaded in chunks of this size.
         #[arg(long, default_value_t = crate::oci::push::DEFAULT_CHUNK_SIZE)]
         chunk_size: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Check INVENTORY and write DIR/ignition/NAME.ign, DIR/sites/SITE/{env,NAME}.yml and
+    /// DIR/inventory.json; DIR is replaced only when everything succeeded.
+    Render {
+        inventory: PathBuf,
+        #[arg(long, short)]
+        out: PathBuf,
     },
 }
 
@@ -192,6 +207,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let first_boot = run(&opts, Duration::from_secs(timeout))?;
             println!("{}", first_boot.line);
+            Ok(())
+        }
+        Command::Inventory(InventoryCommand::Render { inventory, out }) => {
+            let inv = crate::inventory::load(&inventory)?;
+            let (dir, report) = crate::inventory::render::render(&inv, &out)?;
+            let hosts = report.nodes.iter().filter(|n| n.host.is_some()).count();
+            println!(
+                "rendered {} node(s) of site {} into {} ({hosts} Vaquero host document(s))",
+                report.nodes.len(),
+                report.site,
+                dir.display()
+            );
             Ok(())
         }
         Command::Push {

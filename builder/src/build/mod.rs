@@ -6,7 +6,7 @@
 pub mod default_base;
 mod layer_cache;
 pub mod lock;
-mod output_dir;
+pub mod output_dir;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -291,6 +291,19 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     }
     if let Some(raw) = artifacts.iter().find(|a| a.kind == DISK_KIND).cloned() {
         artifacts.extend(emit_disk_formats(&recipe, &raw, out, opts, &mut phases)?);
+    }
+    if recipe.wants(&Output::Vaquero) {
+        let pxe_args: Vec<String> = crate::emit::pxe::pxe_cmdline(&cmdline)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        artifacts.extend(crate::emit::vaquero::emit_vaquero(
+            out,
+            &recipe.name,
+            &recipe.version,
+            &pxe_args,
+        )?);
+        phases.done("vaquero");
     }
 
     let inputs = serde_json::to_value(&lock)?;

@@ -17,14 +17,20 @@ impl StagedOutput {
     /// Refuses to replace an existing, non-empty directory that is not a Harmony output:
     /// `--out ~` must never delete a home directory.
     pub fn new(final_dir: &Path) -> anyhow::Result<Self> {
+        Self::with_marker(final_dir, MANIFEST_FILE)
+    }
+
+    /// The same for an output whose own file `marker` says it is one (a rendered
+    /// inventory's `inventory.json`).
+    pub fn with_marker(final_dir: &Path, marker: &str) -> anyhow::Result<Self> {
         if final_dir.exists() {
-            let is_output = final_dir.join(MANIFEST_FILE).is_file();
+            let is_output = final_dir.join(marker).is_file();
             let is_empty = std::fs::read_dir(final_dir)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
             if !is_output && !is_empty {
                 bail!(
-                    "{} exists and is not a Harmony output (no {MANIFEST_FILE}); refusing to replace it",
+                    "{} exists and is not a Harmony output (no {marker}); refusing to replace it",
                     final_dir.display()
                 );
             }

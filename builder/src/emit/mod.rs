@@ -18,6 +18,7 @@ pub mod raw_disk;
 pub mod rootfs;
 pub mod squashfs;
 pub mod uki;
+pub mod vaquero;
 pub mod verified_root;
 pub mod verity;
 pub mod vmdk;

@@ -5,7 +5,7 @@
 //! and normalised, modes parsed, references parsed, sources located.
 
 mod error;
-mod locate;
+pub mod locate;
 mod model;
 mod validate;
 
@@ -34,6 +34,8 @@ pub enum Output {
     Vmdk,
     /// `NAME.ova` for vSphere (OVF + manifest + streamOptimized VMDK), from disk.raw.
     Ova,
+    /// A Vaquero configuration tree under `vaquero/` (needs `pxe`).
+    Vaquero,
 }
 
 impl Output {
@@ -44,6 +46,7 @@ impl Output {
         ("qcow2", Output::Qcow2),
         ("vmdk", Output::Vmdk),
         ("ova", Output::Ova),
+        ("vaquero", Output::Vaquero),
     ];
 }
 

@@ -30,7 +30,8 @@ fn default_recipe_is_valid() {
             Output::Disk,
             Output::Qcow2,
             Output::Vmdk,
-            Output::Ova
+            Output::Ova,
+            Output::Vaquero
         ]
     );
     assert_eq!(r.files[0].mode, Some(0o644));
@@ -129,5 +130,17 @@ fn converted_disks_need_the_disk_output() {
     assert_eq!(
         errors,
         ["r.yaml:4: outputs[1]: `ova` is converted from the disk image: add `disk` to outputs"]
+    );
+}
+
+#[test]
+fn vaquero_needs_pxe() {
+    let text = format!("{MINIMAL}outputs: [oci, vaquero]\n");
+    let err = parse(&text, "r.yaml", Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "r.yaml:4: outputs: `vaquero` serves the PXE boot files: list `pxe` too"
     );
 }

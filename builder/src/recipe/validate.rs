@@ -281,6 +281,12 @@ pub(super) fn validate(
             }
         }
     }
+    if outputs.contains(&Output::Vaquero) && !outputs.contains(&Output::Pxe) {
+        c.fail(
+            "outputs",
+            "`vaquero` serves the PXE boot files: list `pxe` too",
+        );
+    }
     if outputs.is_empty() && c.errors.is_empty() {
         c.fail("outputs", "at least one output is needed");
     }
