@@ -16,6 +16,8 @@ use super::gpt::{Gpt, GptError, GptPartition, Guid, BACKUP_SECTORS, PRIMARY_SECT
 /// Partitions start on 1 MiB boundaries; the disk ends on one too (for qcow2/VMDK grains).
 pub const ALIGNMENT: u64 = 1 << 20;
 const CHUNK: usize = 1 << 20;
+// The gaps before the first partition and after the last hold the two GPT copies.
+const _: () = assert!(ALIGNMENT / SECTOR > BACKUP_SECTORS && ALIGNMENT / SECTOR >= PRIMARY_SECTORS);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartitionData {
@@ -129,7 +131,6 @@ pub fn plan(layout: &DiskLayout, path: &Path) -> Result<Gpt, DiskError> {
         next += size;
     }
     let parts: Vec<&[u8]> = disk_id.iter().map(Vec::as_slice).collect();
-    debug_assert!(ALIGNMENT / SECTOR > BACKUP_SECTORS && ALIGNMENT / SECTOR >= PRIMARY_SECTORS);
     Ok(Gpt {
         disk_guid: Guid::derived(&parts),
         disk_sectors: (next + ALIGNMENT) / SECTOR,
