@@ -14,6 +14,7 @@ use harmony::build::{build, BuildOptions};
 use harmony::emit::initramfs::compress_cpio;
 use harmony::manifest::{Artifact, Manifest};
 use harmony::recipe::DEFAULT_RECIPE;
+use harmony::run::medium::{DiskFormat, Format, MediumChoice};
 use harmony::run::{Vm, VmOptions};
 use harmony::tree::{Entry, Kind, Meta, Tree};
 use harmony_vm_tests::{cache_dir, write_config};
@@ -127,6 +128,7 @@ fn main() -> anyhow::Result<()> {
     );
     let mut bare_times = Vec::new();
     let mut harmony_times = Vec::new();
+    let mut uefi_times = Vec::new();
     for _ in 0..RUNS {
         let (uptime, wall) = boot_until(&VmOptions::new(&bare), |l| l.starts_with("BARE-BOOT"))?;
         bare_times.push((wall, uptime));
@@ -134,6 +136,10 @@ fn main() -> anyhow::Result<()> {
         o.ignition = Some(cfg.clone());
         let (_, wall) = boot_until(&o, |l| l.starts_with("HARMONY-FIRSTBOOT "))?;
         harmony_times.push(wall);
+        // The same image from disk.raw: OVMF, our EFI stub, the UKI.
+        o.medium = MediumChoice::Format(Format::Disk(DiskFormat::Raw));
+        let (_, wall) = boot_until(&o, |l| l.starts_with("HARMONY-FIRSTBOOT "))?;
+        uefi_times.push(wall);
     }
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len() as u32;
     let bare_wall: Vec<Duration> = bare_times.iter().map(|(w, _)| *w).collect();
@@ -154,6 +160,11 @@ fn main() -> anyhow::Result<()> {
     println!(
         "    ratio harmony / bare:              {:.2}",
         mean(&harmony_times).as_secs_f64() / mean(&bare_wall).as_secs_f64()
+    );
+    println!(
+        "    disk.raw under OVMF (UKI) to HARMONY-FIRSTBOOT: {}  (ratio to direct kernel boot {:.2})",
+        secs(mean(&uefi_times)),
+        mean(&uefi_times).as_secs_f64() / mean(&harmony_times).as_secs_f64()
     );
     Ok(())
 }
