@@ -39,6 +39,13 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
     let report_host = opts.root.join(REPORT_PATH.trim_start_matches('/'));
     if let Some(mut done) = previous_success(&report_host) {
         done.status = Status::AlreadyDone;
+        let live = opts.root == Path::new("/") && opts.host.is_live();
+        for step in crate::node_role::live::again_at_boot(&opts.root, &opts.host.prefix, live) {
+            eprintln!(
+                "harmony-agent: node role (again at boot): {}: {:?}: {}",
+                step.step, step.outcome, step.detail
+            );
+        }
         print_line(&done)?;
         return Ok(done);
     }
@@ -145,6 +152,10 @@ fn configure(
     }
     report.node_role = crate::node_role::live::run(&plan.live, &opts.root, &opts.host.prefix, live);
     for step in &report.node_role {
+        eprintln!(
+            "harmony-agent: node role: {}: {:?}: {}",
+            step.step, step.outcome, step.detail
+        );
         if let Some(warning) = step.warning() {
             eprintln!(
                 "harmony-agent: warning: {}: {}",

@@ -194,3 +194,36 @@ impl StepReport {
         })
     }
 }
+
+/// Every later boot: the running kernel has forgotten the modules, sysctls and ruleset
+/// (busybox and OpenRC images have nothing else that would restore them), so the role's
+/// live steps run again from the settings first boot wrote (/etc/harmony/node.yaml).
+/// Files are not rewritten. Unreadable settings are a report line, not a stop: the node
+/// already booted with them once.
+pub fn again_at_boot(root: &Path, host: &Path, live: bool) -> Vec<StepReport> {
+    let problem = |detail: String| {
+        vec![StepReport {
+            step: "node-role-at-boot".to_string(),
+            outcome: StepOutcome::Failed,
+            detail,
+        }]
+    };
+    let target = crate::target_root::TargetRoot::new(root);
+    let path = ignition::node_settings::NODE_YAML_PATH;
+    let text = match target.read(path) {
+        Ok(Some(bytes)) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => return problem(format!("{path} is not UTF-8 text")),
+        },
+        Ok(None) => return Vec::new(),
+        Err(e) => return problem(format!("reading {path}: {e}")),
+    };
+    let settings = match ignition::node_settings::NodeSettings::from_yaml_str(&text) {
+        Ok(s) => s,
+        Err(e) => return problem(format!("{path}: {e}")),
+    };
+    match super::plan(&settings, &super::PlatformLabels::default(), &target) {
+        Ok(role) => run(&role.live, root, host, live),
+        Err(e) => problem(e),
+    }
+}

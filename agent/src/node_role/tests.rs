@@ -198,3 +198,41 @@ fn off_the_live_root_only_the_log_step_runs() {
         .iter()
         .all(|r| r.warning().is_none() && r.failure().is_none()));
 }
+
+#[test]
+fn later_boots_run_the_live_steps_again_from_node_yaml() {
+    let d = root();
+    assert!(
+        live::again_at_boot(d.path(), d.path(), false).is_empty(),
+        "no settings"
+    );
+    std::fs::create_dir_all(d.path().join("etc/harmony")).unwrap();
+    std::fs::create_dir_all(d.path().join("var/log")).unwrap();
+    std::fs::write(
+        d.path().join("etc/harmony/node.yaml"),
+        format!("{CLUSTER}{WORKER}"),
+    )
+    .unwrap();
+    let steps: Vec<String> = live::again_at_boot(d.path(), d.path(), false)
+        .iter()
+        .map(|s| format!("{} {:?}", s.step, s.outcome))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "tighten-log-permissions /var/log Done",
+            "load-modules node Skipped",
+            "load-modules ipvs Skipped",
+            "set-sysctls Skipped",
+            "load-firewall /etc/nftables.d/harmony.nft Skipped",
+        ]
+    );
+    std::fs::write(d.path().join("etc/harmony/node.yaml"), "role: nonsense\n").unwrap();
+    let bad = live::again_at_boot(d.path(), d.path(), false);
+    assert_eq!(bad[0].outcome, live::StepOutcome::Failed);
+    assert!(
+        bad[0].detail.starts_with("/etc/harmony/node.yaml: harmony"),
+        "{}",
+        bad[0].detail
+    );
+}
