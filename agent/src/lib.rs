@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_proxy;
 pub mod apply;
+pub mod backoff;
 pub mod cli;
 pub mod config_format;
 pub mod fetch;

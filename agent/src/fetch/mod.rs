@@ -37,8 +37,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The delay before attempt `n` (1-based, after the first): first, 2×, 4×, … capped.
     pub fn delay(&self, n: u32) -> Duration {
-        let factor = 1u32 << n.saturating_sub(1).min(16);
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
+        crate::backoff::doubling(self.first_delay, self.max_delay, n)
     }
 }
 

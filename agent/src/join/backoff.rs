@@ -28,8 +28,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The pause after round `n` (1-based): first, 2×, 4×, … capped at max.
     pub fn delay(&self, round: u32) -> Duration {
-        let factor = 1u32 << round.saturating_sub(1).min(16);
-        self.first_delay.saturating_mul(factor).min(self.max_delay)
+        crate::backoff::doubling(self.first_delay, self.max_delay, round)
     }
 
     /// The pause before the next round, or `None` when that round would start past

@@ -6,10 +6,10 @@
 //! failure.
 
 use std::path::PathBuf;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{ConfigSource, FetchedConfig, HostPaths, KernelCmdline, SourceError};
+use crate::backoff::{doubling, Clock, WallClock};
 use crate::fetch::{NetFetcher, RetryPolicy};
 
 pub const URL_PARAM: &str = "ignition.config.url";
@@ -94,7 +94,7 @@ impl ConfigSource for MetalSource {
                 problem: format!("unsupported scheme (expected {})", SCHEMES.join(", ")),
             });
         }
-        let bytes = fetch_with_retry(self.fetcher.as_ref(), &url, self.retry)?;
+        let bytes = fetch_with_retry(self.fetcher.as_ref(), &url, self.retry, &WallClock::start())?;
         Ok(Some(FetchedConfig {
             node_labels: Default::default(),
             source: format!("url:{url}"),
@@ -108,9 +108,8 @@ fn fetch_with_retry(
     fetcher: &dyn ignition::Fetcher,
     url: &str,
     retry: Retry,
+    clock: &dyn Clock,
 ) -> Result<Vec<u8>, SourceError> {
-    let start = Instant::now();
-    let mut delay = retry.first;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -118,17 +117,17 @@ fn fetch_with_retry(
             Ok(bytes) => return Ok(bytes),
             Err(e) => e,
         };
-        if start.elapsed() + delay > retry.total {
+        let pause = doubling(retry.first, retry.max_delay, attempts);
+        if clock.elapsed() + pause > retry.total {
             return Err(SourceError::Unreadable {
                 location: format!("{URL_PARAM}={url}"),
                 problem: format!(
                     "gave up after {attempts} attempts in {:.1} s: {err}",
-                    start.elapsed().as_secs_f64()
+                    clock.elapsed().as_secs_f64()
                 ),
             });
         }
-        sleep(delay);
-        delay = (delay * 2).min(retry.max_delay);
+        clock.sleep(pause);
     }
 }
 
