@@ -10,6 +10,7 @@ pub mod config_format;
 pub mod fetch;
 pub mod firstboot;
 pub mod ha;
+pub mod init_system;
 pub mod join;
 pub mod node_role;
 pub mod plan;

@@ -18,7 +18,7 @@ use ignition::node_settings::NodeSettings;
 use crate::plan::PlanError;
 use crate::target_root::TargetRoot;
 
-pub use proxy_service::{detect_init, InitSystem};
+pub use crate::init_system::InitSystem;
 
 /// One file to write: where, with which mode, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub fn plan_files(
         .as_ref()
         .is_some_and(|ha| ha.local_proxy.is_some())
     {
-        let init = detect_init(root)
+        let init = crate::init_system::detect(root)
             .map_err(|err| PlanError::Io {
                 path: "/usr/lib/systemd/systemd".to_string(),
                 err,

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::{NodeFile, NodeLink};
-use crate::target_root::TargetRoot;
+use crate::init_system::InitSystem;
 
 pub const SERVICE: &str = "harmony-api-proxy";
 const AGENT: &str = "/usr/bin/harmony-agent";
@@ -15,26 +15,6 @@ const SYSTEMD_WANTS_LINK: &str =
     "/etc/systemd/system/multi-user.target.wants/harmony-api-proxy.service";
 const OPENRC_SCRIPT_PATH: &str = "/etc/init.d/harmony-api-proxy";
 const OPENRC_RUNLEVEL_LINK: &str = "/etc/runlevels/default/harmony-api-proxy";
-
-/// The service managers the proxy can run under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InitSystem {
-    Systemd,
-    OpenRc,
-}
-
-/// What the target root boots with, as the builder decides it (systemd wins over
-/// OpenRC); `None` for busybox init, whose inittab has no ordering before kubelet.
-pub fn detect_init(root: &TargetRoot) -> std::io::Result<Option<InitSystem>> {
-    let exists = |p: &str| root.node(p).map(|n| n.is_some());
-    Ok(if exists("/usr/lib/systemd/systemd")? {
-        Some(InitSystem::Systemd)
-    } else if exists("/sbin/openrc")? || exists("/usr/sbin/openrc")? {
-        Some(InitSystem::OpenRc)
-    } else {
-        None
-    })
-}
 
 pub fn files(
     port: u16,
@@ -206,18 +186,5 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-
-    #[test]
-    fn init_system_is_read_from_the_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = TargetRoot::new(dir.path());
-        assert_eq!(detect_init(&root).unwrap(), None);
-        std::fs::create_dir_all(dir.path().join("sbin")).unwrap();
-        std::fs::write(dir.path().join("sbin/openrc"), b"").unwrap();
-        assert_eq!(detect_init(&root).unwrap(), Some(InitSystem::OpenRc));
-        std::fs::create_dir_all(dir.path().join("usr/lib/systemd")).unwrap();
-        std::fs::write(dir.path().join("usr/lib/systemd/systemd"), b"").unwrap();
-        assert_eq!(detect_init(&root).unwrap(), Some(InitSystem::Systemd));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::dbus::{self, Arg, Connection, DbusError};
-use crate::ha::InitSystem;
+use crate::init_system::InitSystem;
 use crate::target_root::TargetRoot;
 
 pub const UNIT: &str = "kubelet.service";
@@ -25,10 +25,10 @@ pub enum ServiceManager {
 }
 
 impl ServiceManager {
-    /// As the rest of the agent (and the builder) decide it: [`crate::ha::detect_init`].
+    /// As the rest of the agent (and the builder) decide it: [`crate::init_system::detect`].
     /// A root that cannot be read there counts as having neither.
     pub fn of(root: &TargetRoot) -> ServiceManager {
-        match crate::ha::detect_init(root) {
+        match crate::init_system::detect(root) {
             Ok(Some(InitSystem::Systemd)) => ServiceManager::Systemd,
             Ok(Some(InitSystem::OpenRc)) => ServiceManager::OpenRc,
             Ok(None) | Err(_) => ServiceManager::None,

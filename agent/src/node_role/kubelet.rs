@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use ignition::node_settings::NodeSettings;
 
+use crate::init_system::InitSystem;
 use crate::target_root::TargetRoot;
 
 pub const CONFIG_PATH: &str = "/var/lib/kubelet/config.yaml";
@@ -26,8 +27,7 @@ pub enum CgroupDriver {
 impl CgroupDriver {
     /// systemd when the root has it (as the builder's init detection decides).
     pub fn for_root(root: &TargetRoot) -> CgroupDriver {
-        let has = |p: &str| matches!(root.node(p), Ok(Some(_)));
-        if has("/usr/lib/systemd/systemd") || has("/lib/systemd/systemd") {
+        if let Ok(Some(InitSystem::Systemd)) = crate::init_system::detect(root) {
             CgroupDriver::Systemd
         } else {
             CgroupDriver::Cgroupfs
