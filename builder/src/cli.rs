@@ -79,6 +79,15 @@ enum Command {
         #[arg(long)]
         format: Option<crate::run::medium::Format>,
     },
+    /// Check a built image against the hardening profile, offline: pass or fail per rule;
+    /// exits non-zero when any rule fails.
+    Verify {
+        /// A `harmony build` output directory, or an OCI image layout.
+        image: PathBuf,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make base images.
     #[command(subcommand)]
     Base(BaseCommand),
@@ -228,6 +237,24 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             creds,
             chunk_size,
         } => push(&out, &reference, plain_http, creds.as_deref(), chunk_size),
+        Command::Verify { image, json } => {
+            let report = crate::verify::verify(&image)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.text());
+            }
+            if report.ok() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{}: {} rule(s) failed: {}",
+                    image.display(),
+                    report.failed,
+                    report.failed_ids().join(", ")
+                )
+            }
+        }
         Command::Base(BaseCommand::Debian {
             packages,
             out,

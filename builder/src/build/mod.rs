@@ -185,6 +185,12 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
             Ok(Some(steps::agent::agent_step(t, &agent.bytes)?))
         }));
     }
+    // Last, so it sees (and checks) everything the other steps put in the image.
+    if let Some(h) = &recipe.hardening {
+        pending.push(Box::new(move |t: &Tree| {
+            Ok(Some(steps::hardening::hardening_step(t, h)?))
+        }));
+    }
     for make in pending {
         let Some(step) = make(&tree)? else { continue };
         chain.update(step.name.as_bytes());

@@ -82,6 +82,14 @@ pub struct LinkItem {
     pub target: String,
 }
 
+/// The hardening profile to apply and the rules left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hardening {
+    pub profile: String,
+    /// Rule ids (each a known rule of the profile).
+    pub exclude: Vec<String>,
+}
+
 /// A validated recipe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
@@ -101,6 +109,7 @@ pub struct Recipe {
     pub directories: Vec<DirectoryItem>,
     pub links: Vec<LinkItem>,
     pub agent: bool,
+    pub hardening: Option<Hardening>,
     pub outputs: Vec<Output>,
 }
 

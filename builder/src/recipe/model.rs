@@ -38,6 +38,8 @@ pub struct RecipeDoc {
     #[serde(default)]
     pub agent: AgentDoc,
     #[serde(default)]
+    pub hardening: Option<HardeningDoc>,
+    #[serde(default)]
     pub outputs: Option<Vec<String>>,
 }
 
@@ -78,6 +80,15 @@ pub struct DirectoryDoc {
 pub struct LinkDoc {
     pub path: String,
     pub target: String,
+}
+
+/// `hardening: {profile: cis, exclude: [rule-id, …]}`: one layer, after every other step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HardeningDoc {
+    pub profile: String,
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -144,3 +144,35 @@ fn vaquero_needs_pxe() {
         "r.yaml:4: outputs: `vaquero` serves the PXE boot files: list `pxe` too"
     );
 }
+
+#[test]
+fn hardening_profile_and_exclusions_are_checked() {
+    let r = parse_ok(&format!(
+        "{MINIMAL}hardening:\n  profile: cis\n  exclude: [firewall-default-deny]\n"
+    ));
+    assert_eq!(
+        r.hardening,
+        Some(Hardening {
+            profile: "cis".into(),
+            exclude: vec!["firewall-default-deny".into()]
+        })
+    );
+    assert_eq!(parse_ok(MINIMAL).hardening, None);
+    let errs = parse_err(&format!(
+        "{MINIMAL}hardening:\n  profile: stig\n  exclude: [no-such-rule, umask, umask]\n"
+    ));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("r.yaml:5: hardening.profile: unknown profile `stig`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1]
+            .contains("hardening.exclude[0]: unknown rule `no-such-rule` (rules: sysctl-network,"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].ends_with("hardening.exclude[2]: `umask` is listed twice"),
+        "{errs:?}"
+    );
+}

@@ -7,7 +7,8 @@ use std::str::FromStr;
 use super::locate::FieldLocations;
 use super::model::{RecipeDoc, DEFAULT_BOOT_MODULES, DEFAULT_CMDLINE};
 use super::{
-    DirectoryItem, FileContent, FileItem, LinkItem, Output, Recipe, RecipeError, RecipeErrors,
+    DirectoryItem, FileContent, FileItem, Hardening, LinkItem, Output, Recipe, RecipeError,
+    RecipeErrors,
 };
 use crate::oci::reference::ImageRef;
 
@@ -260,6 +261,37 @@ pub(super) fn validate(
         }
     }
 
+    let hardening = doc.hardening.as_ref().map(|h| {
+        if h.profile != crate::harden::PROFILE_CIS {
+            c.fail(
+                "hardening.profile",
+                format!(
+                    "unknown profile `{}` (known: {})",
+                    h.profile,
+                    crate::harden::PROFILE_CIS
+                ),
+            );
+        }
+        for (i, id) in h.exclude.iter().enumerate() {
+            let field = format!("hardening.exclude[{i}]");
+            if crate::harden::rule(id).is_none() {
+                c.fail(
+                    &field,
+                    format!(
+                        "unknown rule `{id}` (rules: {})",
+                        crate::harden::rule_ids().join(", ")
+                    ),
+                );
+            } else if h.exclude[..i].contains(id) {
+                c.fail(&field, format!("`{id}` is listed twice"));
+            }
+        }
+        Hardening {
+            profile: h.profile.clone(),
+            exclude: h.exclude.clone(),
+        }
+    });
+
     let mut outputs = Vec::new();
     let wanted = doc
         .outputs
@@ -319,6 +351,7 @@ pub(super) fn validate(
         directories,
         links,
         agent: doc.agent.enabled,
+        hardening,
         outputs,
     })
 }

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod bootc_kernel;
 pub mod files;
+pub mod hardening;
 
 use crate::tree::layer::LayerChanges;
 

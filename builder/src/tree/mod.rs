@@ -4,6 +4,7 @@
 //! Ownership, modes and device numbers are plain values here, which is what lets the
 //! builder run unprivileged and produce the same bytes every time.
 
+pub mod diff;
 pub mod layer;
 pub mod unpack;
 
@@ -127,6 +128,25 @@ impl Tree {
 
     pub fn get(&self, path: &str) -> Option<&Entry> {
         self.entries.get(&normalize(path).ok()?)
+    }
+
+    /// The entry stored under an already-normalised key, with no path cleaning.
+    pub fn get_exact(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// The entry `path` names after following symlinks in every component.
+    pub fn get_resolved(&self, path: &str) -> Option<&Entry> {
+        self.entries.get(&self.resolve_all(path).ok()?)
+    }
+
+    /// A regular file's contents as text, following symlinks; None if absent, not a
+    /// file, or not UTF-8.
+    pub fn read_text(&self, path: &str) -> Option<&str> {
+        match &self.get_resolved(path)?.kind {
+            Kind::File(c) => std::str::from_utf8(c).ok(),
+            _ => None,
+        }
     }
 
     pub fn get_mut(&mut self, path: &str) -> Option<&mut Entry> {
