@@ -145,7 +145,7 @@ fn files_of(json: &[u8]) -> ignition::NodeConfig {
     })
 }
 
-fn file<'a>(cfg: &'a ignition::NodeConfig, path: &str) -> Vec<u8> {
+fn file(cfg: &ignition::NodeConfig, path: &str) -> Vec<u8> {
     let f = cfg.files.iter().find(|f| f.path == path).unwrap();
     let mut bytes = f.contents.clone().unwrap_or_default();
     for a in &f.append {
