@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::binaries;
 use crate::emit::disk_formats::{emit_ova, emit_qcow2, emit_vmdk, DiskFormatInputs};
 use crate::emit::disk_image::{emit_disk_image, DiskInputs, DISK_KIND};
-use crate::emit::pxe::{boot_files, emit_pxe, pxe_cmdline, PxeInputs};
+use crate::emit::pxe::{boot_files, emit_pxe, PxeInputs};
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::oci::reference::ImageRef;
@@ -284,7 +284,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
                 tree: &tree,
                 kernel: &kernel,
                 boot: &boot,
-                cmdline: &pxe_cmdline(&cmdline),
+                cmdline: &cmdline,
                 efi_stub: &stub.bytes,
                 efi_stub_path: &stub.path.display().to_string(),
                 name: &recipe.name,

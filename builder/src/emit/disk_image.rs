@@ -4,8 +4,10 @@
 //! initrds PXE boots (initramfs, then the rootfs cpio with the read-only root) + the
 //! command line + os-release.
 //!
-//! Partitions are a `DiskLayout`: more (a root partition, its verity hash tree) are
-//! pushed here without touching the GPT or disk writers.
+//! Partitions are a `DiskLayout`: after the ESP come the read-only root, its dm-verity
+//! hash tree, and an empty /var partition that harmony-init formats at first boot (and
+//! grows when the disk grew) — docs/boot-flow.md, "Disk boot". The UKI's initrd is the
+//! initramfs alone and its command line carries the root hash: the root is on the disk.
 
 use std::path::Path;
 
@@ -17,6 +19,10 @@ use super::esp::{esp_image, esp_size};
 use super::gpt::{ESP_TYPE, SECTOR};
 use super::pxe::BootFiles;
 use super::uki::{unified_kernel_image, UkiParts};
+use super::verified_root::{
+    VerifiedRoot, ROOT_PARTITION_NAME, ROOT_TYPE, VAR_PARTITION_NAME, VAR_TYPE,
+    VERITY_PARTITION_NAME, VERITY_TYPE,
+};
 use super::EmitError;
 use crate::kernel::Kernel;
 use crate::manifest::Artifact;
@@ -30,12 +36,15 @@ pub const BOOT_PATH: &str = "EFI/BOOT/BOOTX64.EFI";
 /// GPT partition name of the ESP (PARTNAME in Linux).
 pub const ESP_NAME: &str = "esp";
 const ESP_LABEL: &str = "HARMONY";
+/// The empty /var partition's size: room for first boot; grow the disk for more.
+pub const VAR_BYTES: u64 = 128 << 20;
 
 pub struct DiskInputs<'a> {
     pub tree: &'a Tree,
     pub kernel: &'a Kernel,
     pub boot: &'a BootFiles,
-    /// The whole kernel command line (the UKI's `.cmdline`; fixed, as Secure Boot wants).
+    /// The recipe's kernel command line; the verified root's arguments are appended
+    /// (the UKI's `.cmdline`; fixed, as Secure Boot wants).
     pub cmdline: &'a str,
     /// harmony-efi-stub as linked (an ELF shared object) and where it came from.
     pub efi_stub: &'a [u8],
@@ -65,17 +74,16 @@ fn os_release(inputs: &DiskInputs) -> Vec<u8> {
 /// Write `out_dir/disk.raw` and describe it.
 pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, EmitError> {
     let stub = pe_from_elf(inputs.efi_stub, inputs.efi_stub_path)?;
-    let mut initrd = Vec::with_capacity(inputs.boot.initramfs.len() + inputs.boot.rootfs.len());
-    initrd.extend_from_slice(&inputs.boot.initramfs);
-    initrd.extend_from_slice(&inputs.boot.rootfs);
+    let root = VerifiedRoot::of_image(&inputs.boot.root_image);
+    let cmdline = disk_cmdline(inputs.cmdline, &root);
     let os_release = os_release(inputs);
     let uki = unified_kernel_image(
         stub,
         UkiParts {
             os_release: &os_release,
-            cmdline: inputs.cmdline,
+            cmdline: &cmdline,
             linux: inputs.kernel.vmlinuz.as_slice(),
-            initrd,
+            initrd: inputs.boot.initramfs.clone(),
         },
     )?;
     // The volume serial number follows the content, like every GUID on the disk.
@@ -92,15 +100,22 @@ pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, 
         inputs.source_date_epoch,
     )?;
     drop(uki);
+    let partition = |name: &str, type_guid, data, min_bytes| PartitionSpec {
+        name: name.into(),
+        type_guid,
+        data: PartitionData::Bytes(data),
+        min_bytes,
+        unique_guid: None,
+        attributes: 0,
+    };
     let layout = DiskLayout {
-        partitions: vec![PartitionSpec {
-            name: ESP_NAME.into(),
-            type_guid: ESP_TYPE,
-            data: PartitionData::Bytes(esp),
-            min_bytes: 0,
-            unique_guid: None,
-            attributes: 0,
-        }],
+        partitions: vec![
+            partition(ESP_NAME, ESP_TYPE, esp, 0),
+            partition(ROOT_PARTITION_NAME, ROOT_TYPE, root.root_partition, 0),
+            partition(VERITY_PARTITION_NAME, VERITY_TYPE, root.verity_partition, 0),
+            // Zeros (holes in disk.raw): harmony-init finds no filesystem and makes one.
+            partition(VAR_PARTITION_NAME, VAR_TYPE, Vec::new(), VAR_BYTES),
+        ],
     };
     let written = write_disk(&layout, &out_dir.join(DISK_FILE))?;
     debug_assert_eq!(
@@ -115,6 +130,13 @@ pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, 
     })
 }
 
+/// The UKI's command line: the recipe's, then the verified root's.
+pub fn disk_cmdline(cmdline: &str, root: &VerifiedRoot) -> String {
+    let mut parts = vec![cmdline.trim().to_string()];
+    parts.extend(root.kernel_args());
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Read};
@@ -126,6 +148,8 @@ mod tests {
     use crate::tree::{Entry, Meta};
     use object::read::pe::PeFile64;
     use object::{Object, ObjectSection};
+
+    const ROOT_IMAGE: &[u8] = b"hsqs-a-root-image";
 
     fn tree() -> Tree {
         let mut t = Tree::new();
@@ -148,13 +172,14 @@ mod tests {
         let boot = BootFiles {
             initramfs: b"initramfs-cpio|".to_vec(),
             rootfs: b"rootfs-cpio".to_vec(),
+            root_image: Arc::new(ROOT_IMAGE.to_vec()),
         };
         emit_disk_image(
             &DiskInputs {
                 tree: &tree,
                 kernel: &kernel,
                 boot: &boot,
-                cmdline: "console=ttyS0 harmony.root=/harmony/root.squashfs",
+                cmdline: "console=ttyS0 ",
                 efi_stub: stub,
                 efi_stub_path: "stub.so",
                 name: "test-image",
@@ -181,9 +206,35 @@ mod tests {
         );
 
         let gpt = read_gpt(&disk);
-        let [esp] = &gpt.partitions[..] else {
+        let [esp, root, verity, var] = &gpt.partitions[..] else {
             panic!("{gpt:?}")
         };
+        let data = |p: &crate::emit::gpt::GptPartition| {
+            &disk[(p.first_lba * SECTOR) as usize..((p.last_lba + 1) * SECTOR) as usize]
+        };
+        let expected = VerifiedRoot::of_image(ROOT_IMAGE);
+        assert_eq!(
+            (root.name.as_str(), root.type_guid),
+            (ROOT_PARTITION_NAME, ROOT_TYPE)
+        );
+        assert_eq!(&data(root)[..4096], &expected.root_partition[..]);
+        assert_eq!(
+            (verity.name.as_str(), verity.type_guid),
+            (VERITY_PARTITION_NAME, VERITY_TYPE)
+        );
+        assert_eq!(
+            &data(verity)[..expected.verity_partition.len()],
+            &expected.verity_partition[..]
+        );
+        assert_eq!(
+            (var.name.as_str(), var.type_guid),
+            (VAR_PARTITION_NAME, VAR_TYPE)
+        );
+        assert_eq!(data(var).len() as u64, VAR_BYTES);
+        assert!(
+            data(var).iter().all(|&b| b == 0),
+            "/var is left for init to format"
+        );
         assert_eq!(
             (esp.name.as_str(), esp.type_guid, esp.first_lba),
             (ESP_NAME, ESP_TYPE, 2048)
@@ -202,10 +253,19 @@ mod tests {
         let pe = PeFile64::parse(&*uki).unwrap();
         let section = |n: &str| pe.section_by_name(n).unwrap().data().unwrap().to_vec();
         assert_eq!(section(".linux"), b"MZ-bzImage");
-        assert_eq!(section(".initrd"), b"initramfs-cpio|rootfs-cpio");
+        // The root is on the disk: the initrd is the initramfs alone.
+        assert_eq!(section(".initrd"), b"initramfs-cpio|");
+        let cmdline = String::from_utf8(section(".cmdline")).unwrap();
         assert_eq!(
-            section(".cmdline"),
-            b"console=ttyS0 harmony.root=/harmony/root.squashfs"
+            cmdline,
+            format!("console=ttyS0 {}", expected.kernel_args().join(" "))
+        );
+        assert!(
+            cmdline.contains(&format!(
+                "harmony.verity.roothash={}",
+                expected.tree.root_hash_hex()
+            )),
+            "{cmdline}"
         );
         let osrel = String::from_utf8(section(".osrel")).unwrap();
         assert!(

@@ -34,6 +34,8 @@ pub fn pxe_cmdline(cmdline: &str) -> String {
 pub struct BootFiles {
     pub initramfs: Vec<u8>,
     pub rootfs: Vec<u8>,
+    /// The root squashfs itself (inside `rootfs`; a disk image's root partition).
+    pub root_image: crate::tree::Contents,
 }
 
 /// Build both initrds in memory (a bad input, e.g. an unknown module, fails here before
@@ -55,8 +57,13 @@ pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
         )
     });
     let initramfs = initramfs?;
-    let rootfs = rootfs_image(Arc::new(root_image?), inputs.source_date_epoch)?;
-    Ok(BootFiles { initramfs, rootfs })
+    let root_image = Arc::new(root_image?);
+    let rootfs = rootfs_image(root_image.clone(), inputs.source_date_epoch)?;
+    Ok(BootFiles {
+        initramfs,
+        rootfs,
+        root_image,
+    })
 }
 
 /// Write `out_dir/pxe/{vmlinuz,initramfs.img,rootfs.img,boot.ipxe}`, each under a

@@ -3,6 +3,7 @@
 //! filesystem image zero-padded to whole 4096-byte blocks, its dm-verity hash area,
 //! and `harmony.root=` / `harmony.verity.*=` / `harmony.var=` for harmony-init.
 
+use super::gpt::Guid;
 use super::verity::{VerityTree, BLOCK_SIZE};
 
 /// GPT partition names harmony-init looks the partitions up by.
@@ -14,6 +15,24 @@ pub const VAR_PARTITION_NAME: &str = "harmony-var";
 pub const ROOT_TYPE_GUID: &str = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
 pub const VERITY_TYPE_GUID: &str = "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5";
 pub const VAR_TYPE_GUID: &str = "4d21b016-b534-45c2-a9fb-5c16e091fd2d";
+pub const ROOT_TYPE: Guid = Guid::from_fields(
+    0x4f68bce3,
+    0xe8cd,
+    0x4db1,
+    [0x96, 0xe7, 0xfb, 0xca, 0xf9, 0x84, 0xb7, 0x09],
+);
+pub const VERITY_TYPE: Guid = Guid::from_fields(
+    0x2c7357ed,
+    0xebd2,
+    0x46d9,
+    [0xae, 0xc1, 0x23, 0xd4, 0x37, 0xec, 0x2b, 0xf5],
+);
+pub const VAR_TYPE: Guid = Guid::from_fields(
+    0x4d21b016,
+    0xb534,
+    0x45c2,
+    [0xa9, 0xfb, 0x5c, 0x16, 0xe0, 0x91, 0xfd, 0x2d],
+);
 
 pub struct VerifiedRoot {
     /// The root image padded with zeros to `tree.data_blocks` blocks.
@@ -52,6 +71,24 @@ impl VerifiedRoot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same GUID in text and in GPT byte order (first three fields little-endian).
+    fn on_disk(text: &str) -> [u8; 16] {
+        let h = hex::decode(text.replace('-', "")).unwrap();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h);
+        b[..4].reverse();
+        b[4..6].reverse();
+        b[6..8].reverse();
+        b
+    }
+
+    #[test]
+    fn type_guids_match_their_text() {
+        assert_eq!(ROOT_TYPE.0, on_disk(ROOT_TYPE_GUID));
+        assert_eq!(VERITY_TYPE.0, on_disk(VERITY_TYPE_GUID));
+        assert_eq!(VAR_TYPE.0, on_disk(VAR_TYPE_GUID));
+    }
 
     #[test]
     fn root_is_padded_to_the_blocks_the_tree_covers() {
