@@ -1,4 +1,4 @@
-//! The UEFI disk image with a verified root (docs/boot-flow.md, "Disk boot"), booted under
+//! The default image's UEFI disk with its verified root (docs/boot-flow.md, "Disk boot"), booted under
 //! OVMF through `harmony run`'s disk path: `disk.raw` holds the ESP (UKI whose command line
 //! carries the root hash), the root partition, its dm-verity hash partition and an empty
 //! /var partition. Three boots: first boot (harmony-init formats /var, the agent applies
@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use harmony::build::{build, default_base::ensure_default_base, BuildOptions};
 use harmony::emit::disk_image::VAR_BYTES;
 use harmony::emit::verified_root::{
     ROOT_PARTITION_NAME, ROOT_TYPE_GUID, VAR_PARTITION_NAME, VAR_TYPE_GUID, VERITY_PARTITION_NAME,
@@ -19,44 +18,10 @@ use harmony::emit::verified_root::{
 };
 use harmony::run::medium::{DiskFormat, MediumChoice};
 use harmony::run::{wait_for_first_boot, Vm, VmOptions, INIT_ERROR_MARKER};
-use harmony_vm_tests::{cache_dir, target_dir, write_config};
+use harmony_vm_tests::{default_image, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
-
-/// The default recipe with the disk output added, built once.
-fn disk_build(dir: &Path) -> PathBuf {
-    let cache = cache_dir();
-    ensure_default_base(&cache, 0).expect("default base");
-    let default = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes/default.yaml"),
-    )
-    .unwrap();
-    let base = format!(
-        "base: oci-layout:{}:latest",
-        cache.join("bases/debian-default").display()
-    );
-    let recipe = default
-        .replace("base: oci-layout:bases/debian-default:latest", &base)
-        .replace("outputs: [pxe, oci]", "outputs: [disk]");
-    assert!(
-        recipe.contains(&base) && recipe.contains("outputs: [disk]"),
-        "{recipe}"
-    );
-    let path = dir.join("disk-recipe.yaml");
-    std::fs::write(&path, recipe).unwrap();
-    let out = target_dir().join("vm-tests").join("verified-disk");
-    build(&BuildOptions {
-        recipe: Some(path),
-        out: out.clone(),
-        cache,
-        agent_bin: None,
-        init_bin: None,
-        source_date_epoch: 0,
-    })
-    .unwrap_or_else(|e| panic!("building the disk image: {e:#}"));
-    out
-}
 
 /// (start sector, size in sectors, type, name) of each partition, from `sfdisk --dump`.
 fn partitions(disk: &Path) -> Vec<(u64, u64, String, String)> {
@@ -106,7 +71,7 @@ fn options(out: &Path, disk: &Path, state: Option<PathBuf>, config: &Path) -> Vm
 #[test]
 fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = disk_build(tmp.path());
+    let out = default_image().to_path_buf();
     let disk = out.join("disk.raw");
     let layout = partitions(&disk);
     let names: Vec<_> = layout
