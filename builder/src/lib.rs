@@ -8,6 +8,7 @@ pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod emit;
+pub mod footprint;
 pub mod harden;
 pub mod inventory;
 pub mod kernel;

@@ -175,7 +175,19 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         chain.update(l.blob.diff_id.as_bytes());
     }
     let mut pending: Vec<Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>>>> = Vec::new();
-    // The kernel in the bootc place first, so the OCI image carries it there.
+    // Package and run steps come first: they run the base's own tools on its root
+    // (a kernel package installs where its distribution puts kernels).
+    if !recipe.packages.is_empty() {
+        pending.push(Box::new(|t: &Tree| {
+            Ok(Some(steps::packages::packages_step(t, &recipe.packages)?))
+        }));
+    }
+    if !recipe.run.is_empty() {
+        pending.push(Box::new(|t: &Tree| {
+            Ok(Some(steps::packages::run_step(t, &recipe.run)?))
+        }));
+    }
+    // Then the kernel in the bootc place, so the OCI image carries it there.
     pending.push(Box::new(|t: &Tree| {
         Ok(steps::bootc_kernel::bootc_kernel_step(t)?)
     }));

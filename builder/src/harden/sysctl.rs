@@ -169,14 +169,23 @@ exit 0
 "#;
 
 fn check_network(tree: &Tree, flavour: &Flavour) -> Outcome {
-    check_values(tree, flavour, &network_wanted())
+    Outcome::from_problems(check_values(tree, flavour, &network_wanted()))
 }
 
+/// Also refuses `kernel.modules_disabled = 1`, the CIS item a node must not follow.
 fn check_kernel(tree: &Tree, flavour: &Flavour) -> Outcome {
-    check_values(tree, flavour, KERNEL_SETTINGS)
+    let mut problems = check_values(tree, flavour, KERNEL_SETTINGS);
+    if let Some((value, file)) = effective(tree).get("kernel.modules_disabled") {
+        if value == "1" {
+            problems.push(format!(
+                "kernel.modules_disabled = 1 in /{file}: a Kubernetes node loads modules after boot"
+            ));
+        }
+    }
+    Outcome::from_problems(problems)
 }
 
-fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Outcome {
+fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Vec<String> {
     let effective = effective(tree);
     let mut problems = Vec::new();
     for (key, want) in wanted {
@@ -190,15 +199,8 @@ fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Outc
             )),
         }
     }
-    if let Some((value, file)) = effective.get("kernel.modules_disabled") {
-        if value == "1" {
-            problems.push(format!(
-                "kernel.modules_disabled = 1 in /{file}: a Kubernetes node loads modules after boot"
-            ));
-        }
-    }
     problems.extend(loader_problem(tree, flavour));
-    Outcome::from_problems(problems)
+    problems
 }
 
 fn loader_problem(tree: &Tree, flavour: &Flavour) -> Option<String> {

@@ -105,6 +105,8 @@ pub struct Recipe {
     pub kernel_from: Option<ImageRef>,
     pub cmdline: Vec<String>,
     pub boot_modules: Vec<String>,
+    pub packages: Vec<String>,
+    pub run: Vec<String>,
     pub files: Vec<FileItem>,
     pub directories: Vec<DirectoryItem>,
     pub links: Vec<LinkItem>,

@@ -29,6 +29,12 @@ pub struct RecipeDoc {
     pub base: String,
     #[serde(default)]
     pub kernel: KernelDoc,
+    /// Installed with the base's own package manager (dnf, apk, apt-get), inside its root.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Shell commands run inside the image's root after the packages.
+    #[serde(default)]
+    pub run: Vec<String>,
     #[serde(default)]
     pub files: Vec<FileDoc>,
     #[serde(default)]

@@ -176,3 +176,51 @@ fn hardening_profile_and_exclusions_are_checked() {
         "{errs:?}"
     );
 }
+
+/// The shipped flavour recipes: every field valid, bases pinned by digest, the profile on.
+/// (They cannot be built here: no registry is reachable. The same code paths are built
+/// from Debian fixtures in vm-tests/tests/flavours.rs.)
+#[test]
+fn shipped_flavour_recipes_are_valid_and_pinned() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes");
+    for (file, packages) in [
+        (
+            "centos-hardened.yaml",
+            vec!["nftables", "audit", "openssh-server"],
+        ),
+        (
+            "alpine-minimal.yaml",
+            vec!["linux-virt", "openrc", "nftables"],
+        ),
+    ] {
+        let r = load(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        match &r.base {
+            ImageRef::Registry {
+                digest: Some(d), ..
+            } => assert!(d.starts_with("sha256:") && d.len() == 71, "{file}"),
+            other => panic!("{file}: base {other} is not pinned by digest"),
+        }
+        assert_eq!(r.packages, packages, "{file}");
+        assert_eq!(
+            r.hardening
+                .as_ref()
+                .map(|h| (h.profile.as_str(), h.exclude.len())),
+            Some(("cis", 0)),
+            "{file}"
+        );
+        assert!(r.agent);
+    }
+}
+
+#[test]
+fn package_names_are_checked() {
+    let errs = parse_err(&format!(
+        "{MINIMAL}packages: [nftables, 'a b', '-x', 'x;rm']\nrun: ['']\n"
+    ));
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(
+        errs[0].contains("packages[1]: `a b` is not a package name"),
+        "{errs:?}"
+    );
+    assert!(errs[3].contains("run[0]: must not be empty"), "{errs:?}");
+}

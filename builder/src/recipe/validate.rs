@@ -261,6 +261,24 @@ pub(super) fn validate(
         }
     }
 
+    for (i, p) in doc.packages.iter().enumerate() {
+        if p.is_empty()
+            || p.starts_with('-')
+            || p.chars()
+                .any(|ch| ch.is_whitespace() || "'\"$`;&|<>\\".contains(ch))
+        {
+            c.fail(
+                &format!("packages[{i}]"),
+                format!("`{p}` is not a package name (no spaces, quotes, shell characters or leading -)"),
+            );
+        }
+    }
+    for (i, r) in doc.run.iter().enumerate() {
+        if r.trim().is_empty() {
+            c.fail(&format!("run[{i}]"), "must not be empty");
+        }
+    }
+
     let hardening = doc.hardening.as_ref().map(|h| {
         if h.profile != crate::harden::PROFILE_CIS {
             c.fail(
@@ -347,6 +365,8 @@ pub(super) fn validate(
         kernel_from,
         cmdline,
         boot_modules,
+        packages: doc.packages.clone(),
+        run: doc.run.clone(),
         files,
         directories,
         links,

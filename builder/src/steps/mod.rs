@@ -7,6 +7,8 @@ pub mod agent;
 pub mod bootc_kernel;
 pub mod files;
 pub mod hardening;
+pub mod packages;
+pub mod run_in_root;
 
 use crate::tree::layer::LayerChanges;
 

@@ -149,6 +149,12 @@ impl Tree {
         }
     }
 
+    /// Insert under an already-resolved key (as `iter` yields them), following no links:
+    /// for copying entries between trees. The caller makes the parents.
+    pub fn insert_exact(&mut self, key: &str, entry: Entry) {
+        self.entries.insert(key.to_string(), entry);
+    }
+
     pub fn get_mut(&mut self, path: &str) -> Option<&mut Entry> {
         self.entries.get_mut(&normalize(path).ok()?)
     }

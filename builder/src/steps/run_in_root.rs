@@ -1,0 +1,576 @@
+//! Run a command inside the image's root, rootless: the tree is written to a scratch
+//! directory, the command runs there chrooted in a new user + mount namespace, and what
+//! it changed is read back as a tree (the step's layer is the difference).
+//!
+//! Ownership: run as root, the namespace maps ids 0-65535 onto an unused host range
+//! (`HOST_ID_BASE`…), so the command can chown to any user and we read owners back
+//! exactly. Run unprivileged, only the caller's id is mapped (to 0): every file looks
+//! root-owned inside, chown to another user fails, and files the command leaves
+//! untouched keep the owners the tree gave them.
+//!
+//! Not carried into the scratch root: device nodes, fifos and sockets (they cannot be
+//! made without privilege; they are kept from the tree below), xattrs of changed files.
+//! The host's /dev and /proc are bind-mounted over the root's own for the command.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::unistd::{chdir, chroot, getpid, setgid, setuid, Gid, Uid};
+
+use crate::tree::{Entry, Kind, Meta, Tree};
+
+/// Host ids 1,000,000 + N stand for image id N when we run as root (far above any
+/// account or /etc/subuid range a build host hands out).
+pub const HOST_ID_BASE: u32 = 1_000_000;
+const ID_COUNT: u32 = 65_536;
+/// Never materialised nor read back: the command sees the host's.
+const HOST_MOUNTS: &[&str] = &["dev", "proc", "sys"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` inside the image exited with {status}; its last output:\n{tail}")]
+    Failed {
+        command: String,
+        status: String,
+        tail: String,
+    },
+    #[error("`{command}`: the image has no {program} (looked at {path})")]
+    NoProgram {
+        command: String,
+        program: String,
+        path: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdMapping {
+    /// Image ids 0..65536 ↔ host `HOST_ID_BASE + id` (needs root on the host).
+    Range,
+    /// Image id 0 ↔ the caller; nothing else is mapped.
+    CallerOnly,
+}
+
+impl IdMapping {
+    pub fn for_caller() -> IdMapping {
+        if Uid::effective().is_root() {
+            IdMapping::Range
+        } else {
+            IdMapping::CallerOnly
+        }
+    }
+}
+
+/// What one run printed (stdout and stderr together) and the tree it left.
+pub struct RunOutcome {
+    pub tree: Tree,
+    pub output: String,
+}
+
+/// Run `argv` (argv[0] an absolute path in the image) chrooted in a copy of `tree`.
+pub fn run_in_root(
+    tree: &Tree,
+    argv: &[String],
+    env: &[(&str, &str)],
+    mapping: IdMapping,
+) -> Result<RunOutcome, RunError> {
+    let command = argv.join(" ");
+    let program = argv.first().cloned().unwrap_or_default();
+    if tree.get_resolved(&program).is_none() {
+        return Err(RunError::NoProgram {
+            command,
+            program: program.clone(),
+            path: program,
+        });
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("harmony-run-")
+        .tempdir()
+        .map_err(io("making a scratch root"))?;
+    let root = scratch.path().join("root");
+    materialise(tree, &root, mapping)?;
+    let output = spawn_in_namespace(&root, argv, env, mapping)?;
+    if !output.0.success() {
+        return Err(RunError::Failed {
+            command,
+            status: output.0.to_string(),
+            tail: tail(&output.1),
+        });
+    }
+    let after = read_back(tree, &root, mapping)?;
+    // The scratch root holds files owned by mapped ids: removing it needs no more than
+    // the caller's rights (root, or the caller who owns everything).
+    Ok(RunOutcome {
+        tree: after,
+        output: output.1,
+    })
+}
+
+fn tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn host_id(id: u32, mapping: IdMapping) -> Option<u32> {
+    match mapping {
+        IdMapping::Range if id < ID_COUNT => Some(HOST_ID_BASE + id),
+        IdMapping::Range => None,
+        IdMapping::CallerOnly => None,
+    }
+}
+
+/// Write the tree under `root` (which must not exist): directories, files, symlinks,
+/// with modes and (Range) owners. Also how a scanner gets a real directory to look at.
+pub fn materialise(tree: &Tree, root: &Path, mapping: IdMapping) -> Result<(), RunError> {
+    std::fs::create_dir(root).map_err(io(format!("creating {}", root.display())))?;
+    let mut dirs: Vec<(PathBuf, &Meta)> = Vec::new();
+    for (path, entry) in tree.iter() {
+        if HOST_MOUNTS
+            .iter()
+            .any(|m| path.starts_with(&format!("{m}/")))
+        {
+            continue;
+        }
+        let host = root.join(path);
+        let what = || format!("writing {}", host.display());
+        match &entry.kind {
+            Kind::Dir => {
+                if !path.is_empty() {
+                    std::fs::create_dir(&host).map_err(io(what()))?;
+                }
+                dirs.push((host, &entry.meta));
+                continue;
+            }
+            Kind::File(c) => std::fs::write(&host, c.as_slice()).map_err(io(what()))?,
+            Kind::Symlink(t) => std::os::unix::fs::symlink(t, &host).map_err(io(what()))?,
+            _ => continue,
+        }
+        own_and_chmod(
+            &host,
+            &entry.meta,
+            matches!(entry.kind, Kind::Symlink(_)),
+            mapping,
+        )?;
+    }
+    // Directory modes last, deepest first: a 0555 directory must not block its children.
+    for (host, meta) in dirs.into_iter().rev() {
+        own_and_chmod(&host, meta, false, mapping)?;
+    }
+    Ok(())
+}
+
+fn own_and_chmod(
+    host: &Path,
+    meta: &Meta,
+    is_link: bool,
+    mapping: IdMapping,
+) -> Result<(), RunError> {
+    if let (Some(u), Some(g)) = (host_id(meta.uid, mapping), host_id(meta.gid, mapping)) {
+        std::os::unix::fs::lchown(host, Some(u), Some(g))
+            .map_err(io(format!("chown {}", host.display())))?;
+    }
+    if !is_link {
+        // After chown, which clears setuid bits.
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(meta.mode))
+            .map_err(io(format!("chmod {}", host.display())))?;
+    }
+    Ok(())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), RunError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| RunError::Io {
+        what: "making a pipe".into(),
+        source: e.into(),
+    })
+}
+
+/// Fork; in the child, unshare user + mount namespaces and wait while a thread of ours
+/// writes the id maps (only a process outside the namespace may map a range), then
+/// become root inside, bind the host's /dev and /proc, chroot and exec. Returns the exit
+/// status and stdout+stderr interleaved.
+fn spawn_in_namespace(
+    root: &Path,
+    argv: &[String],
+    env: &[(&str, &str)],
+    mapping: IdMapping,
+) -> Result<(std::process::ExitStatus, String), RunError> {
+    let (to_parent_r, to_parent_w) = pipe()?;
+    let (to_child_r, to_child_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let c_root = CString::new(root.as_os_str().as_encoded_bytes()).expect("no NUL in a temp path");
+    let binds: Vec<(CString, CString)> = HOST_MOUNTS
+        .iter()
+        .filter(|m| root.join(m).is_dir())
+        .map(|m| {
+            (
+                CString::new(format!("/{m}")).expect("static"),
+                CString::new(root.join(m).as_os_str().as_encoded_bytes()).expect("no NUL"),
+            )
+        })
+        .collect();
+    let caller = (Uid::effective().as_raw(), Gid::effective().as_raw());
+
+    let mapper = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut pid = [0u8; 4];
+        std::fs::File::from(to_parent_r).read_exact(&mut pid)?;
+        let proc = PathBuf::from(format!("/proc/{}", u32::from_ne_bytes(pid)));
+        match mapping {
+            IdMapping::Range => {
+                std::fs::write(
+                    proc.join("uid_map"),
+                    format!("0 {HOST_ID_BASE} {ID_COUNT}\n"),
+                )?;
+                std::fs::write(
+                    proc.join("gid_map"),
+                    format!("0 {HOST_ID_BASE} {ID_COUNT}\n"),
+                )?;
+            }
+            IdMapping::CallerOnly => {
+                std::fs::write(proc.join("setgroups"), "deny")?;
+                std::fs::write(proc.join("uid_map"), format!("0 {} 1\n", caller.0))?;
+                std::fs::write(proc.join("gid_map"), format!("0 {} 1\n", caller.1))?;
+            }
+        }
+        nix::unistd::write(&to_child_w, b"g")?;
+        Ok(())
+    });
+
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("HOME", "/root")
+        .env("LANG", "C")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out_w.try_clone().map_err(io("dup"))?))
+        .stderr(Stdio::from(out_w));
+    let in_child = move || -> std::io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
+        let pid = (getpid().as_raw() as u32).to_ne_bytes();
+        nix::unistd::write(&to_parent_w, &pid)?;
+        let mut go = [0u8; 1];
+        if nix::unistd::read(to_child_r.as_raw_fd(), &mut go)? != 1 {
+            return Err(std::io::Error::other("the id maps were not written"));
+        }
+        setgid(Gid::from_raw(0))?;
+        setuid(Uid::from_raw(0))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )?;
+        for (source, target) in &binds {
+            mount(
+                Some(source.as_c_str()),
+                target.as_c_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
+        }
+        chroot(c_root.as_c_str())?;
+        chdir("/")?;
+        Ok(())
+    };
+    // A raw syscall sequence between fork and exec is what a user namespace needs and
+    // std offers no safe hook for: `in_child` only makes syscalls on memory prepared
+    // before the fork (no allocation, no locks).
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(in_child);
+    }
+    let spawned = cmd.spawn();
+    // Dropping the command closes our copies of the child's ends (the closure owns them)
+    // and of the output pipe: the mapper sees EOF if the child died before reporting, and
+    // our reader sees EOF when the command exits.
+    drop(cmd);
+    let mut child = spawned.map_err(io(format!(
+        "starting `{}` in a user namespace",
+        argv.join(" ")
+    )))?;
+    let mut output = Vec::new();
+    std::fs::File::from(out_r)
+        .read_to_end(&mut output)
+        .map_err(io("reading the command's output"))?;
+    let status = child.wait().map_err(io("waiting for the command"))?;
+    mapper
+        .join()
+        .expect("the mapper thread does not panic")
+        .map_err(io("writing the namespace's id maps"))?;
+    Ok((status, String::from_utf8_lossy(&output).into_owned()))
+}
+
+/// Read the scratch root back into a tree. Unchanged entries keep their tree metadata
+/// (mtime, xattrs, and — for CallerOnly — owners); changed ones get the owner the
+/// command gave them (Range) or root (CallerOnly), and mtime 0.
+fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, RunError> {
+    let mut after = Tree::new();
+    if let Some(e) = before.get_exact("") {
+        after.insert_exact("", e.clone());
+    }
+    let mut found: BTreeMap<String, Entry> = BTreeMap::new();
+    walk(root, root, mapping, &mut found)?;
+    for (path, mut entry) in found {
+        if let Some(old) = before.get_exact(&path) {
+            let same_kind = match (&old.kind, &entry.kind) {
+                (Kind::Dir, Kind::Dir) => true,
+                (a, b) => a == b,
+            };
+            let same_owner = mapping == IdMapping::CallerOnly
+                || (old.meta.uid, old.meta.gid) == (entry.meta.uid, entry.meta.gid);
+            if same_kind && same_owner && old.meta.mode == entry.meta.mode {
+                entry = old.clone();
+            } else if mapping == IdMapping::CallerOnly && same_kind {
+                entry.meta.uid = old.meta.uid;
+                entry.meta.gid = old.meta.gid;
+            }
+        }
+        after.insert_exact(&path, entry);
+    }
+    // What could not be materialised stays as the tree had it.
+    for (path, entry) in before.iter() {
+        let host_side = HOST_MOUNTS
+            .iter()
+            .any(|m| path.starts_with(&format!("{m}/")));
+        let special = !matches!(entry.kind, Kind::Dir | Kind::File(_) | Kind::Symlink(_));
+        if (host_side || special) && after.get_exact(path).is_none() {
+            after.insert_exact(path, entry.clone());
+        }
+    }
+    Ok(after)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    mapping: IdMapping,
+    out: &mut BTreeMap<String, Entry>,
+) -> Result<(), RunError> {
+    let rd = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
+    for item in rd {
+        let item = item.map_err(io(format!("reading {}", dir.display())))?;
+        let host = item.path();
+        let rel = host
+            .strip_prefix(root)
+            .expect("below root")
+            .to_string_lossy()
+            .into_owned();
+        let md =
+            std::fs::symlink_metadata(&host).map_err(io(format!("stat {}", host.display())))?;
+        let image_id = |id: u32| match mapping {
+            IdMapping::Range => id
+                .checked_sub(HOST_ID_BASE)
+                .filter(|i| *i < ID_COUNT)
+                .unwrap_or(0),
+            IdMapping::CallerOnly => 0,
+        };
+        let meta = Meta {
+            uid: image_id(md.uid()),
+            gid: image_id(md.gid()),
+            ..Meta::new(md.mode())
+        };
+        let kind = if md.is_dir() {
+            Kind::Dir
+        } else if md.is_symlink() {
+            Kind::Symlink(
+                std::fs::read_link(&host)
+                    .map_err(io(format!("readlink {}", host.display())))?
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        } else if md.is_file() {
+            Kind::File(Arc::new(
+                std::fs::read(&host).map_err(io(format!("reading {}", host.display())))?,
+            ))
+        } else {
+            continue;
+        };
+        let is_dir = md.is_dir();
+        out.insert(rel.clone(), Entry { kind, meta });
+        if is_dir && !HOST_MOUNTS.contains(&rel.as_str()) {
+            walk(root, &host, mapping, out)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A Debian-built fixture root: the host's static busybox (Debian's busybox-static)
+    /// as /usr/bin/busybox with sh, the merged-/usr links, /etc, /dev, /tmp.
+    pub(crate) fn busybox_root() -> Tree {
+        let mut t = Tree::new();
+        let d = Meta::new(0o755);
+        for dir in [
+            "usr/bin", "usr/sbin", "usr/lib", "etc", "var/lib", "root", "dev", "proc",
+        ] {
+            t.mkdir_all(dir, &d).unwrap();
+        }
+        t.insert(
+            "tmp",
+            Entry {
+                kind: Kind::Dir,
+                meta: Meta::new(0o1777),
+            },
+        )
+        .unwrap();
+        for top in ["bin", "sbin", "lib"] {
+            t.insert(
+                top,
+                Entry {
+                    kind: Kind::Symlink(format!("usr/{top}")),
+                    meta: Meta::new(0o777),
+                },
+            )
+            .unwrap();
+        }
+        let busybox = std::fs::read("/bin/busybox").expect("busybox-static on the host");
+        t.insert(
+            "usr/bin/busybox",
+            Entry {
+                kind: Kind::File(Arc::new(busybox)),
+                meta: Meta {
+                    mtime: 1234,
+                    ..Meta::new(0o755)
+                },
+            },
+        )
+        .unwrap();
+        t.insert(
+            "usr/bin/sh",
+            Entry {
+                kind: Kind::Symlink("busybox".into()),
+                meta: Meta::new(0o777),
+            },
+        )
+        .unwrap();
+        t.insert(
+            "etc/passwd",
+            Entry {
+                kind: Kind::File(Arc::new(b"root:x:0:0::/root:/bin/sh\n".to_vec())),
+                meta: Meta {
+                    mtime: 99,
+                    ..Meta::new(0o644)
+                },
+            },
+        )
+        .unwrap();
+        t.insert(
+            "etc/owned-by-7",
+            Entry {
+                kind: Kind::File(Arc::new(b"x".to_vec())),
+                meta: Meta {
+                    uid: 7,
+                    gid: 8,
+                    ..Meta::new(0o600)
+                },
+            },
+        )
+        .unwrap();
+        t.insert(
+            "dev/console",
+            Entry {
+                kind: Kind::CharDevice { major: 5, minor: 1 },
+                meta: Meta::new(0o600),
+            },
+        )
+        .unwrap();
+        t
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
+    }
+
+    #[test]
+    fn a_command_writes_files_and_owners_into_the_layer() {
+        let before = busybox_root();
+        let script = "set -e; echo \"uid=$(busybox id -u)\"; echo hi > /etc/hello; \
+                      busybox mkdir -p /var/lib/app; busybox chown 1000:1001 /var/lib/app; \
+                      busybox chmod 0750 /var/lib/app; busybox rm /etc/passwd; \
+                      busybox test -c /dev/null && echo host-dev";
+        let mapping = IdMapping::for_caller();
+        let out = run_in_root(&before, &sh(script), &[], mapping).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.output.contains("uid=0\n"), "{}", out.output);
+        assert!(out.output.contains("host-dev\n"), "{}", out.output);
+        let changes = crate::tree::diff::diff(&before, &out.tree);
+        let keys: Vec<&str> = changes.0.keys().map(String::as_str).collect();
+        // Only what the command changed (the parent directories' mtimes are not changes).
+        assert_eq!(keys, ["etc/hello", "etc/passwd", "var/lib/app"], "{keys:?}");
+        let hello = out.tree.get("etc/hello").unwrap();
+        assert_eq!(hello.kind, Kind::File(Arc::new(b"hi\n".to_vec())));
+        assert_eq!((hello.meta.uid, hello.meta.gid), (0, 0));
+        let app = &out.tree.get("var/lib/app").unwrap().meta;
+        assert_eq!(app.mode, 0o750);
+        if mapping == IdMapping::Range {
+            assert_eq!((app.uid, app.gid), (1000, 1001));
+        }
+        // Untouched entries keep what the tree said, owners and mtimes included.
+        assert_eq!(
+            out.tree.get("usr/bin/busybox"),
+            before.get("usr/bin/busybox")
+        );
+        assert_eq!(out.tree.get("etc/owned-by-7"), before.get("etc/owned-by-7"));
+        assert_eq!(out.tree.get("dev/console"), before.get("dev/console"));
+    }
+
+    #[test]
+    fn a_failing_command_is_an_error_with_its_output() {
+        let err = run_in_root(
+            &busybox_root(),
+            &sh("echo about to fail; exit 3"),
+            &[],
+            IdMapping::for_caller(),
+        )
+        .err()
+        .expect("fails");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("exited with exit status: 3") && msg.contains("about to fail"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_program_the_image_lacks_is_named() {
+        let err = run_in_root(
+            &busybox_root(),
+            &["/sbin/apk".to_string(), "add".into()],
+            &[],
+            IdMapping::for_caller(),
+        )
+        .err()
+        .expect("fails");
+        assert!(
+            err.to_string().contains("the image has no /sbin/apk"),
+            "{err}"
+        );
+    }
+}
