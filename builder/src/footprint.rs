@@ -184,8 +184,8 @@ mod tests {
         let f = measure(&t).unwrap();
         assert_eq!(f.raw, 310);
         let dirs: Vec<&str> = f.by_dir.iter().map(|d| d.dir.as_str()).collect();
-        assert_eq!(dirs.len(), 3, "{dirs:?}");
-        assert!(dirs.contains(&"/usr/bin") && dirs.contains(&"/etc") && dirs.contains(&"/usr/lib"));
+        assert_eq!(dirs.len(), 4, "{dirs:?}");
+        assert!(["/usr/bin", "/etc", "/usr/lib", "/usr/share"].iter().all(|d| dirs.contains(d)));
         assert_eq!(
             f.by_dir.iter().find(|d| d.dir == "/usr/lib").unwrap().raw,
             0

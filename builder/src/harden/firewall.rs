@@ -1,12 +1,14 @@
 //! Default-deny inbound firewall (CIS 3.4.2.x with nftables): a static base policy,
 //! loaded at boot before the network.
 //!
-//! How it combines with the node's own ports: the base policy is table `inet harmony`.
-//! At first boot the agent (node role) opens what the node serves by ADDING ELEMENTS to
-//! this table's sets — `nft add element inet harmony node_tcp_ports { 6443, 10250 }`,
-//! `… trusted_v4 { 10.244.0.0/16 }` for the pod network — or rules to its `input` chain.
-//! It must not add a separate accepting table: an `accept` in another table does not
-//! override this table's `drop`. Nothing here flushes the ruleset.
+//! How it combines with the node's own ruleset: both are table `inet harmony`. At first
+//! boot the agent (node role) renders the node's ruleset to `NODE_RULESET` and loads it;
+//! that file replaces the table in one `nft -f` transaction (create, delete, define), so
+//! the node goes from this base to its own policy without an open moment. At every boot
+//! the loader (`LOADER`) loads the base first and then, once first boot has written it,
+//! the node's ruleset: a node whose ruleset fails to load stays closed, never open.
+//! Nothing here flushes the ruleset or touches another table (an `accept` in another
+//! table would not override this table's `drop` anyway).
 //!
 //! Kubernetes override: `forward` stays `policy accept` (CIS wants drop); the CNI plugin
 //! owns pod forwarding.
@@ -19,30 +21,27 @@ use crate::tree::{Tree, TreeError};
 pub const POLICY_FILE: &str = "etc/harmony/firewall/base.nft";
 pub const NFT: &str = "/usr/sbin/nft";
 pub const TABLE: &str = "inet harmony";
+/// What the agent renders at first boot (agent/src/node_role/firewall.rs `PATH`).
+pub const NODE_RULESET: &str = "/etc/nftables.d/harmony.nft";
+/// Loads the base, then the node's ruleset when there is one; every init system runs it.
+pub const LOADER: &str = "usr/lib/harmony/load-firewall";
+const LOADER_SCRIPT: &str = r#"#!/bin/sh
+# Boot-time firewall (hardening rule firewall-default-deny): the static base policy
+# (inbound default-deny), then, once first boot has rendered it, the node's own ruleset,
+# which replaces table inet harmony in one transaction. If that fails the base stays.
+/usr/sbin/nft -f /etc/harmony/firewall/base.nft || exit 1
+if [ -f /etc/nftables.d/harmony.nft ]; then
+    /usr/sbin/nft -f /etc/nftables.d/harmony.nft
+fi
+"#;
 
 pub const BASE_POLICY: &str = r#"#!/usr/sbin/nft -f
-# Harmony base firewall (hardening rule firewall-default-deny): inbound default-deny.
-# First boot opens the node's ports by adding elements to the sets below (or rules to
-# this input chain); never by another accepting table, which would not override this drop.
+# Harmony base firewall (hardening rule firewall-default-deny): inbound default-deny
+# until first boot renders the node's ruleset (/etc/nftables.d/harmony.nft), which
+# replaces this table. Loaded by /usr/lib/harmony/load-firewall at every boot.
 table inet harmony
 delete table inet harmony
 table inet harmony {
-	set node_tcp_ports {
-		type inet_service
-		flags interval
-	}
-	set node_udp_ports {
-		type inet_service
-		flags interval
-	}
-	set trusted_v4 {
-		type ipv4_addr
-		flags interval
-	}
-	set trusted_v6 {
-		type ipv6_addr
-		flags interval
-	}
 	chain input {
 		type filter hook input priority filter; policy drop;
 		iif "lo" accept
@@ -50,10 +49,6 @@ table inet harmony {
 		ct state established,related accept
 		meta l4proto icmp accept
 		meta l4proto ipv6-icmp accept
-		ip saddr @trusted_v4 accept
-		ip6 saddr @trusted_v6 accept
-		tcp dport @node_tcp_ports accept
-		udp dport @node_udp_ports accept
 	}
 	# Kubernetes override of CIS 3.4.x: the CNI plugin owns pod forwarding.
 	chain forward {
@@ -77,7 +72,7 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/usr/sbin/nft -f /etc/harmony/firewall/base.nft
+ExecStart=/usr/lib/harmony/load-firewall
 
 [Install]
 WantedBy=sysinit.target
@@ -95,18 +90,18 @@ depend() {
 
 start() {
 \tebegin \"Loading the Harmony base firewall\"
-\t/usr/sbin/nft -f /etc/harmony/firewall/base.nft
+\t/usr/lib/harmony/load-firewall
 \teend $?
 }
 ";
 
 fn busybox_command() -> String {
-    format!("{NFT} -f /{POLICY_FILE}")
+    format!("/{LOADER}")
 }
 
 pub const DEFAULT_DENY: Rule = Rule {
     id: "firewall-default-deny",
-    title: "nftables inbound default-deny (table inet harmony) loaded at boot; the node's ports are added at first boot",
+    title: "nftables inbound default-deny (table inet harmony) loaded at boot, replaced by the node's own ruleset once first boot renders it",
     cis: "3.4.2.1-3.4.2.7",
     apply,
     check,
@@ -114,6 +109,7 @@ pub const DEFAULT_DENY: Rule = Rule {
 
 fn apply(tree: &mut Tree, flavour: &Flavour) -> Result<(), TreeError> {
     put_file(tree, POLICY_FILE, BASE_POLICY, 0o600)?;
+    put_file(tree, LOADER, LOADER_SCRIPT, 0o755)?;
     match flavour.init {
         Some(InitSystem::Systemd) => {
             put_file(tree, SYSTEMD_UNIT_PATH, SYSTEMD_UNIT, 0o644)?;
@@ -151,16 +147,17 @@ fn check(tree: &Tree, flavour: &Flavour) -> Outcome {
         problems
             .push("no nft binary in the image (usr/sbin/nft): the policy cannot be loaded".into());
     }
-    let loaded = match flavour.init {
-        Some(InitSystem::Systemd) => {
-            exists(tree, SYSTEMD_UNIT_PATH) && tree.get(SYSTEMD_WANTS).is_some()
-        }
-        Some(InitSystem::OpenRc) => {
-            exists(tree, OPENRC_SCRIPT_PATH) && tree.get(OPENRC_LINK).is_some()
-        }
-        Some(InitSystem::BusyboxInit) => boot_hook::inittab_runs(tree, &busybox_command()),
-        None => false,
-    };
+    let loaded = exists(tree, LOADER)
+        && match flavour.init {
+            Some(InitSystem::Systemd) => {
+                exists(tree, SYSTEMD_UNIT_PATH) && tree.get(SYSTEMD_WANTS).is_some()
+            }
+            Some(InitSystem::OpenRc) => {
+                exists(tree, OPENRC_SCRIPT_PATH) && tree.get(OPENRC_LINK).is_some()
+            }
+            Some(InitSystem::BusyboxInit) => boot_hook::inittab_runs(tree, &busybox_command()),
+            None => false,
+        };
     if !loaded {
         problems.push("nothing loads the base policy at boot".into());
     }
@@ -210,19 +207,27 @@ mod tests {
     }
 
     /// The real nft loads the policy in a fresh network namespace, twice (a reload must
-    /// not fail), and the agent's way of opening a port works against it. Root only.
+    /// not fail), then a node ruleset shaped like the agent's replaces the table: one
+    /// table, the node's ports, still default-deny. Root only.
     #[test]
-    fn real_nft_loads_the_policy_and_takes_node_ports() {
+    fn real_nft_loads_the_base_then_the_node_ruleset_replaces_it() {
         if !nix::unistd::Uid::effective().is_root() {
             eprintln!("SKIPPED (needs root for a network namespace)");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("base.nft");
-        std::fs::write(&file, BASE_POLICY).unwrap();
+        let base = dir.path().join("base.nft");
+        std::fs::write(&base, BASE_POLICY).unwrap();
+        let node = dir.path().join("harmony.nft");
+        std::fs::write(
+            &node,
+            "table inet harmony\ndelete table inet harmony\ntable inet harmony {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t\ttcp dport 10250 accept\n\t}\n}\n",
+        )
+        .unwrap();
         let script = format!(
-            "set -e; nft -f {f}; nft -f {f}; nft add element inet harmony node_tcp_ports '{{ 6443, 10250 }}'; nft list table inet harmony",
-            f = file.display()
+            "set -e; nft -f {b}; nft -f {b}; nft -f {n}; nft list ruleset",
+            b = base.display(),
+            n = node.display()
         );
         let out = std::process::Command::new("unshare")
             .args(["--net", "sh", "-c", &script])
@@ -234,7 +239,27 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("policy drop"), "{stdout}");
-        assert!(stdout.contains("elements = { 6443, 10250 }"), "{stdout}");
+        assert_eq!(stdout.matches("table ").count(), 1, "{stdout}");
+        assert!(
+            stdout.contains("policy drop") && stdout.contains("tcp dport 10250 accept"),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("chain forward"),
+            "the node's ruleset replaced the base: {stdout}"
+        );
+    }
+
+    #[test]
+    fn the_loader_is_valid_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("load-firewall");
+        std::fs::write(&f, LOADER_SCRIPT).unwrap();
+        assert!(std::process::Command::new("busybox")
+            .args(["sh", "-n"])
+            .arg(&f)
+            .status()
+            .unwrap()
+            .success());
     }
 }
