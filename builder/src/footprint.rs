@@ -185,7 +185,9 @@ mod tests {
         assert_eq!(f.raw, 310);
         let dirs: Vec<&str> = f.by_dir.iter().map(|d| d.dir.as_str()).collect();
         assert_eq!(dirs.len(), 4, "{dirs:?}");
-        assert!(["/usr/bin", "/etc", "/usr/lib", "/usr/share"].iter().all(|d| dirs.contains(d)));
+        assert!(["/usr/bin", "/etc", "/usr/lib", "/usr/share"]
+            .iter()
+            .all(|d| dirs.contains(d)));
         assert_eq!(
             f.by_dir.iter().find(|d| d.dir == "/usr/lib").unwrap().raw,
             0
