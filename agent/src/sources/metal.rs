@@ -34,6 +34,19 @@ impl Default for Retry {
     }
 }
 
+/// The agent's network fetcher with one attempt per call (the caller's [`Retry`]
+/// governs), names from the host's /etc/hosts.
+pub(super) fn single_try_fetcher(host: &HostPaths) -> NetFetcher {
+    NetFetcher {
+        retry: RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        },
+        hosts_file: Some(host.join("/etc/hosts")),
+        ..NetFetcher::default()
+    }
+}
+
 pub struct MetalSource {
     cmdline_path: PathBuf,
     fetcher: Box<dyn ignition::Fetcher>,
@@ -44,15 +57,7 @@ impl MetalSource {
     /// The agent's network fetcher, one attempt per try (this source's backoff governs),
     /// names from the host's /etc/hosts.
     pub fn for_host(host: &HostPaths) -> MetalSource {
-        let fetcher = NetFetcher {
-            retry: RetryPolicy {
-                attempts: 1,
-                ..RetryPolicy::default()
-            },
-            hosts_file: Some(host.join("/etc/hosts")),
-            ..NetFetcher::default()
-        };
-        MetalSource::new(host, Box::new(fetcher), Retry::default())
+        MetalSource::new(host, Box::new(single_try_fetcher(host)), Retry::default())
     }
 
     pub fn new(host: &HostPaths, fetcher: Box<dyn ignition::Fetcher>, retry: Retry) -> Self {
@@ -87,14 +92,13 @@ impl ConfigSource for MetalSource {
         let Some(url) = self.url()? else {
             return Ok(None);
         };
-        let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
-        if !SCHEMES.contains(&scheme) {
-            return Err(SourceError::Unreadable {
-                location: format!("{URL_PARAM}={url}"),
-                problem: format!("unsupported scheme (expected {})", SCHEMES.join(", ")),
-            });
-        }
-        let bytes = fetch_with_retry(self.fetcher.as_ref(), &url, self.retry, &WallClock::start())?;
+        let bytes = fetch_with_retry(
+            self.fetcher.as_ref(),
+            &format!("{URL_PARAM}={url}"),
+            &url,
+            self.retry,
+            &WallClock::start(),
+        )?;
         Ok(Some(FetchedConfig {
             node_labels: Default::default(),
             source: format!("url:{url}"),
@@ -104,12 +108,22 @@ impl ConfigSource for MetalSource {
     }
 }
 
-fn fetch_with_retry(
+/// Fetch `url` (http, https or tftp), retrying every failure on `retry`'s schedule; errors name `location`
+/// (where the URL came from: the kernel command line, a guestinfo key).
+pub(super) fn fetch_with_retry(
     fetcher: &dyn ignition::Fetcher,
+    location: &str,
     url: &str,
     retry: Retry,
     clock: &dyn Clock,
 ) -> Result<Vec<u8>, SourceError> {
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    if !SCHEMES.contains(&scheme) {
+        return Err(SourceError::Unreadable {
+            location: location.to_string(),
+            problem: format!("unsupported scheme (expected {})", SCHEMES.join(", ")),
+        });
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -120,7 +134,7 @@ fn fetch_with_retry(
         let pause = doubling(retry.first, retry.max_delay, attempts);
         if clock.elapsed() + pause > retry.total {
             return Err(SourceError::Unreadable {
-                location: format!("{URL_PARAM}={url}"),
+                location: location.to_string(),
                 problem: format!(
                     "gave up after {attempts} attempts in {:.1} s: {err}",
                     clock.elapsed().as_secs_f64()

@@ -2,8 +2,11 @@
 //! backdoor RPC (no open-vm-tools), with Ignition's keys and rules:
 //!
 //! - `guestinfo.ignition.config.data` + `.encoding` (see [`encoding`]);
+//! - `guestinfo.ignition.config.url` when no inline config is set: fetched (http, https,
+//!   tftp) with the metal source's retries;
 //! - cloud-init's `guestinfo.userdata` / `guestinfo.metadata` (+ `.encoding`), read
-//!   when no Ignition config is set;
+//!   when no Ignition config is set, and `guestinfo.hostname`, which overrides the
+//!   meta-data's local-hostname (an Ignition config names its own /etc/hostname);
 //! - the OVF environment (`guestinfo.ovfEnv`) of an OVA deployed with vApp properties:
 //!   a property of the same name is the fallback for each key, so a guestinfo key set
 //!   directly on the VM beats the OVF property (data and encoding each on their own,
@@ -23,9 +26,13 @@ mod ovf_env;
 
 use std::collections::BTreeMap;
 
+use ignition::cloud_config::MetaData;
+
 pub use guestinfo::{Backdoor, GuestInfo};
 
+use super::metal::{fetch_with_retry, single_try_fetcher, Retry};
 use super::{ConfigSource, FetchedConfig, HostPaths, SourceError};
+use crate::backoff::WallClock;
 
 /// What `/sys/class/dmi/id/sys_vendor` says on every VMware hypervisor.
 pub const DMI_VENDOR: &str = "VMware, Inc.";
@@ -38,6 +45,10 @@ pub const OVF_ENV_KEY: &str = "guestinfo.ovfEnv";
 /// Node labels for kubelet, `key=value,key2=value2` (+ `.encoding`), beside the config:
 /// the vSphere admin's labels (rack, zone, host) without editing the node's config.
 pub const LABELS_KEY: &str = "guestinfo.harmony.labels";
+/// Where to fetch the Ignition config from when it is not given inline.
+pub const IGNITION_URL_KEY: &str = "guestinfo.ignition.config.url";
+/// The node's host name for cloud-init user-data: overrides meta-data's local-hostname.
+pub const HOSTNAME_KEY: &str = "guestinfo.hostname";
 
 /// DMI says this machine is a VMware VM.
 pub fn detected(host: &HostPaths) -> bool {
@@ -60,15 +71,27 @@ pub struct VmwareData {
     pub metadata: Option<Value>,
     /// [`LABELS_KEY`].
     pub labels: Option<Value>,
+    pub ignition_url: Option<Value>,
+    pub hostname: Option<Value>,
 }
 
 pub struct VmwareSource {
     guestinfo: Box<dyn GuestInfo>,
+    /// For [`IGNITION_URL_KEY`]; without one such a key is an error.
+    url_fetcher: Option<(Box<dyn ignition::Fetcher>, Retry)>,
 }
 
 impl VmwareSource {
     pub fn new(guestinfo: Box<dyn GuestInfo>) -> VmwareSource {
-        VmwareSource { guestinfo }
+        VmwareSource {
+            guestinfo,
+            url_fetcher: None,
+        }
+    }
+
+    pub fn with_url_fetcher(mut self, fetcher: Box<dyn ignition::Fetcher>, retry: Retry) -> Self {
+        self.url_fetcher = Some((fetcher, retry));
+        self
     }
 
     /// The backdoor is touched only when DMI says VMware: on other hardware its I/O port
@@ -90,7 +113,8 @@ impl VmwareSource {
             ));
         }
         let backdoor = Backdoor::open().map_err(|e| unreadable("guestinfo", e))?;
-        Ok(VmwareSource::new(Box::new(backdoor)))
+        Ok(VmwareSource::new(Box::new(backdoor))
+            .with_url_fetcher(Box::new(single_try_fetcher(host)), Retry::default()))
     }
 
     pub fn read(&self) -> Result<VmwareData, SourceError> {
@@ -108,19 +132,20 @@ impl VmwareSource {
             userdata: value(gi, &ovf, USERDATA_KEY)?,
             metadata: value(gi, &ovf, METADATA_KEY)?,
             labels: value(gi, &ovf, LABELS_KEY)?,
+            ignition_url: value(gi, &ovf, IGNITION_URL_KEY)?,
+            hostname: value(gi, &ovf, HOSTNAME_KEY)?,
         })
     }
 }
 
 impl ConfigSource for VmwareSource {
-    /// Ignition's config if there is one, else cloud-init's user-data.
+    /// Ignition's config if there is one (inline, else from its URL), else cloud-init's
+    /// user-data with the meta-data and host name that came with it.
     fn fetch(&self) -> Result<Option<FetchedConfig>, SourceError> {
         let data = self.read()?;
         let node_labels = match data.labels {
             Some(v) => {
-                let text = String::from_utf8(v.bytes)
-                    .map_err(|_| unreadable(&v.location, "not UTF-8 text"))?;
-                let labels = ignition::node_settings::parse_label_list(&text)
+                let labels = ignition::node_settings::parse_label_list(&text(&v)?)
                     .map_err(|e| unreadable(&v.location, e))?;
                 crate::node_role::PlatformLabels {
                     origin: v.location,
@@ -129,13 +154,54 @@ impl ConfigSource for VmwareSource {
             }
             None => Default::default(),
         };
-        Ok(data.ignition.or(data.userdata).map(|v| FetchedConfig {
+        if let Some(v) = data.ignition {
+            return Ok(Some(FetchedConfig {
+                source: v.location,
+                bytes: v.bytes,
+                meta_data: None,
+                node_labels,
+            }));
+        }
+        if let Some(v) = data.ignition_url {
+            let url = text(&v)?.trim().to_string();
+            let Some((fetcher, retry)) = &self.url_fetcher else {
+                return Err(unreadable(
+                    &v.location,
+                    "no network fetcher to read the URL with",
+                ));
+            };
+            let clock = WallClock::start();
+            let bytes = fetch_with_retry(fetcher.as_ref(), &v.location, &url, *retry, &clock)?;
+            return Ok(Some(FetchedConfig {
+                source: format!("url:{url}"),
+                bytes,
+                meta_data: None,
+                node_labels,
+            }));
+        }
+        let Some(v) = data.userdata else {
+            return Ok(None);
+        };
+        let mut meta = match &data.metadata {
+            Some(m) => {
+                MetaData::parse(&m.bytes).map_err(|e| unreadable(&m.location, e.to_string()))?
+            }
+            None => MetaData::default(),
+        };
+        if let Some(h) = &data.hostname {
+            meta.local_hostname = Some(text(h)?.trim().to_string());
+        }
+        Ok(Some(FetchedConfig {
             source: v.location,
             bytes: v.bytes,
-            meta_data: None,
+            meta_data: (data.metadata.is_some() || data.hostname.is_some()).then_some(meta),
             node_labels,
         }))
     }
+}
+
+fn text(v: &Value) -> Result<String, SourceError> {
+    String::from_utf8(v.bytes.clone()).map_err(|_| unreadable(&v.location, "not UTF-8 text"))
 }
 
 fn unreadable(location: &str, problem: impl Into<String>) -> SourceError {

@@ -43,7 +43,7 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
     (
         "guestinfo.ignition.config.url",
         "Ignition config URL",
-        "An http(s) URL to fetch the Ignition config from instead.",
+        "An http(s) URL to fetch the Ignition config from when none is given inline.",
     ),
     (
         "guestinfo.userdata",
@@ -56,7 +56,12 @@ pub const PROPERTIES: &[(&str, &str, &str)] = &[
         "cloud-init meta-data",
         "cloud-init instance meta-data (instance-id, local-hostname) for the user-data.",
     ),
-    ("guestinfo.hostname", "Host name", "The node's host name."),
+    (
+        "guestinfo.hostname",
+        "Host name",
+        "The node's host name for cloud-init user-data (overrides local-hostname); an \
+         Ignition config sets /etc/hostname itself.",
+    ),
 ];
 
 pub fn ovf_descriptor(i: &OvfInputs) -> String {

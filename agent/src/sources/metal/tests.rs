@@ -137,7 +137,14 @@ fn backoff_doubles_and_the_total_time_is_bounded() {
     };
     let fetcher = Refusing(Mutex::new(0));
     let clock = ManualClock::default();
-    let err = fetch_with_retry(&fetcher, "http://10.0.2.2/x", retry, &clock).unwrap_err();
+    let err = fetch_with_retry(
+        &fetcher,
+        "ignition.config.url=http://10.0.2.2/x",
+        "http://10.0.2.2/x",
+        retry,
+        &clock,
+    )
+    .unwrap_err();
     // 20 + 40 + 80 + 80 + 80 + 80 = 380 ms; one more pause would pass 400 ms.
     let pauses: Vec<u128> = clock
         .pauses

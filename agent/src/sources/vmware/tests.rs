@@ -276,3 +276,69 @@ fn node_labels_from_guestinfo_or_the_ovf_environment() {
         "{err}"
     );
 }
+
+#[test]
+fn the_ignition_url_is_fetched_when_no_inline_config_is_set() {
+    struct Serving;
+    impl ignition::Fetcher for Serving {
+        fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+            assert_eq!(url, "http://10.0.0.5/node.ign");
+            Ok(IGN.as_bytes().to_vec())
+        }
+    }
+    let gi = FakeGuestInfo::default()
+        .with(IGNITION_URL_KEY, " http://10.0.0.5/node.ign\n")
+        .with(USERDATA_KEY, "#cloud-config\n");
+    let src = source(gi).with_url_fetcher(Box::new(Serving), super::super::metal::Retry::default());
+    let f = src.fetch().unwrap().unwrap();
+    assert_eq!(f.source, "url:http://10.0.0.5/node.ign");
+    assert_eq!(f.bytes, IGN.as_bytes());
+    // Inline data wins over the URL.
+    let gi = FakeGuestInfo::default()
+        .with(IGNITION_KEY, OTHER_IGN)
+        .with(IGNITION_URL_KEY, "http://10.0.0.5/node.ign");
+    assert_eq!(
+        fetched(gi),
+        Some((format!("guestinfo:{IGNITION_KEY}"), OTHER_IGN.to_string()))
+    );
+}
+
+#[test]
+fn an_ignition_url_with_a_bad_scheme_names_the_key() {
+    struct Never;
+    impl ignition::Fetcher for Never {
+        fn fetch(&self, _: &str) -> Result<Vec<u8>, String> {
+            unreachable!("a refused scheme is never fetched")
+        }
+    }
+    let gi = FakeGuestInfo::default().with(IGNITION_URL_KEY, "ftp://h/x.ign");
+    let err = source(gi)
+        .with_url_fetcher(Box::new(Never), super::super::metal::Retry::default())
+        .fetch()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("guestinfo:guestinfo.ignition.config.url"),
+        "{err}"
+    );
+    assert!(err.contains("unsupported scheme"), "{err}");
+}
+
+#[test]
+fn hostname_overrides_the_meta_data_for_user_data() {
+    let gi = FakeGuestInfo::default()
+        .with(USERDATA_KEY, "#cloud-config\n")
+        .with(
+            METADATA_KEY,
+            "instance-id: i-1\nlocal-hostname: from-meta\n",
+        )
+        .with(HOSTNAME_KEY, "node-7\n");
+    let meta = source(gi).fetch().unwrap().unwrap().meta_data.unwrap();
+    assert_eq!(meta.instance_id.as_deref(), Some("i-1"));
+    assert_eq!(meta.local_hostname.as_deref(), Some("node-7"));
+    let gi = FakeGuestInfo::default()
+        .with(USERDATA_KEY, "#cloud-config\n")
+        .with(METADATA_KEY, "local-hostname: from-meta\n");
+    let meta = source(gi).fetch().unwrap().unwrap().meta_data.unwrap();
+    assert_eq!(meta.local_hostname.as_deref(), Some("from-meta"));
+}
