@@ -84,8 +84,7 @@ fn check_mount(tree: &Tree, flavour: &Flavour, mountpoint: &str) -> Outcome {
     // The last entry for a mountpoint is the one mount -a leaves on top.
     let entry = fstab
         .lines()
-        .filter(|l| fstab_mountpoint(l) == Some(mountpoint))
-        .last();
+        .rfind(|l| fstab_mountpoint(l) == Some(mountpoint));
     match entry {
         None => problems.push(format!("/etc/fstab has no entry for {mountpoint}")),
         Some(line) => {

@@ -147,7 +147,7 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
         );
     }
     if let Some(defs) = tree.read_text("etc/login.defs") {
-        match defs.lines().filter_map(login_defs_umask).last() {
+        match defs.lines().filter_map(login_defs_umask).next_back() {
             Some(v) if strict_enough(u32::from_str_radix(v, 8).ok()) => {}
             Some(v) => problems.push(format!("/etc/login.defs: UMASK {v}, want 027")),
             None => problems.push("/etc/login.defs sets no UMASK, want 027".into()),
