@@ -61,6 +61,19 @@ pub enum Command {
     },
     /// Node-local TCP load balancer for the Kubernetes API (see README, "HA API endpoint").
     ApiProxy(crate::api_proxy::cli::ApiProxyArgs),
+    /// Platform components baked into the image (README, "Platform components").
+    #[command(subcommand)]
+    Component(ComponentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ComponentCommand {
+    /// Unpack NAME's image and run it in fresh mount/PID/UTS namespaces (foreground).
+    Run {
+        name: String,
+        #[arg(long, default_value = "/", hide = true)]
+        root: PathBuf,
+    },
 }
 
 /// Exit code: 0 on success, 1 when the work failed (the report or error says why).
@@ -138,6 +151,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::ApiProxy(args) => crate::api_proxy::cli::run(args),
+        Command::Component(ComponentCommand::Run { name, root }) => {
+            crate::component::run(&root, &name)
+        }
     }
 }
 

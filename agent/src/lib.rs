@@ -6,6 +6,7 @@ pub mod api_proxy;
 pub mod apply;
 pub mod backoff;
 pub mod cli;
+pub mod component;
 pub mod config_format;
 pub mod fetch;
 pub mod firstboot;

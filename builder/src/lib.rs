@@ -7,6 +7,7 @@ pub mod binaries;
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod components;
 pub mod emit;
 pub mod footprint;
 pub mod harden;

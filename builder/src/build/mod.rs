@@ -174,6 +174,15 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     for l in &layers {
         chain.update(l.blob.diff_id.as_bytes());
     }
+    // Platform components: pulled and verified like the base, one layer each.
+    let component_images = recipe
+        .components
+        .iter()
+        .map(|c| {
+            open_resolved(&c.image, &recipe, &opts.cache)
+                .with_context(|| format!("opening component {}'s image {}", c.name, c.image))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut pending: Vec<Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>>>> = Vec::new();
     // Package and run steps come first: they run the base's own tools on its root
     // (a kernel package installs where its distribution puts kernels).
@@ -195,6 +204,11 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     if let Some(agent) = &agent {
         pending.push(Box::new(move |t: &Tree| {
             Ok(Some(steps::agent::agent_step(t, &agent.bytes)?))
+        }));
+    }
+    for (item, image) in recipe.components.iter().zip(&component_images) {
+        pending.push(Box::new(move |t: &Tree| {
+            Ok(Some(steps::components::component_step(t, item, image)?))
         }));
     }
     // Last, so it sees (and checks) everything the other steps put in the image.

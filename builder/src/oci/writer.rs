@@ -37,6 +37,8 @@ pub struct LayoutWriter {
     tmp: tempfile::TempDir,
     source_date_epoch: i64,
     layers: Vec<(Descriptor, String, String)>,
+    /// Entrypoint and Cmd for an application image (component fixtures); none for an OS image.
+    command: Option<(Vec<String>, Vec<String>)>,
 }
 
 impl LayoutWriter {
@@ -62,7 +64,13 @@ impl LayoutWriter {
             tmp,
             source_date_epoch,
             layers: Vec::new(),
+            command: None,
         })
+    }
+
+    /// What a container of this image runs: Entrypoint then Cmd.
+    pub fn set_command(&mut self, entrypoint: Vec<String>, cmd: Vec<String>) {
+        self.command = Some((entrypoint, cmd));
     }
 
     /// Add a layer made by `encode_layer`.
@@ -129,14 +137,16 @@ impl LayoutWriter {
             .os(Os::Linux)
             .rootfs(rootfs)
             .history(history);
-        if !details.labels.is_empty() {
-            let labels: HashMap<String, String> = details.labels.clone().into_iter().collect();
-            config = config.config(
-                ConfigBuilder::default()
-                    .labels(labels)
-                    .build()
-                    .map_err(doc)?,
-            );
+        if !details.labels.is_empty() || self.command.is_some() {
+            let mut runtime = ConfigBuilder::default();
+            if !details.labels.is_empty() {
+                let labels: HashMap<String, String> = details.labels.clone().into_iter().collect();
+                runtime = runtime.labels(labels);
+            }
+            if let Some((entrypoint, cmd)) = &self.command {
+                runtime = runtime.entrypoint(entrypoint.clone()).cmd(cmd.clone());
+            }
+            config = config.config(runtime.build().map_err(doc)?);
         }
         let config = config.build().map_err(doc)?;
         let config_desc = self.write_json(&config, MediaType::ImageConfig)?;

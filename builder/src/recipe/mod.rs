@@ -4,6 +4,7 @@
 //! the file, line and field. What comes out (`Recipe`) is fully checked: paths absolute
 //! and normalised, modes parsed, references parsed, sources located.
 
+mod components;
 mod error;
 pub mod locate;
 mod model;
@@ -112,7 +113,17 @@ pub struct Recipe {
     pub links: Vec<LinkItem>,
     pub agent: bool,
     pub hardening: Option<Hardening>,
+    pub components: Vec<ComponentItem>,
     pub outputs: Vec<Output>,
+}
+
+/// A catalog component with its image pinned and its config rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentItem {
+    pub name: String,
+    pub image: ImageRef,
+    pub config_mount: String,
+    pub rendered: crate::components::Rendered,
 }
 
 impl Recipe {
@@ -187,3 +198,6 @@ fn strip_path(message: &str, field: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod components_tests;

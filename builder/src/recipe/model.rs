@@ -43,6 +43,9 @@ pub struct RecipeDoc {
     pub links: Vec<LinkDoc>,
     #[serde(default)]
     pub agent: AgentDoc,
+    /// Platform components from the catalog (builder/src/components/).
+    #[serde(default)]
+    pub components: Vec<ComponentDoc>,
     #[serde(default)]
     pub hardening: Option<HardeningDoc>,
     #[serde(default)]
@@ -112,4 +115,16 @@ impl Default for AgentDoc {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentDoc {
+    /// A catalog entry: `prometheus`, `haproxy`, …
+    pub name: String,
+    /// Digest-pinned: `docker://REPO@sha256:…` or `oci-layout:DIR@sha256:…`.
+    pub image: Option<String>,
+    /// Rendered into the component's config; the catalog entry's schema is strict.
+    #[serde(default)]
+    pub values: serde_yaml_ng::Value,
 }

@@ -12,14 +12,14 @@ use super::{
 };
 use crate::oci::reference::ImageRef;
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     label: &'a str,
     locations: &'a FieldLocations,
     errors: Vec<RecipeError>,
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, field: &str, problem: impl Into<String>) {
+    pub(super) fn fail(&mut self, field: &str, problem: impl Into<String>) {
         self.errors.push(RecipeError {
             file: self.label.to_string(),
             line: self.locations.line_of(field),
@@ -91,7 +91,7 @@ impl Checker<'_> {
         }
     }
 
-    fn image_ref(&mut self, field: &str, text: &str) -> Option<ImageRef> {
+    pub(super) fn image_ref(&mut self, field: &str, text: &str) -> Option<ImageRef> {
         match ImageRef::from_str(text) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -309,6 +309,7 @@ pub(super) fn validate(
             exclude: h.exclude.clone(),
         }
     });
+    let components = super::components::check(&mut c, &doc.components);
 
     let mut outputs = Vec::new();
     let wanted = doc
@@ -372,6 +373,7 @@ pub(super) fn validate(
         links,
         agent: doc.agent.enabled,
         hardening,
+        components,
         outputs,
     })
 }

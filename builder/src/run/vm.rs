@@ -66,6 +66,11 @@ pub struct Vm {
 
 impl Vm {
     pub fn boot(opts: &VmOptions) -> Result<Vm, RunError> {
+        Self::boot_forwarding(opts, &[])
+    }
+
+    /// Boot with QEMU user-network port forwards: `(host port on 127.0.0.1, guest port)`.
+    pub fn boot_forwarding(opts: &VmOptions, forwards: &[(u16, u16)]) -> Result<Vm, RunError> {
         let medium = match &opts.medium {
             MediumChoice::File { path, format } => Medium::Disk {
                 path: path.clone(),
@@ -98,7 +103,17 @@ impl Vm {
             "none",
             "-no-reboot",
         ])
-        .args(["-nic", "user,model=virtio-net-pci"]);
+        .arg("-nic")
+        .arg(
+            std::iter::once("user,model=virtio-net-pci".to_string())
+                .chain(
+                    forwards
+                        .iter()
+                        .map(|(host, guest)| format!("hostfwd=tcp:127.0.0.1:{host}-:{guest}")),
+                )
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         if accel == Accel::Kvm {
             cmd.args(["-cpu", "host"]);
         }

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod bootc_kernel;
+pub mod components;
 pub mod files;
 pub mod hardening;
 pub mod packages;
