@@ -184,23 +184,8 @@ fn header(
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use super::*;
-    use crate::emit::raw_disk::tests::synthetic_raw;
-
-    fn qemu_img(args: &[&str]) -> (bool, String) {
-        let out = Command::new("qemu-img")
-            .args(args)
-            .output()
-            .expect("qemu-img (qemu-utils) is needed by this test");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
+    use crate::emit::raw_disk::tests::{qemu_img, synthetic_raw};
 
     /// Our image passes `qemu-img check` and reads back as the raw disk, byte for byte.
     fn check_against_qemu_img(len: u64, extents: &[(u64, usize)]) -> Qcow2Summary {

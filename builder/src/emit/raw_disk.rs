@@ -83,6 +83,20 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// Runs qemu-img (the reference reader of our disk formats): success and its output.
+    pub fn qemu_img(args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new("qemu-img")
+            .args(args)
+            .output()
+            .expect("qemu-img (qemu-utils) is needed by this test");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// A sparse raw image: random data at `extents` (offset, length), zeros elsewhere,
     /// `len` bytes long. Deterministic (xorshift), so failures reproduce.
     pub fn synthetic_raw(path: &Path, len: u64, extents: &[(u64, usize)], seed: u64) {

@@ -301,29 +301,14 @@ fn descriptor(opts: &VmdkOptions, capacity_sectors: u64) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-    use std::process::Command;
-
     use super::*;
-    use crate::emit::raw_disk::tests::synthetic_raw;
+    use crate::emit::raw_disk::tests::{qemu_img, synthetic_raw};
+    use std::io::Read;
 
     const OPTS: VmdkOptions = VmdkOptions {
         cid: 0x1234abcd,
         extent_name: "node-disk1.vmdk",
     };
-
-    fn qemu_img(args: &[&str]) -> (bool, String) {
-        let out = Command::new("qemu-img")
-            .args(args)
-            .output()
-            .expect("qemu-img (qemu-utils) is needed by this test");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
 
     /// `qemu-img check` finds no errors and the VMDK reads back as the raw disk.
     fn check_against_qemu_img(len: u64, extents: &[(u64, usize)]) -> (VmdkSummary, Vec<u8>) {

@@ -63,8 +63,8 @@ pub enum AgentStepError {
          set `agent: {{enabled: false}}` in the recipe to build without the agent"
     )]
     NoInitSystem,
-    #[error("/etc/inittab in the base is not UTF-8 text")]
-    InittabNotText,
+    #[error(transparent)]
+    InittabNotText(#[from] super::inittab::InittabNotText),
 }
 
 /// systemd wins over OpenRC over busybox init: a base with systemd may still carry an
@@ -97,25 +97,8 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
 
     match init {
         InitSystem::BusyboxInit => {
-            let entry = tree.get(&tree.resolve_all("etc/inittab").unwrap_or_default());
-            let current = match entry.map(|e| &e.kind) {
-                Some(Kind::File(c)) => std::str::from_utf8(c)
-                    .map_err(|_| AgentStepError::InittabNotText)?
-                    .to_string(),
-                _ => String::new(),
-            };
-            let updated = hook_inittab(&current);
+            let updated = super::inittab::edit(tree, &mut changes, hook_inittab)?;
             digest.update(updated.as_bytes());
-            let meta = entry
-                .map(|e| e.meta.clone())
-                .unwrap_or_else(|| Meta::new(0o644));
-            changes.put(
-                "/etc/inittab",
-                Entry {
-                    kind: Kind::File(Arc::new(updated.into_bytes())),
-                    meta,
-                },
-            );
         }
         InitSystem::Systemd => {
             let unit = "/usr/lib/systemd/system/harmony-firstboot.service";

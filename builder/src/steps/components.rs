@@ -34,8 +34,8 @@ pub enum ComponentStepError {
     },
     #[error("component {name}: the image has no layers")]
     NoLayers { name: String },
-    #[error("/etc/inittab in the base is not UTF-8 text")]
-    InittabNotText,
+    #[error(transparent)]
+    InittabNotText(#[from] super::inittab::InittabNotText),
 }
 
 pub fn service_command(name: &str) -> String {
@@ -138,33 +138,19 @@ pub fn component_step(
     let command = service_command(name);
     match init {
         InitSystem::BusyboxInit => {
-            let entry = tree.get(&tree.resolve_all("etc/inittab").unwrap_or_default());
-            let current = match entry.map(|e| &e.kind) {
-                Some(Kind::File(c)) => std::str::from_utf8(c)
-                    .map_err(|_| ComponentStepError::InittabNotText)?
-                    .to_string(),
-                _ => String::new(),
-            };
             let line = format!("::respawn:{command}");
-            let mut updated = current.clone();
-            if !current.lines().any(|l| l.trim() == line) {
-                if !updated.is_empty() && !updated.ends_with('\n') {
+            let updated = super::inittab::edit(tree, &mut changes, |current| {
+                let mut updated = current.to_string();
+                if !current.lines().any(|l| l.trim() == line) {
+                    if !updated.is_empty() && !updated.ends_with('\n') {
+                        updated.push('\n');
+                    }
+                    updated += &line;
                     updated.push('\n');
                 }
-                updated += &line;
-                updated.push('\n');
-            }
+                updated
+            })?;
             digest.update(updated.as_bytes());
-            let meta = entry
-                .map(|e| e.meta.clone())
-                .unwrap_or_else(|| Meta::new(0o644));
-            changes.put(
-                "/etc/inittab",
-                Entry {
-                    kind: Kind::File(Arc::new(updated.into_bytes())),
-                    meta,
-                },
-            );
         }
         InitSystem::Systemd => {
             let unit_name = format!("harmony-component-{name}.service");

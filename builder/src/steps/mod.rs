@@ -8,6 +8,7 @@ pub mod bootc_kernel;
 pub mod components;
 pub mod files;
 pub mod hardening;
+pub mod inittab;
 pub mod packages;
 pub mod run_in_root;
 
