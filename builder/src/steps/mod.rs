@@ -12,6 +12,9 @@ pub mod inittab;
 pub mod packages;
 pub mod run_in_root;
 
+#[cfg(test)]
+mod rootless_tests;
+
 use crate::tree::layer::LayerChanges;
 
 /// What one step contributes: the layer's changes plus what identifies its inputs.

@@ -5,8 +5,9 @@
 //! Ownership: run as root, the namespace maps ids 0-65535 onto an unused host range
 //! (`HOST_ID_BASE`…), so the command can chown to any user and we read owners back
 //! exactly. Run unprivileged, only the caller's id is mapped (to 0): every file looks
-//! root-owned inside, chown to another user fails, and files the command leaves
-//! untouched keep the owners the tree gave them.
+//! root-owned inside, chown to another user fails (`Invalid argument`), entries that
+//! were in the tree keep the owners it gave them (changed or not), new ones are root's.
+//! Tested as `nobody` by `steps::rootless_tests`.
 //!
 //! Not carried into the scratch root: device nodes, fifos and sockets (they cannot be
 //! made without privilege; they are kept from the tree below), xattrs of changed files.
@@ -43,10 +44,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{command}` inside the image exited with {status}; its last output:\n{tail}")]
+    #[error("`{command}` inside the image exited with {status}{hint}; its last output:\n{tail}")]
     Failed {
         command: String,
         status: String,
+        /// Why a command may fail here that works elsewhere (the id mapping), or "".
+        hint: &'static str,
         tail: String,
     },
     #[error("`{command}`: the image has no {program} (looked at {path})")]
@@ -69,6 +72,10 @@ pub enum IdMapping {
     /// Image id 0 ↔ the caller; nothing else is mapped.
     CallerOnly,
 }
+
+/// What an unprivileged run cannot do, said where a command fails.
+const CALLER_ONLY_HINT: &str = " (run unprivileged: only the caller's id is mapped, to root, \
+     so chown to any other user or group fails with `Invalid argument`; as root, ids 0-65535 are mapped)";
 
 impl IdMapping {
     pub fn for_caller() -> IdMapping {
@@ -102,27 +109,74 @@ pub fn run_in_root(
             path: program,
         });
     }
-    let scratch = tempfile::Builder::new()
-        .prefix("harmony-run-")
-        .tempdir()
-        .map_err(io("making a scratch root"))?;
-    let root = scratch.path().join("root");
+    let scratch = Scratch(
+        tempfile::Builder::new()
+            .prefix("harmony-run-")
+            .tempdir()
+            .map_err(io("making a scratch root"))?,
+    );
+    let root = scratch.0.path().join("root");
     materialise(tree, &root, mapping)?;
     let output = spawn_in_namespace(&root, argv, env, mapping)?;
     if !output.0.success() {
         return Err(RunError::Failed {
             command,
             status: output.0.to_string(),
+            hint: match mapping {
+                IdMapping::CallerOnly => CALLER_ONLY_HINT,
+                IdMapping::Range => "",
+            },
             tail: tail(&output.1),
         });
     }
     let after = read_back(tree, &root, mapping)?;
-    // The scratch root holds files owned by mapped ids: removing it needs no more than
-    // the caller's rights (root, or the caller who owns everything).
     Ok(RunOutcome {
         tree: after,
         output: output.1,
     })
+}
+
+/// The scratch directory, removed however the command left it. Root removes anything;
+/// an unprivileged caller owns every entry (the only id mapped) but cannot unlink inside
+/// a directory without write permission (RHEL's /usr/lib is 0555), so directories get
+/// u+rwx first.
+struct Scratch(tempfile::TempDir);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !Uid::effective().is_root() {
+            make_removable(self.0.path());
+        }
+        // TempDir's own drop removes the tree.
+    }
+}
+
+fn make_removable(dir: &Path) {
+    let Ok(md) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !md.is_dir() {
+        return;
+    }
+    if md.mode() & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(md.mode() | 0o700));
+    }
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for item in rd.flatten() {
+            make_removable(&item.path());
+        }
+    }
+}
+
+/// Unprivileged, the command (root inside) may leave entries their owner — the caller —
+/// cannot read from outside (/etc/shadow 0000 on RHEL): give the caller the `need` bits
+/// before reading. The mode recorded is the one read before.
+fn let_caller_read(host: &Path, mode: u32, need: u32, mapping: IdMapping) -> Result<(), RunError> {
+    if mapping == IdMapping::CallerOnly && mode & need != need {
+        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode | need))
+            .map_err(io(format!("chmod u+r {}", host.display())))?;
+    }
+    Ok(())
 }
 
 fn tail(output: &str) -> String {
@@ -326,8 +380,9 @@ fn spawn_in_namespace(
 }
 
 /// Read the scratch root back into a tree. Unchanged entries keep their tree metadata
-/// (mtime, xattrs, and — for CallerOnly — owners); changed ones get the owner the
-/// command gave them (Range) or root (CallerOnly), and mtime 0.
+/// (mtime, xattrs, and — for CallerOnly — owners); changed ones get mtime 0 and the
+/// owner the command gave them (Range), or (CallerOnly) the owner the tree gave them,
+/// root for new entries.
 fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, RunError> {
     let mut after = Tree::new();
     if let Some(e) = before.get_exact("") {
@@ -345,7 +400,11 @@ fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, Run
                 || (old.meta.uid, old.meta.gid) == (entry.meta.uid, entry.meta.gid);
             if same_kind && same_owner && old.meta.mode == entry.meta.mode {
                 entry = old.clone();
-            } else if mapping == IdMapping::CallerOnly && same_kind {
+            } else if mapping == IdMapping::CallerOnly
+                && std::mem::discriminant(&old.kind) == std::mem::discriminant(&entry.kind)
+            {
+                // A file rewritten in place or replaced by rename: the command could not
+                // have given it another owner, so the tree's owner stands.
                 entry.meta.uid = old.meta.uid;
                 entry.meta.gid = old.meta.gid;
             }
@@ -404,6 +463,7 @@ fn walk(
                     .into_owned(),
             )
         } else if md.is_file() {
+            let_caller_read(&host, md.mode(), 0o400, mapping)?;
             Kind::File(Arc::new(
                 std::fs::read(&host).map_err(io(format!("reading {}", host.display())))?,
             ))
@@ -413,6 +473,7 @@ fn walk(
         let is_dir = md.is_dir();
         out.insert(rel.clone(), Entry { kind, meta });
         if is_dir && !HOST_MOUNTS.contains(&rel.as_str()) {
+            let_caller_read(&host, md.mode(), 0o500, mapping)?;
             walk(root, &host, mapping, out)?;
         }
     }
@@ -512,12 +573,20 @@ pub(crate) mod tests {
     #[test]
     fn a_command_writes_files_and_owners_into_the_layer() {
         let before = busybox_root();
-        let script = "set -e; echo \"uid=$(busybox id -u)\"; echo hi > /etc/hello; \
-                      busybox mkdir -p /var/lib/app; busybox chown 1000:1001 /var/lib/app; \
-                      busybox chmod 0750 /var/lib/app; busybox rm /etc/passwd; \
-                      busybox test -c /dev/null && echo host-dev";
         let mapping = IdMapping::for_caller();
-        let out = run_in_root(&before, &sh(script), &[], mapping).unwrap_or_else(|e| panic!("{e}"));
+        // Unprivileged, chown to 1000 cannot work (steps::rootless_tests checks that).
+        let chown = match mapping {
+            IdMapping::Range => "busybox chown 1000:1001 /var/lib/app;",
+            IdMapping::CallerOnly => "",
+        };
+        let script = format!(
+            "set -e; echo \"uid=$(busybox id -u)\"; echo hi > /etc/hello; \
+             busybox mkdir -p /var/lib/app; {chown} \
+             busybox chmod 0750 /var/lib/app; busybox rm /etc/passwd; \
+             busybox test -c /dev/null && echo host-dev"
+        );
+        let out =
+            run_in_root(&before, &sh(&script), &[], mapping).unwrap_or_else(|e| panic!("{e}"));
         assert!(out.output.contains("uid=0\n"), "{}", out.output);
         assert!(out.output.contains("host-dev\n"), "{}", out.output);
         let changes = crate::tree::diff::diff(&before, &out.tree);
