@@ -2,6 +2,8 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::recipe::locate::strip_location;
+
 /// Files rendered from a component's values: paths relative to its `config/` directory.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rendered {
@@ -65,14 +67,9 @@ pub fn parse_values<T: DeserializeOwned>(values: &serde_yaml_ng::Value) -> Resul
     let v = if values.is_null() { &empty } else { values };
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let problem = match inner.find(" at line ") {
-            Some(i) => inner[..i].to_string(),
-            None => inner,
-        };
         ValuesError {
             field: if path == "." { String::new() } else { path },
-            problem,
+            problem: strip_location(&e.into_inner().to_string()),
         }
     })
 }

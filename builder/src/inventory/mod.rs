@@ -18,7 +18,7 @@ use ignition::node_settings::{NodeSettings, Role};
 
 pub use model::{InventoryDoc, NodeDoc};
 
-use crate::recipe::locate::FieldLocations;
+use crate::recipe::locate::{deserialize_located, FieldLocations};
 
 /// Where a machine boots; only `metal` machines get a Vaquero host document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,28 +147,15 @@ impl Checker<'_> {
 
 pub fn parse(text: &str, label: &str) -> Result<Inventory, InventoryErrors> {
     let locations = FieldLocations::index(text);
-    let doc: InventoryDoc = {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner
-                .location()
-                .map(|l| l.line())
-                .or_else(|| locations.line_of(&field));
-            let message = inner.to_string();
-            let problem = message
-                .find(" at line ")
-                .map_or(message.clone(), |i| message[..i].to_string());
-            InventoryErrors(vec![InventoryError {
-                file: label.to_string(),
-                line,
-                field: if field == "." { String::new() } else { field },
-                node: None,
-                problem,
-            }])
-        })?
-    };
+    let doc: InventoryDoc = deserialize_located(text, &locations).map_err(|e| {
+        InventoryErrors(vec![InventoryError {
+            file: label.to_string(),
+            line: e.line,
+            field: e.field,
+            node: None,
+            problem: e.problem,
+        }])
+    })?;
     let mut c = Checker {
         label,
         locations,

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use serde::de::DeserializeOwned;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
@@ -48,6 +49,58 @@ impl FieldLocations {
             let cut = p.rfind(['.', '['])?;
             p = &p[..cut];
         }
+    }
+}
+
+/// A deserialisation error placed in its document: `FILE:LINE: field: problem` minus the file,
+/// which the caller's own error type adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedError {
+    pub line: Option<usize>,
+    /// Dotted path of the field (`files[2].mode`); empty for the document itself.
+    pub field: String,
+    pub problem: String,
+}
+
+/// Deserialise YAML `text` strictly, so a failure names its line and full field path.
+/// serde_yaml gives a line only for some errors; `locations` supplies it for the rest.
+pub fn deserialize_located<T: DeserializeOwned>(
+    text: &str,
+    locations: &FieldLocations,
+) -> Result<T, LocatedError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner
+            .location()
+            .map(|l| l.line())
+            .or_else(|| locations.line_of(&field));
+        let problem = strip_path(&strip_location(&inner.to_string()), &field);
+        LocatedError {
+            line,
+            field: if field == "." { String::new() } else { field },
+            problem,
+        }
+    })
+}
+
+/// serde_yaml appends " at line L column C"; we print the line ourselves.
+pub fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// serde_yaml also prefixes the path it knows (`files[0]: unknown field …`); we print
+/// the full field path ourselves.
+fn strip_path(message: &str, field: &str) -> String {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => {
+            rest.to_string()
+        }
+        _ => message.to_string(),
     }
 }
 
@@ -173,5 +226,37 @@ mod tests {
         assert_eq!(loc.get("files[1].path").unwrap().line, 5);
         assert!(loc.get("files[1].mode").unwrap().quoted);
         assert_eq!(loc.line_of("files[1].contents.source"), Some(5));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only deserialised, to provoke errors
+    struct Doc {
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        size: u32,
+    }
+
+    #[test]
+    fn errors_name_line_and_full_field_path_once() {
+        let text = "items:\n  - size: 1\n  - size: 2\n    colour: red\n";
+        let err = deserialize_located::<Doc>(text, &FieldLocations::index(text)).unwrap_err();
+        assert_eq!(err.line, Some(4));
+        assert_eq!(err.field, "items[1].colour");
+        assert_eq!(err.problem, "unknown field `colour`, expected `size`");
+
+        let text = "items:\n  - size: big\n";
+        let err = deserialize_located::<Doc>(text, &FieldLocations::index(text)).unwrap_err();
+        assert_eq!((err.line, err.field.as_str()), (Some(2), "items[0].size"));
+        assert!(
+            err.problem.starts_with("invalid type: string \"big\""),
+            "{err:?}"
+        );
+        assert!(!err.problem.contains(" at line "), "{err:?}");
     }
 }

@@ -156,44 +156,15 @@ pub fn load_default(dir: &Path) -> Result<Recipe, RecipeErrors> {
 /// Parse and validate recipe text. `label` names it in errors; `dir` anchors relative paths.
 pub fn parse(text: &str, label: &str, dir: &Path) -> Result<Recipe, RecipeErrors> {
     let locations = locate::FieldLocations::index(text);
-    let doc: RecipeDoc = {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let line = inner
-                .location()
-                .map(|l| l.line())
-                .or_else(|| locations.line_of(&field));
-            let problem = strip_path(&strip_location(&inner.to_string()), &field);
-            RecipeErrors(vec![RecipeError {
-                file: label.to_string(),
-                line,
-                field: if field == "." { String::new() } else { field },
-                problem,
-            }])
-        })?
-    };
+    let doc: RecipeDoc = locate::deserialize_located(text, &locations).map_err(|e| {
+        RecipeErrors(vec![RecipeError {
+            file: label.to_string(),
+            line: e.line,
+            field: e.field,
+            problem: e.problem,
+        }])
+    })?;
     validate::validate(doc, text, label, dir, &locations)
-}
-
-/// serde_yaml appends " at line L column C"; we print the line ourselves.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
-}
-
-/// serde_yaml also prefixes the path it knows (`files[0]: unknown field …`); we print
-/// the full field path ourselves.
-fn strip_path(message: &str, field: &str) -> String {
-    match message.split_once(": ") {
-        Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => {
-            rest.to_string()
-        }
-        _ => message.to_string(),
-    }
 }
 
 #[cfg(test)]
