@@ -25,6 +25,26 @@ pub struct Kernel {
 pub enum KernelError {
     #[error("no kernel in the image: looked for usr/lib/modules/*/vmlinuz and boot/vmlinuz-*")]
     NotFound,
+    #[error(
+        "{kernel}: no module directory for kernel flavour `{flavour}`: looked for \
+         /lib/modules/*-{flavour} and /usr/lib/modules/*-{flavour}; found {}",
+        if found.is_empty() { "none".to_string() } else { found.join(", ") }
+    )]
+    FlavourWithoutModules {
+        kernel: String,
+        flavour: String,
+        found: Vec<String>,
+    },
+    #[error(
+        "{kernel}: more than one module directory for kernel flavour `{flavour}`, expected \
+         one: {}",
+        found.join(", ")
+    )]
+    FlavourAmbiguous {
+        kernel: String,
+        flavour: String,
+        found: Vec<String>,
+    },
     #[error("more than one kernel in the image, expected exactly one: {}", found.join(", "))]
     Ambiguous { found: Vec<String> },
     #[error("{path}: kernel is not a regular file (after following symlinks)")]
@@ -44,18 +64,28 @@ pub enum KernelError {
     Cycle { chain: Vec<String> },
 }
 
-/// Find the image's kernel: `usr/lib/modules/KVER/vmlinuz` (bootc style) or
-/// `boot/vmlinuz-KVER`. Both for the same KVER count as one kernel.
+/// Find the image's kernel, in any of three layouts:
+/// - bootc: `usr/lib/modules/KVER/vmlinuz` (or `lib/modules/KVER/vmlinuz`, unmerged /usr);
+/// - Debian, RPM: `boot/vmlinuz-KVER`, modules in `(usr/)lib/modules/KVER`;
+/// - Alpine: `boot/vmlinuz-FLAVOUR` (`virt`, `lts`), modules in the one
+///   `(usr/)lib/modules/KVER` whose name ends in `-FLAVOUR` (`6.6.58-0-virt`).
+///
+/// Paths naming the same KVER count as one kernel (the bootc copy preferred).
 pub fn find_kernel(tree: &Tree) -> Result<Kernel, KernelError> {
+    let module_dirs = module_dir_names(tree);
     // KVER -> (path as found, contents); BTreeMap keeps the error listing sorted.
     let mut found: BTreeMap<String, Vec<(String, Contents)>> = BTreeMap::new();
     for (path, _) in tree.iter() {
-        let Some(version) = kernel_version_of(path) else {
+        let version = if let Some(version) = bootc_version_of(path) {
+            version.to_string()
+        } else if let Some(suffix) = boot_suffix_of(path) {
+            version_of_boot_kernel(path, suffix, &module_dirs)?
+        } else {
             continue;
         };
         let contents = file_contents(tree, path)?;
         found
-            .entry(version.to_string())
+            .entry(version)
             .or_default()
             .push((path.to_string(), contents));
     }
@@ -71,6 +101,7 @@ pub fn find_kernel(tree: &Tree) -> Result<Kernel, KernelError> {
         return Err(KernelError::NotFound);
     };
     // Prefer the bootc location when both exist; iteration order put `boot/` first.
+    paths.sort_by_key(|(p, _)| !p.starts_with("boot/"));
     let (_, vmlinuz) = paths.pop().expect("a found version has at least one path");
     let modules_dir = modules_dir_of(tree, &version);
     Ok(Kernel {
@@ -80,12 +111,79 @@ pub fn find_kernel(tree: &Tree) -> Result<Kernel, KernelError> {
     })
 }
 
-/// `usr/lib/modules/KVER/vmlinuz`, `lib/modules/KVER/vmlinuz` (unmerged /usr) or
-/// `boot/vmlinuz-KVER` → `KVER`.
-fn kernel_version_of(path: &str) -> Option<&str> {
-    if let Some(version) = path.strip_prefix("boot/vmlinuz-") {
-        return (!version.contains('/') && !version.is_empty()).then_some(version);
+/// `boot/vmlinuz-X` → `X` (a KVER, or an Alpine flavour).
+fn boot_suffix_of(path: &str) -> Option<&str> {
+    let suffix = path.strip_prefix("boot/vmlinuz-")?;
+    (!suffix.contains('/') && !suffix.is_empty()).then_some(suffix)
+}
+
+/// Module directory name → its paths as found (`/lib/modules/6.6.58-0-virt`); a merged
+/// /usr reaches one directory by both prefixes, listed once.
+fn module_dir_names(tree: &Tree) -> BTreeMap<String, Vec<String>> {
+    let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for parent in ["lib/modules", "usr/lib/modules"] {
+        let Ok(resolved) = tree.resolve_all(parent) else {
+            continue;
+        };
+        if !seen.insert(resolved.clone()) {
+            continue;
+        }
+        for (name, _) in tree.children(&resolved) {
+            let child = format!("{resolved}/{name}");
+            let is_dir = tree
+                .resolve_all(&child)
+                .ok()
+                .and_then(|p| tree.get(&p))
+                .is_some_and(|e| matches!(e.kind, Kind::Dir));
+            if is_dir {
+                names
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(format!("/{parent}/{name}"));
+            }
+        }
     }
+    names
+}
+
+/// The KVER of `boot/vmlinuz-SUFFIX`: SUFFIX itself when a module directory has that
+/// name or none ends in `-SUFFIX` and SUFFIX reads as a version (Debian, RPM; modules
+/// may be absent); else the one module directory named `*-SUFFIX` (Alpine's flavours).
+fn version_of_boot_kernel(
+    path: &str,
+    suffix: &str,
+    module_dirs: &BTreeMap<String, Vec<String>>,
+) -> Result<String, KernelError> {
+    if module_dirs.contains_key(suffix) {
+        return Ok(suffix.to_string());
+    }
+    let ending = format!("-{suffix}");
+    let flavoured: Vec<&String> = module_dirs
+        .keys()
+        .filter(|name| name.ends_with(&ending))
+        .collect();
+    match flavoured.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] if suffix.starts_with(|c: char| c.is_ascii_digit()) => Ok(suffix.to_string()),
+        [] => Err(KernelError::FlavourWithoutModules {
+            kernel: format!("/{path}"),
+            flavour: suffix.to_string(),
+            found: module_dirs.values().flatten().cloned().collect(),
+        }),
+        many => Err(KernelError::FlavourAmbiguous {
+            kernel: format!("/{path}"),
+            flavour: suffix.to_string(),
+            found: many
+                .iter()
+                .flat_map(|name| module_dirs[*name].iter().cloned())
+                .collect(),
+        }),
+    }
+}
+
+/// `usr/lib/modules/KVER/vmlinuz` or `lib/modules/KVER/vmlinuz` (unmerged /usr) → `KVER`.
+fn bootc_version_of(path: &str) -> Option<&str> {
     let rest = path
         .strip_prefix("usr/lib/modules/")
         .or_else(|| path.strip_prefix("lib/modules/"))?;
@@ -106,19 +204,25 @@ fn file_contents(tree: &Tree, path: &str) -> Result<Contents, KernelError> {
     }
 }
 
-/// Where KVER's modules live; `usr/lib/modules/KVER` when there are none at all.
+/// Where KVER's modules live; `usr/lib/modules/KVER` when there are none at all. Where
+/// both `usr/lib/modules/KVER` and a separate `lib/modules/KVER` exist (unmerged /usr),
+/// the one holding more than a `vmlinuz` wins.
 fn modules_dir_of(tree: &Tree, version: &str) -> String {
-    for candidate in [
+    let existing: Vec<String> = [
         format!("usr/lib/modules/{version}"),
         format!("lib/modules/{version}"),
-    ] {
-        if let Ok(resolved) = tree.resolve_all(&candidate) {
-            if matches!(tree.get(&resolved).map(|e| &e.kind), Some(Kind::Dir)) {
-                return resolved;
-            }
-        }
-    }
-    format!("usr/lib/modules/{version}")
+    ]
+    .into_iter()
+    .filter_map(|candidate| tree.resolve_all(&candidate).ok())
+    .filter(|resolved| matches!(tree.get(resolved).map(|e| &e.kind), Some(Kind::Dir)))
+    .collect();
+    let has_modules = |dir: &String| tree.children(dir).any(|(name, _)| name != "vmlinuz");
+    existing
+        .iter()
+        .find(|d| has_modules(d))
+        .or(existing.first())
+        .cloned()
+        .unwrap_or_else(|| format!("usr/lib/modules/{version}"))
 }
 
 /// Module names treat `-` and `_` alike; the kernel reports them with `_`.
@@ -396,6 +500,129 @@ pub(crate) mod tests {
                 && err.contains(&format!("/usr/lib/modules/{KVER}/vmlinuz")),
             "{err}"
         );
+    }
+
+    pub(crate) const ALPINE_KVER: &str = "6.6.58-0-virt";
+
+    /// What Alpine's linux-virt leaves: /boot/{vmlinuz,config,System.map}-virt and the
+    /// modules in a real /lib/modules/KVER (no merged /usr), plus `modules`.
+    pub(crate) fn alpine_tree(modules: &[(&str, Vec<u8>)]) -> Tree {
+        let mut t = Tree::new();
+        for d in ["boot", "usr/lib", "usr/bin", "bin", "sbin", "etc"] {
+            t.mkdir_all(d, &Meta::new(0o755)).unwrap();
+        }
+        t.insert("boot/vmlinuz-virt", file(b"alpine bzImage".to_vec()))
+            .unwrap();
+        t.insert("boot/config-virt", file(b"CONFIG_VIRTIO=y\n".to_vec()))
+            .unwrap();
+        t.insert("boot/System.map-virt", file(b"ffff T _text\n".to_vec()))
+            .unwrap();
+        let dir = format!("lib/modules/{ALPINE_KVER}");
+        t.mkdir_all(&format!("{dir}/kernel/drivers"), &Meta::new(0o755))
+            .unwrap();
+        t.insert(
+            &format!("{dir}/modules.builtin"),
+            file(b"kernel/drivers/virtio/virtio.ko\n".to_vec()),
+        )
+        .unwrap();
+        for (name, bytes) in modules {
+            t.insert(&format!("{dir}/kernel/drivers/{name}"), file(bytes.clone()))
+                .unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn finds_an_alpine_flavoured_kernel_and_its_modules_in_lib() {
+        let t = alpine_tree(&[
+            ("virtio_ring.ko.gz", {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(&fake_module("virtio_ring", &[])).unwrap();
+                gz.finish().unwrap()
+            }),
+            (
+                "virtio_blk.ko",
+                fake_module("virtio_blk", &["virtio", "virtio_ring"]),
+            ),
+        ]);
+        let k = find_kernel(&t).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(k.version, ALPINE_KVER);
+        assert_eq!(k.modules_dir, format!("lib/modules/{ALPINE_KVER}"));
+        assert_eq!(k.vmlinuz.as_slice(), b"alpine bzImage");
+        let closure = module_closure(&t, &k, &["virtio_blk".to_string()]).unwrap();
+        assert_eq!(
+            closure,
+            [
+                format!("lib/modules/{ALPINE_KVER}/kernel/drivers/virtio_ring.ko.gz"),
+                format!("lib/modules/{ALPINE_KVER}/kernel/drivers/virtio_blk.ko"),
+            ],
+            "virtio is built in (modules.builtin)"
+        );
+    }
+
+    #[test]
+    fn a_flavour_without_its_modules_names_the_kernel_and_what_is_there() {
+        let mut t = alpine_tree(&[]);
+        t.remove(&format!("lib/modules/{ALPINE_KVER}")).unwrap();
+        t.mkdir_all("lib/modules/6.6.58-0-lts", &Meta::new(0o755))
+            .unwrap();
+        let err = find_kernel(&t).unwrap_err();
+        assert!(
+            matches!(err, KernelError::FlavourWithoutModules { .. }),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/boot/vmlinuz-virt")
+                && msg.contains("/lib/modules/*-virt")
+                && msg.contains("found /lib/modules/6.6.58-0-lts"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_flavour_matching_two_module_dirs_names_both() {
+        let mut t = alpine_tree(&[]);
+        t.mkdir_all("lib/modules/6.6.60-0-virt", &Meta::new(0o755))
+            .unwrap();
+        let msg = find_kernel(&t).unwrap_err().to_string();
+        assert!(
+            msg.contains("/boot/vmlinuz-virt")
+                && msg.contains(&format!("/lib/modules/{ALPINE_KVER}"))
+                && msg.contains("/lib/modules/6.6.60-0-virt"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_alpine_flavours_are_two_kernels() {
+        let mut t = alpine_tree(&[]);
+        t.insert("boot/vmlinuz-lts", file(b"lts".to_vec())).unwrap();
+        t.mkdir_all("lib/modules/6.6.58-0-lts", &Meta::new(0o755))
+            .unwrap();
+        let msg = find_kernel(&t).unwrap_err().to_string();
+        assert!(
+            msg.contains("/boot/vmlinuz-lts") && msg.contains("/boot/vmlinuz-virt"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_bootc_copy_beside_unmerged_modules_is_the_same_kernel_modules_from_lib() {
+        // usr/lib/modules/KVER holding only a vmlinuz (as an older build or a run step
+        // may leave it) must not hide the modules in /lib/modules/KVER.
+        let mut t = alpine_tree(&[("loop.ko", fake_module("loop", &[]))]);
+        t.mkdir_all(&format!("usr/lib/modules/{ALPINE_KVER}"), &Meta::new(0o755))
+            .unwrap();
+        t.insert(
+            &format!("usr/lib/modules/{ALPINE_KVER}/vmlinuz"),
+            file(b"alpine bzImage".to_vec()),
+        )
+        .unwrap();
+        let k = find_kernel(&t).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(k.modules_dir, format!("lib/modules/{ALPINE_KVER}"));
+        assert_eq!(module_closure(&t, &k, &["loop".into()]).unwrap().len(), 1);
     }
 
     #[test]

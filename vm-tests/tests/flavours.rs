@@ -7,25 +7,31 @@
 //!   command line by writing what the packages would (sshd_config, auditd, nft).
 //! - alpine-shaped: busybox (Debian's static build; musl is NOT installed here, so this
 //!   is glibc-static) as /bin/sh, a stand-in `apk`, and stand-in OpenRC files (OpenRC is
-//!   NOT installed here: /sbin/openrc is never executed, only detected).
+//!   NOT installed here: /sbin/openrc is never executed, only detected). Its `linux-virt`
+//!   is laid out as Alpine's package is (/boot/vmlinuz-virt, /lib/modules/KVER-virt as a
+//!   real directory) but holds the Debian cloud kernel and the recipe's boot modules.
 //!
 //! Each recipe is read from image-recipes/ with only `base:` (→ the fixture) and
-//! `outputs:` (→ oci: the fixtures carry a placeholder kernel) replaced, so its
-//! packages, run steps, agent hook and hardening are exactly what ships. The packages
-//! step runs the stand-in manager inside the root in a user namespace; the built image
-//! must pass `harmony verify`.
+//! `outputs:` replaced, so its packages, run steps, agent hook and hardening are exactly
+//! what ships. The packages step runs the stand-in manager inside the root in a user
+//! namespace; the built image must pass `harmony verify`. The alpine image's PXE files
+//! are booted up to the initramfs loading its boot modules.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use harmony::build::default_base::ensure_default_base;
 use harmony::build::{build, BuildOptions};
 use harmony::harden::Outcome;
+use harmony::kernel::{find_kernel, module_closure};
 use harmony::oci::{ImageDetails, LayoutWriter};
+use harmony::run::{Vm, VmOptions};
 use harmony::tree::diff::diff;
 use harmony::tree::layer::encode_layer;
 use harmony::tree::{Entry, Kind, Meta, Tree};
 use harmony::verify::{image_tree, verify};
 use harmony_vm_tests::cache_dir;
+use std::time::Duration;
 
 fn put(t: &mut Tree, path: &str, bytes: &[u8], mode: u32) {
     if let Some((parent, _)) = path.rsplit_once('/') {
@@ -155,16 +161,15 @@ fn centos_shaped() -> Tree {
 }
 
 const FAKE_APK: &str = r#"#!/bin/sh
-# Stand-in for apk add --no-cache: writes what the packages would.
+# Stand-in for apk add --no-cache: writes what the packages would. linux-virt's files
+# wait in /var/cache/fake-apk/linux-virt, laid out as Alpine's package lays them out.
 [ "$1 $2" = "add --no-cache" ] || { echo "fake apk: unexpected: $*" >&2; exit 2; }
 shift 2
 mkdir -p /etc/apk
 for p in "$@"; do
     case "$p" in
     linux-virt)
-        mkdir -p /lib/modules/6.6.58-0-virt /boot
-        printf 'placeholder' > /boot/vmlinuz-virt
-        : > /lib/modules/6.6.58-0-virt/modules.dep ;;
+        cp -a /var/cache/fake-apk/linux-virt/. / && rm -rf /var/cache/fake-apk/linux-virt ;;
     openrc)
         printf 'openrc\n' > /sbin/openrc; chmod 755 /sbin/openrc
         mkdir -p /etc/init.d /etc/runlevels/boot
@@ -174,6 +179,50 @@ for p in "$@"; do
     echo "$p" >> /etc/apk/world
 done
 "#;
+
+/// The module directory linux-virt makes: Alpine names it `PKGVER-PKGREL-FLAVOUR`.
+const ALPINE_KVER: &str = "6.1.0-56-virt";
+
+/// The Debian cloud kernel (from the default base) as Alpine's linux-virt package would
+/// install it: /boot/{vmlinuz,config,System.map}-virt and, in /lib/modules/ALPINE_KVER,
+/// modules.builtin and the closure of `boot_modules`. Returns the closure's length.
+fn stage_linux_virt(t: &mut Tree, boot_modules: &[String]) -> usize {
+    let base = ensure_default_base(&cache_dir(), 0).expect("default base (has the kernel)");
+    let debian = image_tree(&base).unwrap();
+    let kernel = find_kernel(&debian).unwrap();
+    let stage = "var/cache/fake-apk/linux-virt";
+    put(
+        t,
+        &format!("{stage}/boot/vmlinuz-virt"),
+        &kernel.vmlinuz,
+        0o644,
+    );
+    put(
+        t,
+        &format!("{stage}/boot/config-virt"),
+        b"CONFIG_MODULES=y\n",
+        0o644,
+    );
+    put(t, &format!("{stage}/boot/System.map-virt"), b"", 0o644);
+    let closure = module_closure(&debian, &kernel, boot_modules).unwrap();
+    let mut files = closure.clone();
+    files.push(format!("{}/modules.builtin", kernel.modules_dir));
+    for path in &files {
+        let relative = path
+            .strip_prefix(&format!("{}/", kernel.modules_dir))
+            .unwrap();
+        let Kind::File(bytes) = &debian.get(path).unwrap().kind else {
+            panic!("{path} is not a file")
+        };
+        put(
+            t,
+            &format!("{stage}/lib/modules/{ALPINE_KVER}/{relative}"),
+            bytes,
+            0o644,
+        );
+    }
+    closure.len()
+}
 
 fn alpine_shaped() -> Tree {
     let mut t = Tree::new();
@@ -192,7 +241,9 @@ fn alpine_shaped() -> Tree {
     put(&mut t, "etc/group", b"root:x:0:root\nshadow:x:42:\n", 0o644);
     put(&mut t, "etc/shadow", b"root:*::0:::::\n", 0o640);
     put(&mut t, "bin/busybox", &host("/bin/busybox"), 0o755);
-    for applet in ["sh", "mkdir", "chmod", "mv", "ls", "rmdir", "ln"] {
+    for applet in [
+        "sh", "mkdir", "chmod", "mv", "ls", "rmdir", "ln", "cp", "rm",
+    ] {
         link(&mut t, &format!("bin/{applet}"), "/bin/busybox");
     }
     put(&mut t, "sbin/apk", FAKE_APK.as_bytes(), 0o755);
@@ -221,23 +272,27 @@ fn layout_of(tree: &Tree, dir: &Path) {
     .unwrap();
 }
 
-/// The shipped recipe with its base and outputs replaced, built from `fixture`.
-fn build_flavour(recipe: &str, fixture: &Tree, work: &Path) -> PathBuf {
-    let base = work.join("base");
-    layout_of(fixture, &base);
-    let text = std::fs::read_to_string(
+/// The shipped recipe's text.
+fn shipped(recipe: &str) -> String {
+    std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../image-recipes")
             .join(recipe),
     )
-    .unwrap();
-    let text: String = text
+    .unwrap()
+}
+
+/// The shipped recipe with its base and outputs replaced, built from `fixture`.
+fn build_flavour(recipe: &str, fixture: &Tree, work: &Path, outputs: &str) -> PathBuf {
+    let base = work.join("base");
+    layout_of(fixture, &base);
+    let text: String = shipped(recipe)
         .lines()
         .map(|l| {
             if l.starts_with("base: ") {
                 format!("base: oci-layout:{}:latest", base.display())
             } else if l.starts_with("outputs: ") {
-                "outputs: [oci]".to_string()
+                format!("outputs: {outputs}")
             } else {
                 l.to_string()
             }
@@ -267,7 +322,13 @@ fn mode(t: &Tree, p: &str) -> (u32, u32, u32) {
 #[test]
 fn centos_hardened_builds_from_a_systemd_glibc_fixture_and_verifies_clean() {
     let work = tempfile::tempdir().unwrap();
-    let out = build_flavour("centos-hardened.yaml", &centos_shaped(), work.path());
+    // The fixture's kernel is a placeholder: no PXE files.
+    let out = build_flavour(
+        "centos-hardened.yaml",
+        &centos_shaped(),
+        work.path(),
+        "[oci]",
+    );
     let report = verify(&out).unwrap();
     println!("{}", report.text());
     assert!(report.ok(), "{}", report.text());
@@ -324,7 +385,13 @@ fn centos_hardened_builds_from_a_systemd_glibc_fixture_and_verifies_clean() {
 #[test]
 fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
     let work = tempfile::tempdir().unwrap();
-    let out = build_flavour("alpine-minimal.yaml", &alpine_shaped(), work.path());
+    let recipe = harmony::recipe::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes/alpine-minimal.yaml"),
+    )
+    .unwrap();
+    let mut fixture = alpine_shaped();
+    let boot_modules = stage_linux_virt(&mut fixture, &recipe.boot_modules);
+    let out = build_flavour("alpine-minimal.yaml", &fixture, work.path(), "[pxe, oci]");
     let report = verify(&out).unwrap();
     println!("{}", report.text());
     assert!(report.ok(), "{}", report.text());
@@ -334,11 +401,17 @@ fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
         t.read_text("etc/apk/world").unwrap(),
         "linux-virt\nopenrc\nnftables\n"
     );
-    // The recipe's run step moved the kernel bootc-style.
-    assert!(t.get("usr/lib/modules/6.6.58-0-virt/vmlinuz").is_some());
+    // The kernel stays where linux-virt put it: no bootc copy beside an unmerged /lib.
+    let vmlinuz = &t.get("boot/vmlinuz-virt").unwrap().kind;
+    assert!(matches!(t.get("lib/modules").unwrap().kind, Kind::Dir));
+    assert!(t.get("usr/lib/modules").is_none());
+    let Kind::File(vmlinuz) = vmlinuz else {
+        panic!("/boot/vmlinuz-virt is not a file")
+    };
     assert_eq!(
-        t.get("lib/modules").unwrap().kind,
-        Kind::Symlink("../usr/lib/modules".into())
+        std::fs::read(out.join("pxe/vmlinuz")).unwrap(),
+        vmlinuz.as_slice(),
+        "the PXE kernel is /boot/vmlinuz-virt"
     );
     assert_eq!(
         mode(&t, "etc/shadow"),
@@ -355,6 +428,23 @@ fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
         .read_text("etc/profile")
         .unwrap()
         .starts_with("umask 027\n"));
+
+    // The initramfs carries the boot modules it took from /lib/modules/6.1.0-56-virt and
+    // loads every one. (The fixture has no init system to hand over to: that is where
+    // this boot ends.)
+    let vm = Vm::boot(&VmOptions::new(&out)).expect("boot the PXE files");
+    let line = vm
+        .wait_for_line(|l| l.contains("modules: "), Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("initramfs: {line}");
+    assert!(
+        line.contains(&format!(
+            "modules: {boot_modules} loaded, 0 already loaded, 0 failed"
+        )),
+        "{line}\n{}",
+        vm.tail().join("\n")
+    );
+    vm.shutdown().ok();
 }
 
 /// OpenSCAP beside `harmony verify`: Debian's ssg-nondebian CIS profile for CentOS
@@ -377,7 +467,12 @@ fn openscap_cis_scan_of_the_hardened_fixture() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let out = build_flavour("centos-hardened.yaml", &centos_shaped(), work.path());
+    let out = build_flavour(
+        "centos-hardened.yaml",
+        &centos_shaped(),
+        work.path(),
+        "[oci]",
+    );
     let root = work.path().join("rootfs");
     harmony::steps::run_in_root::materialise(
         &image_tree(&out).unwrap(),

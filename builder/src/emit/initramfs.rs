@@ -202,6 +202,45 @@ mod tests {
         assert!(t.get("lib").is_none());
     }
 
+    /// Alpine: /boot/vmlinuz-virt, modules in a real /lib/modules/6.6.58-0-virt; the
+    /// initramfs gets them under /usr/lib/modules/KVER, listed in load order.
+    #[test]
+    fn alpine_flavoured_kernel_modules_from_lib_in_load_order() {
+        use crate::kernel::tests::{alpine_tree, fake_module, ALPINE_KVER};
+        let image = alpine_tree(&[
+            ("squashfs.ko", fake_module("squashfs", &["lz4_decompress"])),
+            ("lz4_decompress.ko", fake_module("lz4_decompress", &[])),
+            ("virtio_blk.ko", fake_module("virtio_blk", &["virtio"])),
+        ]);
+        let k = find_kernel(&image).unwrap_or_else(|e| panic!("{e}"));
+        let t = initramfs_tree(
+            &image,
+            &k,
+            b"",
+            &["virtio_blk".into(), "squashfs".into()],
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Kind::File(list) = &t.get(MODULE_LIST_PATH).unwrap().kind else {
+            panic!("module list is a file")
+        };
+        let dir = format!("/usr/lib/modules/{ALPINE_KVER}/kernel/drivers");
+        assert_eq!(
+            String::from_utf8_lossy(list),
+            format!("{dir}/virtio_blk.ko\n{dir}/lz4_decompress.ko\n{dir}/squashfs.ko\n"),
+            "virtio is built in; lz4 before squashfs"
+        );
+        for line in String::from_utf8_lossy(list).lines() {
+            let got = t
+                .get(line)
+                .unwrap_or_else(|| panic!("{line} not in the initramfs"));
+            let source = image
+                .get(&line.replace("/usr/lib/modules", "lib/modules"))
+                .unwrap();
+            assert_eq!(got.kind, source.kind, "{line}: the image's bytes");
+        }
+    }
+
     #[test]
     fn unknown_module_fails_the_build() {
         let image = image_with_module("usr/lib/modules/6.1.0");

@@ -3,6 +3,11 @@
 //! A base whose kernel package left it only as `/boot/vmlinuz-KVER` (most RPM and many
 //! container-built images) gets one layer that puts a copy in the bootc place, so the OCI
 //! image Harmony pushes boots with bootc-style tooling as its PXE files do.
+//!
+//! Not for an unmerged /usr whose modules are in a real `/lib/modules/KVER` (Alpine's
+//! `/boot/vmlinuz-virt` + `/lib/modules/6.6.58-0-virt`): a `/usr/lib/modules/KVER`
+//! holding only the kernel would split it from its modules, and bootc needs a merged
+//! /usr anyway. Such a kernel stays where its package put it; the builder finds it there.
 
 use std::sync::Arc;
 
@@ -13,14 +18,17 @@ use crate::kernel::{find_kernel, KernelError};
 use crate::tree::layer::LayerChanges;
 use crate::tree::{Entry, Kind, Meta, Tree};
 
-/// None when the image has its kernel in the bootc place already (or has no kernel: the
-/// build reports that itself when it looks for one).
+/// None when the image has its kernel in the bootc place already, keeps its modules
+/// outside /usr, or has no kernel (the build reports that itself when it looks for one).
 pub fn bootc_kernel_step(tree: &Tree) -> Result<Option<StepOutput>, KernelError> {
     let kernel = match find_kernel(tree) {
         Ok(k) => k,
         Err(KernelError::NotFound) => return Ok(None),
         Err(e) => return Err(e),
     };
+    if !kernel.modules_dir.starts_with("usr/lib/modules/") {
+        return Ok(None);
+    }
     let wanted = format!("usr/lib/modules/{}/vmlinuz", kernel.version);
     let present = tree
         .resolve_all(&wanted)
@@ -107,6 +115,40 @@ mod tests {
         ] {
             assert!(step.changes.0.contains_key(dir), "{dir}");
         }
+    }
+
+    #[test]
+    fn an_alpine_kernel_stays_beside_its_modules_in_unmerged_lib() {
+        let mut t = Tree::new();
+        t.mkdir_all("boot", &Meta::new(0o755)).unwrap();
+        t.mkdir_all("usr/lib", &Meta::new(0o755)).unwrap();
+        t.mkdir_all("lib/modules/6.6.58-0-virt/kernel", &Meta::new(0o755))
+            .unwrap();
+        t.insert("boot/vmlinuz-virt", file(b"bzImage")).unwrap();
+        assert!(bootc_kernel_step(&t).unwrap().is_none());
+        // A merged /usr gets the copy, found through the /lib link.
+        let mut merged = Tree::new();
+        merged.mkdir_all("boot", &Meta::new(0o755)).unwrap();
+        merged
+            .mkdir_all("usr/lib/modules/6.6.58-0-virt/kernel", &Meta::new(0o755))
+            .unwrap();
+        merged
+            .insert(
+                "lib",
+                Entry {
+                    kind: Kind::Symlink("usr/lib".into()),
+                    meta: Meta::new(0o777),
+                },
+            )
+            .unwrap();
+        merged
+            .insert("boot/vmlinuz-virt", file(b"bzImage"))
+            .unwrap();
+        let step = bootc_kernel_step(&merged).unwrap().expect("a layer");
+        assert!(step
+            .changes
+            .0
+            .contains_key("usr/lib/modules/6.6.58-0-virt/vmlinuz"));
     }
 
     #[test]
