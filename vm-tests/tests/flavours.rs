@@ -87,7 +87,12 @@ esac
 for p in "$@"; do
     case "$p" in
     nftables) printf 'nft\n' > /usr/sbin/nft; chmod 755 /usr/sbin/nft ;;
-    audit) printf 'auditd\n' > /usr/sbin/auditd; chmod 755 /usr/sbin/auditd; mkdir -p /etc/audit/rules.d ;;
+    audit)
+        printf 'auditd\n' > /usr/sbin/auditd; chmod 755 /usr/sbin/auditd; mkdir -p /etc/audit/rules.d
+        # As CentOS Stream 9's audit package ships them: rules.d/audit.rules, and an
+        # audit.rules generated from it alone (stale once other rules are added).
+        printf '## First rule - delete all\n-D\n\n-b 8192\n\n--backlog_wait_time 60000\n\n-f 1\n' > /etc/audit/rules.d/audit.rules
+        printf -- '-D\n-b 8192\n-f 1\n--backlog_wait_time 60000\n\n' > /etc/audit/audit.rules ;;
     openssh-server)
         printf 'sshd\n' > /usr/sbin/sshd; chmod 755 /usr/sbin/sshd
         mkdir -p /etc/ssh/sshd_config.d
@@ -376,6 +381,16 @@ fn centos_hardened_builds_from_a_systemd_glibc_fixture_and_verifies_clean() {
         .read_text("etc/audit/rules.d/99-harmony-immutable.rules")
         .unwrap()
         .contains("-e 2"));
+    // audit.rules as augenrules makes it of rules.d (the package's audit.rules read
+    // last, by `ls -v`): its -D first, our rules, -e 2 last; the stale one replaced.
+    let merged = t.read_text("etc/audit/audit.rules").unwrap();
+    let lines: Vec<&str> = merged.lines().collect();
+    assert_eq!(&lines[1..4], ["-D", "-b 8192", "-f 1"], "{merged}");
+    assert_eq!(
+        lines[lines.len() - 2..],
+        ["--backlog_wait_time 60000", "-e 2"]
+    );
+    assert!(lines.contains(&"-w /etc/shadow -p wa -k identity"));
     assert!(t
         .read_text("etc/login.defs")
         .unwrap()

@@ -8,6 +8,7 @@
 //! the rule says so in its own file and in `KUBERNETES_OVERRIDES`, on purpose and visibly.
 
 pub mod audit;
+pub mod augenrules;
 pub mod boot_hook;
 pub mod firewall;
 pub mod flavour;
