@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use harmony::build::{build, BuildOptions, BuildReport};
+use harmony::run::Vm;
 
 /// `target/` of this workspace (tests run from the crate directory).
 pub fn target_dir() -> PathBuf {
@@ -65,4 +67,32 @@ pub fn write_config(dir: &Path, name: &str, json: &serde_json::Value) -> PathBuf
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether the guest's console should be echoed (`HARMONY_TEST_ECHO` set), for debugging.
+pub fn echo_requested() -> bool {
+    std::env::var_os("HARMONY_TEST_ECHO").is_some()
+}
+
+/// How long a shell command on a booted guest's console may take to answer.
+pub const SHELL_ANSWER: Duration = Duration::from_secs(60);
+
+/// Send a command line to the guest's shell and wait for the line it prints that starts
+/// with `tag` (trailing white space trimmed).
+pub fn ask(vm: &Vm, command: &str, tag: &str) -> String {
+    vm.send(&format!("{command}\n")).unwrap();
+    vm.wait_for_line(|l| l.starts_with(tag), SHELL_ANSWER)
+        .unwrap_or_else(|e| panic!("{command}: {e}\n{}", vm.tail().join("\n")))
+        .trim_end()
+        .to_string()
+}
+
+/// The entry for `path` in a first-boot report's `written` list.
+pub fn written<'a>(report: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    report["written"]
+        .as_array()
+        .expect("written[]")
+        .iter()
+        .find(|w| w["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not in report: {report}"))
 }

@@ -8,25 +8,17 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use harmony::build::{build, default_base, BuildOptions};
 use harmony::oci::{ImageDetails, LayoutWriter};
 use harmony::run::{Vm, VmOptions};
 use harmony::tree::layer::{encode_layer, LayerChanges};
-use harmony::tree::{Entry, Kind, Meta};
-use harmony_vm_tests::{cache_dir, target_dir};
+use harmony::tree::Entry;
+use harmony_vm_tests::{cache_dir, echo_requested, target_dir};
 
 const BOOT: Duration = Duration::from_secs(240);
 const HAPROXY: &str = "/usr/sbin/haproxy";
-
-fn file(bytes: Vec<u8>, mode: u32) -> Entry {
-    Entry {
-        kind: Kind::File(Arc::new(bytes)),
-        meta: Meta::new(mode),
-    }
-}
 
 /// `ldd` output → the absolute paths of the libraries and the loader.
 fn shared_libraries(binary: &str) -> Vec<PathBuf> {
@@ -55,7 +47,7 @@ fn haproxy_fixture(dir: &Path) -> String {
         let real = std::fs::canonicalize(path).unwrap();
         changes.put(
             path.to_str().unwrap(),
-            file(std::fs::read(&real).unwrap(), mode),
+            Entry::file(std::fs::read(&real).unwrap(), mode),
         );
     };
     add(Path::new(HAPROXY), 0o755);
@@ -64,14 +56,14 @@ fn haproxy_fixture(dir: &Path) -> String {
     }
     changes.put(
         "/etc/passwd",
-        file(
+        Entry::file(
             b"root:x:0:0:root:/:/bin/false\nhaproxy:x:99:99:haproxy:/:/bin/false\n".to_vec(),
             0o644,
         ),
     );
     changes.put(
         "/etc/group",
-        file(b"root:x:0:\nhaproxy:x:99:\n".to_vec(), 0o644),
+        Entry::file(b"root:x:0:\nhaproxy:x:99:\n".to_vec(), 0o644),
     );
     let layer = encode_layer(&changes, 0).unwrap();
     let mut writer = LayoutWriter::create(dir, 0).unwrap();
@@ -160,7 +152,7 @@ fn haproxy_component_is_baked_in_and_serves_its_stats_through_a_host_forward() {
 
     let port = free_port();
     let mut opts = VmOptions::new(&out);
-    opts.echo = std::env::var_os("HARMONY_TEST_ECHO").is_some();
+    opts.echo = echo_requested();
     // The busybox image brings its NIC up only when asked: hostfwd needs the guest's
     // address from QEMU's DHCP.
     opts.extra_cmdline = vec!["ip=dhcp".into()];

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harmony::run::{run, VmOptions};
-use harmony_vm_tests::{default_image, sha256_hex, write_config};
+use harmony_vm_tests::{default_image, echo_requested, sha256_hex, write_config};
 use serde_json::{json, Value};
 
 const BOOT: Duration = Duration::from_secs(240);
@@ -31,7 +31,7 @@ fn options(ignition: Option<std::path::PathBuf>, cmdline: Vec<String>) -> VmOpti
     VmOptions {
         ignition,
         extra_cmdline: cmdline,
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         ..VmOptions::new(default_image())
     }
 }

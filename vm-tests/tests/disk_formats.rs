@@ -14,7 +14,7 @@ use harmony::emit::ova::vmdk_member_name;
 use harmony::manifest::Manifest;
 use harmony::run::medium::{DiskFormat, MediumChoice};
 use harmony::run::{run, VmOptions};
-use harmony_vm_tests::{default_image, write_config};
+use harmony_vm_tests::{default_image, echo_requested, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -33,7 +33,7 @@ fn sh(cmd: &mut Command) -> String {
 fn boot(image: &Path, format: DiskFormat, ignition: &Path) -> serde_json::Value {
     let opts = VmOptions {
         ignition: Some(ignition.to_path_buf()),
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: MediumChoice::File {
             path: image.to_path_buf(),
             format,

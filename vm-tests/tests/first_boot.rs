@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use harmony::run::{run, Vm, VmOptions};
-use harmony_vm_tests::{default_image, sha256_hex, write_config};
+use harmony_vm_tests::{default_image, echo_requested, sha256_hex, write_config, written};
 use serde_json::{json, Value};
 
 const BOOT: Duration = Duration::from_secs(240);
@@ -17,18 +17,9 @@ fn options(ignition: Option<std::path::PathBuf>, state: Option<std::path::PathBu
         memory_mb: 1024,
         extra_cmdline: Vec::new(),
         extra_drives: Vec::new(),
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: Default::default(),
     }
-}
-
-fn written<'a>(report: &'a Value, path: &str) -> &'a Value {
-    report["written"]
-        .as_array()
-        .expect("written[]")
-        .iter()
-        .find(|w| w["path"] == path)
-        .unwrap_or_else(|| panic!("{path} not in report: {report}"))
 }
 
 const GREET: &[u8] = b"#!/bin/sh\necho hello\n";

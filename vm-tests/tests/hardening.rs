@@ -5,7 +5,6 @@
 //! guards what was changed — in the tree, and through an extra OCI layer.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use harmony::build::default_base::ensure_default_base;
@@ -16,12 +15,11 @@ use harmony::oci::{ImageDetails, LayoutWriter};
 use harmony::recipe::DEFAULT_RECIPE;
 use harmony::run::{Vm, VmOptions};
 use harmony::tree::layer::{encode_layer, LayerChanges};
-use harmony::tree::{Entry, Kind, Meta, Tree};
+use harmony::tree::{Entry, Tree};
 use harmony::verify::{image_tree, verify};
-use harmony_vm_tests::{cache_dir, default_image, target_dir, write_config};
+use harmony_vm_tests::{ask, cache_dir, default_image, echo_requested, target_dir, write_config};
 
 const BOOT: Duration = Duration::from_secs(240);
-const SHELL: Duration = Duration::from_secs(60);
 
 /// The default recipe plus the CIS profile. The default base has no nft binary, so the
 /// firewall rule is excluded — and `verify` must report it as excluded.
@@ -124,13 +122,6 @@ fn a_hardened_build_verifies_clean() {
     assert_eq!(verify(&hardened_image().join("oci")).unwrap().failed, 0);
 }
 
-fn file(text: &str, mode: u32) -> Entry {
-    Entry {
-        kind: Kind::File(Arc::new(text.as_bytes().to_vec())),
-        meta: Meta::new(mode),
-    }
-}
-
 /// Each edit is something an image could pick up after hardening (a package, a files:
 /// entry, a careless layer); each must fail exactly the rule that guards it.
 #[test]
@@ -147,14 +138,14 @@ fn tampering_with_a_hardened_tree_fails_the_guarding_rule() {
         ("sysctl-network", |t| {
             t.insert(
                 "etc/sysctl.d/99-local.conf",
-                file("net.ipv4.conf.all.accept_redirects = 1\n", 0o644),
+                Entry::file("net.ipv4.conf.all.accept_redirects = 1\n", 0o644),
             )
             .unwrap();
         }),
         ("sysctl-kernel", |t| {
             t.insert(
                 "etc/sysctl.d/99-local.conf",
-                file("kernel.modules_disabled = 1\n", 0o644),
+                Entry::file("kernel.modules_disabled = 1\n", 0o644),
             )
             .unwrap();
         }),
@@ -163,14 +154,14 @@ fn tampering_with_a_hardened_tree_fails_the_guarding_rule() {
                 ",noexec,mode=1777 0 0\ntmpfs /dev/shm",
                 ",mode=1777 0 0\ntmpfs /dev/shm",
             );
-            t.insert("etc/fstab", file(&fstab, 0o644)).unwrap();
+            t.insert("etc/fstab", Entry::file(fstab, 0o644)).unwrap();
         }),
         ("umask", |t| {
-            t.insert("etc/profile.d/zz-lax.sh", file("umask 022\n", 0o644))
+            t.insert("etc/profile.d/zz-lax.sh", Entry::file("umask 022\n", 0o644))
                 .unwrap();
         }),
         ("log-permissions", |t| {
-            t.insert("var/log/app.log", file("", 0o644)).unwrap();
+            t.insert("var/log/app.log", Entry::file("", 0o644)).unwrap();
         }),
     ];
     assert!(failed(&check_all(&hardened)).is_empty());
@@ -214,15 +205,6 @@ fn a_layer_added_on_top_of_a_hardened_image_is_seen() {
     );
 }
 
-/// Send a command line and wait for the line it prints that starts with `tag`.
-fn ask(vm: &Vm, command: &str, tag: &str) -> String {
-    vm.send(&format!("{command}\n")).unwrap();
-    vm.wait_for_line(|l| l.starts_with(tag), SHELL)
-        .unwrap_or_else(|e| panic!("{command}: {e}\n{}", vm.tail().join("\n")))
-        .trim_end()
-        .to_string()
-}
-
 /// What the checks read in the tree is what the running node has: busybox init ran the
 /// sysctl loader and the remounts, login shells get umask 027.
 #[test]
@@ -235,7 +217,7 @@ fn a_hardened_image_boots_with_its_settings_live() {
     );
     let opts = VmOptions {
         ignition: Some(cfg),
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         ..VmOptions::new(hardened_image())
     };
     let vm = Vm::boot(&opts).expect("boot");

@@ -9,7 +9,7 @@ mod join_server;
 use std::time::Duration;
 
 use harmony::run::{run, VmOptions};
-use harmony_vm_tests::{default_image, write_config};
+use harmony_vm_tests::{default_image, echo_requested, write_config};
 use join_server::{cluster_kubeconfig, configmap_json, openssl_jws, ApiServer, Pki};
 use serde_json::json;
 
@@ -52,7 +52,7 @@ fn first_boot_joins_through_the_second_endpoint() {
             ignition: Some(cfg),
             // A node that joins needs its network: rcS runs DHCP when asked.
             extra_cmdline: vec!["ip=dhcp".to_string()],
-            echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+            echo: echo_requested(),
             ..VmOptions::new(default_image())
         },
         BOOT,

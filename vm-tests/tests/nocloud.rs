@@ -9,11 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use harmony::run::{Vm, VmOptions};
-use harmony_vm_tests::{default_image, sha256_hex};
+use harmony_vm_tests::{ask, default_image, echo_requested, sha256_hex, written, SHELL_ANSWER};
 use serde_json::Value;
 
 const BOOT: Duration = Duration::from_secs(240);
-const SHELL: Duration = Duration::from_secs(60);
 
 const NOTE: &str = "written by cloud-config\n";
 const SCRIPT: &str = "#!/bin/sh\necho hello from write_files\n";
@@ -93,7 +92,7 @@ fn boot_with_seed(seed: PathBuf) -> (Vm, Value) {
         // last value wins: name the platform here; detection is checked in the guest below.
         extra_cmdline: vec!["ignition.platform.id=nocloud".to_string()],
         extra_drives: vec![seed],
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         ..VmOptions::new(default_image())
     };
     let vm = Vm::boot(&opts).expect("boot");
@@ -103,24 +102,6 @@ fn boot_with_seed(seed: PathBuf) -> (Vm, Value) {
     let report: Value =
         serde_json::from_str(line.trim_start_matches("HARMONY-FIRSTBOOT ")).unwrap();
     (vm, report)
-}
-
-fn written<'a>(report: &'a Value, path: &str) -> &'a Value {
-    report["written"]
-        .as_array()
-        .expect("written[]")
-        .iter()
-        .find(|w| w["path"] == path)
-        .unwrap_or_else(|| panic!("{path} not in report: {report}"))
-}
-
-/// Send a command line and wait for the line it prints that starts with `tag`.
-fn ask(vm: &Vm, command: &str, tag: &str) -> String {
-    vm.send(&format!("{command}\n")).unwrap();
-    vm.wait_for_line(|l| l.starts_with(tag), SHELL)
-        .unwrap_or_else(|e| panic!("{command}: {e}\n{}", vm.tail().join("\n")))
-        .trim_end()
-        .to_string()
 }
 
 #[test]
@@ -216,7 +197,7 @@ fn a_cidata_seed_is_found_applied_and_its_runcmd_runs_after_the_files() {
     )
     .unwrap();
     let line = vm
-        .wait_for_line(|l| l.starts_with("HARMONY-FIRSTBOOT "), SHELL)
+        .wait_for_line(|l| l.starts_with("HARMONY-FIRSTBOOT "), SHELL_ANSWER)
         .unwrap_or_else(|e| panic!("detection run: {e}\n{}", vm.tail().join("\n")));
     let again: Value = serde_json::from_str(line.trim_start_matches("HARMONY-FIRSTBOOT ")).unwrap();
     assert_eq!(

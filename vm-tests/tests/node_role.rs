@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use harmony::run::{Vm, VmOptions};
-use harmony_vm_tests::default_image;
+use harmony_vm_tests::{default_image, echo_requested};
 
 const BOOT: Duration = Duration::from_secs(240);
 const LINE: Duration = Duration::from_secs(60);
@@ -69,7 +69,7 @@ fn ipvs_modules_sysctls_log_permissions_and_the_firewall_in_the_booted_image() {
         memory_mb: 1024,
         extra_cmdline: Vec::new(),
         extra_drives: Vec::new(),
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: Default::default(),
     })
     .expect("boot");

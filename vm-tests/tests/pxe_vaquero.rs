@@ -17,7 +17,7 @@ use harmony::run::accel::{choose_accel, Accel};
 use harmony::run::console::Console;
 use harmony::run::FIRSTBOOT_MARKER;
 use harmony::vaquero::{ignition_template, ipxe::ipxe_script, role_id, template, template_data};
-use harmony_vm_tests::default_image;
+use harmony_vm_tests::{default_image, echo_requested};
 
 const MAC: &str = "52:54:00:12:34:41";
 const BOOT: Duration = Duration::from_secs(300);
@@ -196,7 +196,7 @@ fn pxe_boot_from_a_vaquero_layout_reports_first_boot() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting qemu-system-x86_64");
-    let echo = std::env::var_os("HARMONY_TEST_ECHO").is_some();
+    let echo = echo_requested();
     let mut console = Console::new(child.stdout.take().unwrap(), 60, echo);
     let mut qemu_err = Console::new(child.stderr.take().unwrap(), 20, echo);
     let line = console.wait_for_line(|l| l.contains(FIRSTBOOT_MARKER), BOOT);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use harmony::run::medium::{DiskFormat, Format, MediumChoice};
 use harmony::run::{wait_for_first_boot, Vm, VmOptions};
-use harmony_vm_tests::{default_image, write_config};
+use harmony_vm_tests::{default_image, echo_requested, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -43,7 +43,7 @@ fn disk_raw_boots_under_ovmf_through_our_uki() {
     );
     let opts = VmOptions {
         ignition: Some(cfg),
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: MediumChoice::Format(Format::Disk(DiskFormat::Raw)),
         ..VmOptions::new(out)
     };

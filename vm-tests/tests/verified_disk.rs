@@ -18,7 +18,7 @@ use harmony::emit::verified_root::{
 };
 use harmony::run::medium::{DiskFormat, MediumChoice};
 use harmony::run::{wait_for_first_boot, Vm, VmOptions, INIT_ERROR_MARKER};
-use harmony_vm_tests::{default_image, write_config};
+use harmony_vm_tests::{default_image, echo_requested, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
@@ -59,7 +59,7 @@ fn options(out: &Path, disk: &Path, state: Option<PathBuf>, config: &Path) -> Vm
         ignition: Some(config.to_path_buf()),
         state,
         memory_mb: 768,
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: MediumChoice::File {
             path: disk.to_path_buf(),
             format: DiskFormat::Raw,
