@@ -17,6 +17,7 @@ pub mod merge;
 mod node_config;
 pub mod node_settings;
 mod resolve;
+pub mod rfc3339;
 pub mod spec;
 pub mod systemd_unit;
 pub mod validate;

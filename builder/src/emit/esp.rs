@@ -97,16 +97,7 @@ struct Dir<'a> {
 fn fat_timestamp(epoch: i64) -> (u16, u16) {
     let epoch = epoch.clamp(315_532_800, 4_354_819_198);
     let (days, secs) = (epoch.div_euclid(86_400), epoch.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = ignition::rfc3339::civil_from_days(days);
     let date = (((year - 1980) << 9) | (month << 5) | day) as u16;
     let time = (((secs / 3600) << 11) | ((secs / 60 % 60) << 5) | ((secs % 60) / 2)) as u16;
     (date, time)

@@ -105,7 +105,7 @@ impl LayoutWriter {
 
     /// Write config, manifest and index, move the layout into place; returns the manifest digest.
     pub fn finish(self, details: &ImageDetails) -> Result<String, OciError> {
-        let created = rfc3339(self.source_date_epoch);
+        let created = ignition::rfc3339::format_unix(self.source_date_epoch);
         let doc = |e: oci_spec::OciSpecError| OciError::Document {
             what: self.dest.display().to_string(),
             problem: e.to_string(),
@@ -251,28 +251,6 @@ pub fn canonical_json(value: &impl Serialize, what: &Path) -> Result<Vec<u8>, Oc
     serde_json::to_vec(&sort(serde_json::to_value(value).map_err(err)?)).map_err(err)
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (proleptic Gregorian, UTC).
-pub fn rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -281,13 +259,6 @@ mod tests {
     use crate::oci::{open_image, ImageRef};
     use crate::tree::layer::{diff_trees, encode_layer};
     use crate::tree::{Entry, Kind, Meta, Tree};
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    }
 
     fn layer(text: &str) -> EncodedLayer {
         let mut t = Tree::new();
