@@ -383,7 +383,6 @@ fn decompress(path: &str, contents: &[u8]) -> Result<Vec<u8>, KernelError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::io::Write;
-    use std::sync::Arc;
 
     use object::write::Object as ObjectWriter;
     use object::{Architecture, BinaryFormat, Endianness, SectionKind};
@@ -407,10 +406,7 @@ pub(crate) mod tests {
     }
 
     fn file(bytes: Vec<u8>) -> Entry {
-        Entry {
-            kind: Kind::File(Arc::new(bytes)),
-            meta: Meta::new(0o644),
-        }
+        Entry::file(bytes, 0o644)
     }
 
     /// A merged-/usr tree with `lib -> usr/lib` and the given modules under kernel/.

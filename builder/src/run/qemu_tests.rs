@@ -11,7 +11,7 @@ use crate::emit::initramfs::compress_cpio;
 use crate::emit::rootfs::rootfs_image;
 use crate::emit::squashfs::squashfs_image;
 use crate::manifest::{Artifact, Manifest};
-use crate::tree::{Entry, Kind, Meta, Tree};
+use crate::tree::{Entry, Meta, Tree};
 
 const EPOCH: i64 = 1_700_000_000;
 
@@ -25,13 +25,6 @@ read line
 echo "ECHO:$line"
 /bin/busybox poweroff -f
 "#;
-
-fn file(bytes: Vec<u8>, mode: u32) -> Entry {
-    Entry {
-        kind: Kind::File(Arc::new(bytes)),
-        meta: Meta::new(mode),
-    }
-}
 
 /// An output directory as `harmony build` would leave it; returns it and the squashfs size.
 fn out_dir() -> (tempfile::TempDir, usize) {
@@ -51,11 +44,11 @@ fn out_dir() -> (tempfile::TempDir, usize) {
     initramfs
         .insert(
             "bin/busybox",
-            file(std::fs::read("/bin/busybox").unwrap(), 0o755),
+            Entry::file(std::fs::read("/bin/busybox").unwrap(), 0o755),
         )
         .unwrap();
     initramfs
-        .insert("init", file(INIT.as_bytes().to_vec(), 0o755))
+        .insert("init", Entry::file(INIT.as_bytes().to_vec(), 0o755))
         .unwrap();
     put(
         "initramfs.img",
@@ -65,8 +58,11 @@ fn out_dir() -> (tempfile::TempDir, usize) {
 
     let mut root = Tree::new();
     root.mkdir_all("etc", &Meta::new(0o755)).unwrap();
-    root.insert("etc/os-release", file(b"ID=harmony-test\n".to_vec(), 0o644))
-        .unwrap();
+    root.insert(
+        "etc/os-release",
+        Entry::file(b"ID=harmony-test\n".to_vec(), 0o644),
+    )
+    .unwrap();
     let squashfs = squashfs_image(&root, EPOCH).unwrap();
     let squashfs_len = squashfs.len();
     put(

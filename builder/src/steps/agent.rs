@@ -1,8 +1,6 @@
 //! Bakes harmony-agent into the image with the boot hook of whichever init system the
 //! base has: busybox init (`/etc/inittab`), systemd, or OpenRC.
 
-use std::sync::Arc;
-
 use sha2::{Digest, Sha256};
 
 use super::StepOutput;
@@ -90,7 +88,7 @@ pub fn detect_init(tree: &Tree) -> Option<InitSystem> {
 pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentStepError> {
     let init = detect_init(tree).ok_or(AgentStepError::NoInitSystem)?;
     let mut changes = LayerChanges::default();
-    changes.put(AGENT_PATH, file(agent_binary.to_vec(), 0o755));
+    changes.put(AGENT_PATH, Entry::file(agent_binary.to_vec(), 0o755));
     let mut digest = Sha256::new();
     digest.update(Sha256::digest(agent_binary));
     digest.update(format!("{init:?}\n"));
@@ -102,7 +100,7 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
         }
         InitSystem::Systemd => {
             let unit = "/usr/lib/systemd/system/harmony-firstboot.service";
-            changes.put(unit, file(SYSTEMD_UNIT.as_bytes().to_vec(), 0o644));
+            changes.put(unit, Entry::file(SYSTEMD_UNIT.as_bytes().to_vec(), 0o644));
             changes.put(
                 "/etc/systemd/system/sysinit.target.wants/harmony-firstboot.service",
                 Entry {
@@ -114,7 +112,10 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
         }
         InitSystem::OpenRc => {
             let script = "/etc/init.d/harmony-firstboot";
-            changes.put(script, file(OPENRC_SCRIPT.as_bytes().to_vec(), 0o755));
+            changes.put(
+                script,
+                Entry::file(OPENRC_SCRIPT.as_bytes().to_vec(), 0o755),
+            );
             changes.put(
                 "/etc/runlevels/boot/harmony-firstboot",
                 Entry {
@@ -131,13 +132,6 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
         inputs_digest: hex::encode(digest.finalize()),
         changes,
     })
-}
-
-fn file(bytes: Vec<u8>, mode: u32) -> Entry {
-    Entry {
-        kind: Kind::File(Arc::new(bytes)),
-        meta: Meta::new(mode),
-    }
 }
 
 /// Run the agent right after the base's own sysinit actions (busybox init runs `sysinit`
@@ -185,7 +179,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(detect_init(&t), None);
-        t.insert("usr/sbin/openrc", file(vec![], 0o755)).unwrap();
+        t.insert("usr/sbin/openrc", Entry::file(vec![], 0o755))
+            .unwrap();
         assert_eq!(detect_init(&t), Some(InitSystem::OpenRc));
     }
 

@@ -84,10 +84,7 @@ mod tests {
     use super::*;
 
     fn file(bytes: &[u8]) -> Entry {
-        Entry {
-            kind: Kind::File(Arc::new(bytes.to_vec())),
-            meta: Meta::new(0o644),
-        }
+        Entry::file(bytes, 0o644)
     }
 
     #[test]

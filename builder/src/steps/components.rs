@@ -3,7 +3,6 @@
 //! the service entry that runs `harmony-agent component run NAME` under the base's init.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -100,7 +99,10 @@ pub fn component_step(
     });
     let put_blob = |changes: &mut LayerChanges, d: &str, bytes: Vec<u8>| {
         let hex = d.trim_start_matches("sha256:");
-        changes.put(&format!("{dir}/blobs/sha256/{hex}"), file(bytes, 0o444));
+        changes.put(
+            &format!("{dir}/blobs/sha256/{hex}"),
+            Entry::file(bytes, 0o444),
+        );
     };
     let config = blob(&image.config_digest)?;
     put_blob(&mut changes, &image.manifest_digest, manifest);
@@ -111,11 +113,11 @@ pub fn component_step(
     }
     changes.put(
         &format!("{dir}/oci-layout"),
-        file(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o444),
+        Entry::file(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o444),
     );
     changes.put(
         &format!("{dir}/index.json"),
-        file(serde_json::to_vec(&index).expect("json"), 0o444),
+        Entry::file(serde_json::to_vec(&index).expect("json"), 0o444),
     );
     let described = serde_json::json!({
         "name": name,
@@ -125,13 +127,13 @@ pub fn component_step(
     });
     changes.put(
         &format!("{dir}/component.json"),
-        file(serde_json::to_vec_pretty(&described).expect("json"), 0o444),
+        Entry::file(serde_json::to_vec_pretty(&described).expect("json"), 0o444),
     );
     for (path, text) in &item.rendered.files {
         digest.update(format!("{path}\n{text}\n"));
         changes.put(
             &format!("{dir}/config/{path}"),
-            file(text.as_bytes().to_vec(), 0o444),
+            Entry::file(text.as_bytes().to_vec(), 0o444),
         );
     }
 
@@ -162,7 +164,7 @@ pub fn component_step(
             );
             digest.update(unit.as_bytes());
             let path = format!("/usr/lib/systemd/system/{unit_name}");
-            changes.put(&path, file(unit.into_bytes(), 0o644));
+            changes.put(&path, Entry::file(unit.into_bytes(), 0o644));
             changes.put(
                 &format!("/etc/systemd/system/multi-user.target.wants/{unit_name}"),
                 Entry {
@@ -180,7 +182,7 @@ pub fn component_step(
             );
             digest.update(script.as_bytes());
             let path = format!("/etc/init.d/{script_name}");
-            changes.put(&path, file(script.into_bytes(), 0o755));
+            changes.put(&path, Entry::file(script.into_bytes(), 0o755));
             changes.put(
                 &format!("/etc/runlevels/default/{script_name}"),
                 Entry {
@@ -199,11 +201,4 @@ pub fn component_step(
         inputs_digest: hex::encode(digest.finalize()),
         changes,
     })
-}
-
-fn file(bytes: Vec<u8>, mode: u32) -> Entry {
-    Entry {
-        kind: Kind::File(Arc::new(bytes)),
-        meta: Meta::new(mode),
-    }
 }

@@ -36,28 +36,24 @@ pub fn diff(before: &Tree, after: &Tree) -> LayerChanges {
 mod tests {
     use super::*;
     use crate::tree::unpack::apply_layer;
-    use crate::tree::{layer::encode_layer, Entry, Kind, Meta};
-    use std::sync::Arc;
-
-    fn file(t: &[u8], mode: u32) -> Entry {
-        Entry {
-            kind: Kind::File(Arc::new(t.to_vec())),
-            meta: Meta::new(mode),
-        }
-    }
+    use crate::tree::{layer::encode_layer, Entry, Meta};
 
     /// Applying the encoded diff to `before` gives `after`: the layer says exactly the edit.
     #[test]
     fn the_diff_layer_replays_the_edit() {
         let mut before = Tree::new();
         before.mkdir_all("etc/old/deep", &Meta::new(0o755)).unwrap();
-        before.insert("etc/old/deep/x", file(b"x", 0o644)).unwrap();
-        before.insert("etc/keep", file(b"k", 0o644)).unwrap();
-        before.insert("etc/shadow", file(b"s", 0o640)).unwrap();
+        before
+            .insert("etc/old/deep/x", Entry::file(b"x", 0o644))
+            .unwrap();
+        before.insert("etc/keep", Entry::file(b"k", 0o644)).unwrap();
+        before
+            .insert("etc/shadow", Entry::file(b"s", 0o640))
+            .unwrap();
         let mut after = before.clone();
         after.remove("etc/old").unwrap();
         after.get_mut("etc/shadow").unwrap().meta.mode = 0;
-        after.insert("etc/new", file(b"n", 0o600)).unwrap();
+        after.insert("etc/new", Entry::file(b"n", 0o600)).unwrap();
 
         let changes = diff(&before, &after);
         let keys: Vec<&str> = changes.0.keys().map(String::as_str).collect();

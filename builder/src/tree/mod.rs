@@ -61,6 +61,16 @@ pub struct Entry {
     pub meta: Meta,
 }
 
+impl Entry {
+    /// A regular file owned by root.
+    pub fn file(bytes: impl Into<Vec<u8>>, mode: u32) -> Self {
+        Entry {
+            kind: Kind::File(Arc::new(bytes.into())),
+            meta: Meta::new(mode),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TreeError {
     #[error("{path}: parent {parent} is not a directory")]
@@ -359,10 +369,7 @@ mod tests {
     use super::*;
 
     fn file(data: &[u8]) -> Entry {
-        Entry {
-            kind: Kind::File(Arc::new(data.to_vec())),
-            meta: Meta::new(0o644),
-        }
+        Entry::file(data, 0o644)
     }
 
     #[test]
