@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use harmony_agent::join::{join, Backoff, JoinError, JoinOptions};
+use harmony_agent::backoff::ManualClock;
+use harmony_agent::join::{join, join_with_clock, Backoff, JoinError, JoinOptions};
 use harmony_agent::target_root::TargetRoot;
 use ignition::node_settings::NodeSettings;
 use join_server::{cluster_kubeconfig, configmap_json, dead_endpoint, openssl_jws, ApiServer, Pki};
@@ -293,11 +294,22 @@ fn all_endpoints_down_gives_up_in_bounded_time_and_writes_nothing() {
     let endpoints = [dead_endpoint(), dead_endpoint(), unsigned.url.clone()];
     let s = settings(&endpoints, &[&f.cluster.ca_pin]);
     let dir = tempfile::tempdir().unwrap();
-    let err = join(&s, &TargetRoot::new(dir.path()), &quick()).unwrap_err();
+    // The rounds are paced by a manual clock: how many fit in the total depends only on
+    // the schedule (20, 40, then 80 ms: six pauses fit in 400 ms), not on how fast this
+    // machine answers.
+    let clock = ManualClock::default();
+    let err = join_with_clock(&s, &TargetRoot::new(dir.path()), &quick(), &clock).unwrap_err();
     let JoinError::Unreachable { rounds, last, .. } = &err else {
         panic!("{err}");
     };
-    assert!(*rounds >= 2, "{err}");
+    assert_eq!(*rounds, 7, "{err}");
+    let ms: Vec<u128> = clock
+        .pauses
+        .borrow()
+        .iter()
+        .map(|p| p.as_millis())
+        .collect();
+    assert_eq!(ms, [20, 40, 80, 80, 80, 80]);
     assert_eq!(last.len(), 3);
     for (e, why) in &last[..2] {
         assert!(endpoints.contains(e));

@@ -2,7 +2,7 @@
 //! exponential delays between rounds, until a total time is spent (kubeadm polls every
 //! 5 s for up to 5 minutes; a node that cannot reach its cluster should say so).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {
@@ -31,11 +31,12 @@ impl Backoff {
         crate::backoff::doubling(self.first_delay, self.max_delay, round)
     }
 
-    /// The pause before the next round, or `None` when that round would start past
-    /// the total (so the caller gives up now rather than sleep for nothing).
-    pub fn next_pause(&self, started: Instant, round: u32) -> Option<Duration> {
+    /// The pause before the next round, `elapsed` after the first began, or `None` when
+    /// that round would start past the total (so the caller gives up now rather than
+    /// sleep for nothing).
+    pub fn next_pause(&self, elapsed: Duration, round: u32) -> Option<Duration> {
         let pause = self.delay(round);
-        (started.elapsed() + pause <= self.total).then_some(pause)
+        (elapsed + pause <= self.total).then_some(pause)
     }
 }
 
@@ -63,10 +64,10 @@ mod tests {
             total: Duration::from_secs(5),
             ..Backoff::default()
         };
-        let now = Instant::now();
-        assert_eq!(b.next_pause(now, 1), Some(Duration::from_secs(2)));
-        assert_eq!(b.next_pause(now, 2), Some(Duration::from_secs(4)));
-        let long_ago = now - Duration::from_secs(2);
-        assert_eq!(b.next_pause(long_ago, 2), None);
+        let secs = Duration::from_secs;
+        assert_eq!(b.next_pause(secs(0), 1), Some(secs(2)));
+        assert_eq!(b.next_pause(secs(0), 2), Some(secs(4)));
+        assert_eq!(b.next_pause(secs(1), 2), Some(secs(4)));
+        assert_eq!(b.next_pause(secs(2), 2), None);
     }
 }

@@ -10,15 +10,14 @@
 //! does not match the pins, or a server outside that CA is a security event: stop at
 //! once and never ask another endpoint, as an attacker may sit in front of any of them.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Instant;
-
 use super::backoff::Backoff;
 use super::cluster_info::{self, ClusterInfo};
 use super::kubeconfig::{self, DiscoveredCluster};
 use super::{ca_pin, jws, tls, JoinError};
+use crate::backoff::Clock;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// cluster-info is a few kilobytes; anything near this is not a kube-apiserver.
 const MAX_BODY: u64 = 1 << 20;
@@ -48,8 +47,9 @@ enum Failure {
     Fatal(JoinError),
 }
 
-pub fn discover(req: &Request<'_>) -> Result<Discovered, JoinError> {
-    let started = Instant::now();
+/// Rounds over the endpoints until one answers; `clock` paces the rounds and tells when
+/// the backoff's total is spent.
+pub fn discover(req: &Request<'_>, clock: &dyn Clock) -> Result<Discovered, JoinError> {
     let mut round = 1;
     loop {
         let mut last: Vec<(String, String)> = Vec::new();
@@ -70,12 +70,12 @@ pub fn discover(req: &Request<'_>) -> Result<Discovered, JoinError> {
                 }
             }
         }
-        match req.backoff.next_pause(started, round) {
-            Some(pause) => std::thread::sleep(pause),
+        match req.backoff.next_pause(clock.elapsed(), round) {
+            Some(pause) => clock.sleep(pause),
             None => {
                 return Err(JoinError::Unreachable {
                     rounds: round,
-                    waited: started.elapsed(),
+                    waited: clock.elapsed(),
                     last,
                 })
             }

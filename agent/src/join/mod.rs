@@ -173,16 +173,29 @@ pub fn join(
     root: &TargetRoot,
     opts: &JoinOptions,
 ) -> Result<JoinReport, JoinError> {
+    join_with_clock(settings, root, opts, &crate::backoff::WallClock::start())
+}
+
+/// [`join`], with discovery's rounds paced by `clock` (tests: a `ManualClock`).
+pub fn join_with_clock(
+    settings: &NodeSettings,
+    root: &TargetRoot,
+    opts: &JoinOptions,
+    clock: &dyn crate::backoff::Clock,
+) -> Result<JoinReport, JoinError> {
     let token = settings.cluster.bootstrap_token.expose();
     let (token_id, token_secret) = token.split_once('.').ok_or(JoinError::Token)?;
-    let found = discovery::discover(&discovery::Request {
-        endpoints: &settings.cluster.api_endpoints,
-        token_id,
-        token_secret,
-        ca_pins: &settings.cluster.ca_cert_hashes,
-        backoff: &opts.backoff,
-        hosts_file: opts.hosts_file.clone(),
-    })?;
+    let found = discovery::discover(
+        &discovery::Request {
+            endpoints: &settings.cluster.api_endpoints,
+            token_id,
+            token_secret,
+            ca_pins: &settings.cluster.ca_cert_hashes,
+            backoff: &opts.backoff,
+            hosts_file: opts.hosts_file.clone(),
+        },
+        clock,
+    )?;
     let actions =
         kubelet_files::actions(root, &found.cluster, settings).map_err(JoinError::Write)?;
     let plan = crate::plan::Plan {
