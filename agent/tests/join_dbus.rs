@@ -147,7 +147,7 @@ fn private_bus(dir: &Path) -> Bus {
 fn calls(log: &Path) -> String {
     // The stand-in writes each line before it replies, so it is there once we have the
     // reply; allow the file system a moment all the same.
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + Duration::from_secs(30);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if text.lines().count() >= 2 || Instant::now() > until {

@@ -152,8 +152,36 @@ fn dnsmasq_tftp(root: &std::path::Path) -> (Dnsmasq, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("dnsmasq (Debian package dnsmasq)");
-    std::thread::sleep(Duration::from_millis(300));
-    (Dnsmasq(child), ip)
+    let mut server = Dnsmasq(child);
+    wait_for_udp_listener(&mut server, &ip, 69);
+    (server, ip)
+}
+
+/// Wait until a socket is bound to `ip:port` (as /proc/net/udp lists it), rather than
+/// sleeping and hoping the server is up; the bound only keeps a broken setup from hanging.
+fn wait_for_udp_listener(server: &mut Dnsmasq, ip: &str, port: u16) {
+    let octets: Vec<u8> = ip.split('.').map(|o| o.parse().unwrap()).collect();
+    // The kernel prints the address as a native-endian u32 in hex, then the port.
+    let addr = u32::from_ne_bytes([octets[0], octets[1], octets[2], octets[3]]);
+    let wanted = format!("{addr:08X}:{port:04X}");
+    let bound = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+        if table
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str()))
+        {
+            return;
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("dnsmasq exited ({status}) before listening on {ip}:{port}");
+        }
+        assert!(
+            std::time::Instant::now() < bound,
+            "dnsmasq never listened on {ip}:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

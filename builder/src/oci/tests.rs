@@ -267,14 +267,19 @@ fn start_registry() -> Registry {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("docker-registry (Debian package docker-registry) must be installed");
-    let registry = Registry {
+    let mut registry = Registry {
         child,
         port,
         _storage: storage,
     };
-    for _ in 0..100 {
+    // Generous: a loaded machine may take a while to start it; an early exit ends the wait.
+    let bound = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < bound {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return registry;
+        }
+        if let Ok(Some(status)) = registry.child.try_wait() {
+            panic!("docker-registry exited ({status}) before listening on 127.0.0.1:{port}");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -166,8 +166,9 @@ mod tests {
             writer.write_all(b"late\n").unwrap();
             writer
         });
+        // Generous: only a broken wake-up would use it up.
         assert_eq!(
-            c.wait_for_line(|l| l == "late", Duration::from_secs(5))
+            c.wait_for_line(|l| l == "late", Duration::from_secs(60))
                 .unwrap(),
             "late"
         );
