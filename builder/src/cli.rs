@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::build::{build, BuildOptions};
+use crate::build::{build_with, BuildOptions};
 use crate::run::{run, VmOptions};
 
 #[derive(Parser)]
@@ -47,6 +47,12 @@ enum Command {
         /// Print the manifest as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Registry credentials for `docker://` bases and component images
+        /// (containers-auth.json(5) / docker config.json; default: $REGISTRY_AUTH_FILE, else
+        /// ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.config/containers/auth.json,
+        /// ~/.docker/config.json).
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
     },
     /// Boot built artifacts in QEMU and wait for the agent's first-boot report.
     Run {
@@ -106,6 +112,10 @@ enum Command {
         /// `USER:PASSWORD`, for registries that ask (Basic auth or a token service).
         #[arg(long, env = "HARMONY_REGISTRY_CREDS", hide_env_values = true)]
         creds: Option<String>,
+        /// Auth file to take credentials from when there is no --creds (default: as for
+        /// `harmony build --authfile`).
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
         /// Blobs larger than this many bytes are uploaded in chunks of this size.
         #[arg(long, default_value_t = crate::oci::push::DEFAULT_CHUNK_SIZE)]
         chunk_size: u64,
@@ -174,7 +184,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             init_bin,
             source_date_epoch,
             json,
+            authfile,
         } => {
+            let registry = crate::oci::client::RegistryOptions {
+                authfile,
+                ..Default::default()
+            };
             let opts = BuildOptions {
                 recipe,
                 out,
@@ -183,7 +198,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 init_bin,
                 source_date_epoch,
             };
-            let report = build(&opts)?;
+            let report = build_with(&opts, &registry)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.manifest)?);
             } else {
@@ -235,8 +250,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             reference,
             plain_http,
             creds,
+            authfile,
             chunk_size,
-        } => push(&out, &reference, plain_http, creds.as_deref(), chunk_size),
+        } => {
+            let credentials = creds
+                .as_deref()
+                .map(crate::oci::client::Credentials::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--creds: {e}"))?;
+            let registry = crate::oci::client::RegistryOptions {
+                plain_http,
+                credentials,
+                authfile,
+            };
+            push(&out, &reference, registry, chunk_size)
+        }
         Command::Verify { image, json } => {
             let report = crate::verify::verify(&image)?;
             if json {
@@ -289,11 +317,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
 fn push(
     out: &std::path::Path,
     reference: &str,
-    plain_http: bool,
-    creds: Option<&str>,
+    registry: crate::oci::client::RegistryOptions,
     chunk_size: u64,
 ) -> anyhow::Result<()> {
-    use crate::oci::client::{Credentials, RegistryOptions};
     use crate::oci::push::{push_layout, PushOptions};
     let layout = if out.join("oci-layout").is_file() {
         out.to_path_buf()
@@ -311,15 +337,8 @@ fn push(
         format!("docker://{reference}")
     };
     let target: crate::oci::ImageRef = full.parse()?;
-    let credentials = creds
-        .map(Credentials::parse)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--creds: {e}"))?;
     let opts = PushOptions {
-        registry: RegistryOptions {
-            plain_http,
-            credentials,
-        },
+        registry,
         chunk_size,
     };
     let report = push_layout(&layout, &target, &opts)

@@ -20,8 +20,9 @@ use crate::emit::disk_image::{emit_disk_image, DiskInputs, DISK_KIND};
 use crate::emit::pxe::{boot_files, emit_pxe, PxeInputs};
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::oci::client::RegistryOptions;
 use crate::oci::reference::ImageRef;
-use crate::oci::{open_image, ImageDetails, LayerBlob, LayoutWriter, SourceImage};
+use crate::oci::{open_image_with, ImageDetails, LayerBlob, LayoutWriter, SourceImage};
 use crate::recipe::{self, Output, Recipe};
 use crate::steps::{self, StepOutput};
 use crate::tree::layer::encode_layer;
@@ -100,6 +101,12 @@ struct ImageLayer {
 }
 
 pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
+    build_with(opts, &RegistryOptions::default())
+}
+
+/// [`build`], pulling `docker://` bases and component images as `registry` says
+/// (`--authfile`); credentials are looked up per image, when its registry asks.
+pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Result<BuildReport> {
     let mut phases = Phases(Vec::new(), Instant::now());
     let recipe = match &opts.recipe {
         Some(path) => recipe::load(path)?,
@@ -132,11 +139,11 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
     phases.done("recipe");
 
     // Base (and kernel image) layers, verified as they are opened.
-    let base =
-        open_resolved(&recipe.base, &recipe, &opts.cache).context("opening the base image")?;
+    let base = open_resolved(&recipe.base, &recipe, &opts.cache, registry)
+        .context("opening the base image")?;
     let kernel_image = match &recipe.kernel_from {
         Some(r) => Some(
-            open_resolved(r, &recipe, &opts.cache)
+            open_resolved(r, &recipe, &opts.cache, registry)
                 .context("opening the kernel image (kernel.from)")?,
         ),
         None => None,
@@ -179,7 +186,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
         .components
         .iter()
         .map(|c| {
-            open_resolved(&c.image, &recipe, &opts.cache)
+            open_resolved(&c.image, &recipe, &opts.cache, registry)
                 .with_context(|| format!("opening component {}'s image {}", c.name, c.image))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -401,7 +408,12 @@ fn emit_disk_formats(
 const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Layout and archive paths in a recipe are relative to the recipe's directory.
-fn open_resolved(r: &ImageRef, recipe: &Recipe, cache: &Path) -> anyhow::Result<SourceImage> {
+fn open_resolved(
+    r: &ImageRef,
+    recipe: &Recipe,
+    cache: &Path,
+    registry: &RegistryOptions,
+) -> anyhow::Result<SourceImage> {
     let resolved = match r {
         ImageRef::Layout { dir, tag, digest } if dir.is_relative() => ImageRef::Layout {
             dir: recipe.dir.join(dir),
@@ -414,7 +426,7 @@ fn open_resolved(r: &ImageRef, recipe: &Recipe, cache: &Path) -> anyhow::Result<
         },
         other => other.clone(),
     };
-    Ok(open_image(&resolved, cache)?)
+    Ok(open_image_with(&resolved, cache, registry)?)
 }
 
 /// The reference as written, pinned to the manifest digest it resolved to.

@@ -3,14 +3,17 @@
 //! Plain HTTP for loopback registries (`localhost`, `127.0.0.1`, `[::1]`) or when asked
 //! (`--plain-http`), HTTPS otherwise. A 401 is answered once per request: with a bearer
 //! token fetched from the challenge's realm (anonymous, or with the credentials), or with
-//! the credentials as Basic auth when the registry asks for Basic.
+//! the credentials as Basic auth when the registry asks for Basic. Credentials are
+//! `--creds`, or looked up in auth files ([`super::auth`]) at the first 401, so a registry
+//! that never asks never makes us read one.
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 
+use super::auth::{AuthFiles, Found};
 use super::error::OciError;
 
 /// How to reach a registry.
@@ -18,7 +21,11 @@ use super::error::OciError;
 pub struct RegistryOptions {
     /// Use plain HTTP even for a registry that is not on loopback.
     pub plain_http: bool,
+    /// `--creds`: for every registry, instead of any auth file.
     pub credentials: Option<Credentials>,
+    /// `--authfile`: the one auth file to read (else `$REGISTRY_AUTH_FILE`, else the
+    /// containers-auth.json(5) defaults).
+    pub authfile: Option<PathBuf>,
 }
 
 /// `USER:PASSWORD`; the password never shows in Debug output.
@@ -79,11 +86,16 @@ pub(crate) struct Client {
     pub origin: String,
     /// `ORIGIN/v2/REPOSITORY`.
     pub base: String,
+    /// `host[:port]`, as the reference names it.
+    registry: String,
     repository: String,
     /// `pull` or `pull,push`: the scope asked for when a challenge names none.
     actions: &'static str,
     agent: ureq::Agent,
-    credentials: Option<Credentials>,
+    explicit: Option<Credentials>,
+    authfile: Option<PathBuf>,
+    /// The credentials, once looked up (at the first 401).
+    found: Option<Option<Found>>,
     /// The Authorization header that worked last.
     authorization: Option<String>,
 }
@@ -101,11 +113,14 @@ impl Client {
         Client {
             base: format!("{origin}/v2/{repository}"),
             origin,
+            registry: registry.to_string(),
             repository: repository.to_string(),
             actions: if push { "pull,push" } else { "pull" },
             // Redirects only for reads: a blob GET may be sent on to a storage backend.
             agent: ureq::AgentBuilder::new().build(),
-            credentials: opts.credentials.clone(),
+            explicit: opts.credentials.clone(),
+            authfile: opts.authfile.clone(),
+            found: None,
             authorization: None,
         }
     }
@@ -183,33 +198,101 @@ impl Client {
                 }
             }
         }
-        Ok(Err(Refused {
-            status: 401,
-            body: match &self.credentials {
-                Some(c) => format!("still unauthorized as {}", c.username),
-                None => "still unauthorized anonymously (give credentials)".into(),
-            },
-        }))
+        Err(self.unauthorized())
+    }
+
+    /// The credentials for this repository: `--creds`, else the auth files (looked up once).
+    fn credentials(&mut self) -> Result<Option<Credentials>, OciError> {
+        if self.found.is_none() {
+            let found = match &self.explicit {
+                Some(c) => Some(Found {
+                    credentials: c.clone(),
+                    source: "--creds".into(),
+                }),
+                None => {
+                    let files = AuthFiles::locate(self.authfile.as_deref());
+                    let found = files.lookup(&self.registry, &self.repository)?;
+                    match &found {
+                        Some(f) => tracing::debug!(
+                            "{}/{}: credentials of {} from {}",
+                            self.registry,
+                            self.repository,
+                            f.credentials.username,
+                            f.source
+                        ),
+                        None => tracing::debug!(
+                            "{}/{}: no credentials in {}",
+                            self.registry,
+                            self.repository,
+                            files.describe()
+                        ),
+                    }
+                    found
+                }
+            };
+            self.found = Some(found);
+        }
+        Ok(self
+            .found
+            .iter()
+            .flatten()
+            .next()
+            .map(|f| f.credentials.clone()))
+    }
+
+    /// Why a 401 stands: no credentials (and how to give some), or refused ones (whose).
+    fn unauthorized(&self) -> OciError {
+        let problem = match self.found.iter().flatten().next() {
+            Some(f) => format!(
+                "refused the credentials of user {} (from {}) for {}: check them, or log in \
+                 again with `skopeo login {}`",
+                f.credentials.username, f.source, self.repository, self.registry
+            ),
+            None => {
+                let files = AuthFiles::locate(self.authfile.as_deref());
+                let mut how = format!(
+                    "log in with `skopeo login {}` (or podman/docker login; skopeo's \
+                     --tls-verify=false for a plain-HTTP registry), or give --authfile FILE",
+                    self.registry
+                );
+                if self.actions.contains("push") {
+                    how += " or --creds USER:PASSWORD";
+                }
+                format!(
+                    "{} needs credentials and none were found (looked in {}): {how}",
+                    self.repository,
+                    files.describe()
+                )
+            }
+        };
+        OciError::Unauthorized {
+            registry: self.registry.clone(),
+            problem,
+        }
     }
 
     /// The Authorization header that answers a 401's challenge.
-    fn answer(&self, url: &str, challenge: &str) -> Result<String, OciError> {
+    fn answer(&mut self, url: &str, challenge: &str) -> Result<String, OciError> {
+        let credentials = self.credentials()?;
         let scheme = challenge.split_whitespace().next().unwrap_or_default();
         if scheme.eq_ignore_ascii_case("basic") {
-            return match &self.credentials {
+            return match credentials {
                 Some(c) => Ok(c.basic()),
-                None => Err(OciError::Registry {
-                    url: url.into(),
-                    problem: "the registry asks for a user and password (Basic auth): \
-                              give --creds USER:PASSWORD"
-                        .into(),
-                }),
+                None => Err(self.unauthorized()),
             };
         }
-        Ok(format!("Bearer {}", self.fetch_token(url, challenge)?))
+        Ok(format!(
+            "Bearer {}",
+            self.fetch_token(url, challenge, credentials.as_ref())?
+        ))
     }
 
-    fn fetch_token(&self, url: &str, challenge: &str) -> Result<String, OciError> {
+    fn fetch_token(
+        &self,
+        url: &str,
+        challenge: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<String, OciError> {
         let params = parse_bearer_challenge(challenge).ok_or_else(|| OciError::Registry {
             url: url.into(),
             problem: format!("401 without a Bearer challenge (WWW-Authenticate: {challenge:?})"),
@@ -229,14 +312,17 @@ impl Client {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| format!("repository:{}:{}", self.repository, self.actions));
         request = request.query("scope", &scope);
-        if let Some(c) = &self.credentials {
+        if let Some(c) = credentials {
             request = request.set("Authorization", &c.basic());
         }
         let body: serde_json::Value = request
             .call()
-            .map_err(|e| OciError::Registry {
-                url: realm.clone(),
-                problem: format!("token request: {e}"),
+            .map_err(|e| match e {
+                ureq::Error::Status(401 | 403, _) => self.unauthorized(),
+                e => OciError::Registry {
+                    url: realm.clone(),
+                    problem: format!("token request: {e}"),
+                },
             })?
             .into_json()
             .map_err(|e| OciError::Registry {
@@ -332,24 +418,56 @@ mod tests {
 
     #[test]
     fn basic_challenges_need_credentials() {
-        let anonymous = Client::new("127.0.0.1:1", "a", &RegistryOptions::default(), true);
-        let err = anonymous
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("auth.json");
+        std::fs::write(&empty, "{}").unwrap();
+        let anonymous = RegistryOptions {
+            authfile: Some(empty.clone()),
+            ..RegistryOptions::default()
+        };
+        let mut pull = Client::new("127.0.0.1:1", "a/b", &anonymous, false);
+        let err = pull
             .answer("http://x", r#"Basic realm="basic-realm""#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--creds"), "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "registry 127.0.0.1:1: a/b needs credentials and none were found (looked in {} \
+                 (from --authfile)): log in with `skopeo login 127.0.0.1:1` (or podman/docker \
+                 login; skopeo's --tls-verify=false for a plain-HTTP registry), or give \
+                 --authfile FILE",
+                empty.display()
+            )
+        );
+        let mut push = Client::new("127.0.0.1:1", "a/b", &anonymous, true);
+        let err = push
+            .answer("http://x", r#"Basic realm="basic-realm""#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("or --creds USER:PASSWORD"), "{err}");
+
+        // --creds wins over the auth file (which would be an error: it does not exist).
         let opts = RegistryOptions {
             credentials: Some(Credentials::parse("ci:s3cret:x").unwrap()),
+            authfile: Some(dir.path().join("missing.json")),
             ..RegistryOptions::default()
         };
-        let with = Client::new("127.0.0.1:1", "a", &opts, true);
+        let mut with = Client::new("127.0.0.1:1", "a", &opts, true);
         // base64("ci:s3cret:x")
         assert_eq!(
             with.answer("http://x", r#"Basic realm="basic-realm""#)
                 .unwrap(),
             "Basic Y2k6czNjcmV0Ong="
         );
+        let refused = with.unauthorized().to_string();
+        assert!(
+            refused.contains("refused the credentials of user ci (from --creds)")
+                && !refused.contains("s3cret"),
+            "{refused}"
+        );
         assert!(format!("{:?}", opts.credentials).contains("<redacted>"));
+        assert!(!format!("{:?}", with.found).contains("s3cret"));
         assert!(Credentials::parse("nopassword").is_err());
     }
 

@@ -33,6 +33,12 @@ pub enum OciError {
     UnsupportedMediaType { what: String, media_type: String },
     #[error("registry {url}: {problem}")]
     Registry { url: String, problem: String },
+    /// An auth file or credential helper at fault; never quotes a secret.
+    #[error("{what}: {problem}")]
+    Auth { what: String, problem: String },
+    /// The registry wants credentials we do not have, or refused the ones we gave.
+    #[error("registry {registry}: {problem}")]
+    Unauthorized { registry: String, problem: String },
 }
 
 impl OciError {

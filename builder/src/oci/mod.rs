@@ -1,6 +1,7 @@
 //! OCI images: references, image layouts, archives, registries; every blob verified.
 
 pub mod archive;
+pub mod auth;
 pub mod client;
 pub mod digest;
 pub mod error;
@@ -18,8 +19,18 @@ pub use image::{LayerBlob, SourceImage};
 pub use reference::ImageRef;
 pub use writer::{ImageDetails, LayoutWriter};
 
-/// Open (pulling or unpacking into `cache` as needed) and verify the image `r` names.
+/// Open (pulling or unpacking into `cache` as needed) and verify the image `r` names;
+/// registries are reached with the default options (credentials from the default auth files).
 pub fn open_image(r: &ImageRef, cache: &Path) -> Result<SourceImage, OciError> {
+    open_image_with(r, cache, &client::RegistryOptions::default())
+}
+
+/// [`open_image`], reaching registries as `opts` says (auth file, plain HTTP).
+pub fn open_image_with(
+    r: &ImageRef,
+    cache: &Path,
+    opts: &client::RegistryOptions,
+) -> Result<SourceImage, OciError> {
     let reference = r.to_string();
     match r {
         ImageRef::Layout { dir, tag, digest } => {
@@ -41,6 +52,7 @@ pub fn open_image(r: &ImageRef, cache: &Path) -> Result<SourceImage, OciError> {
             digest.as_deref(),
             cache,
             &reference,
+            opts,
         ),
     }
 }

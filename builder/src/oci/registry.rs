@@ -26,8 +26,9 @@ pub fn pull(
     digest: Option<&str>,
     cache: &Path,
     reference: &str,
+    opts: &RegistryOptions,
 ) -> Result<SourceImage, OciError> {
-    let mut client = Client::new(registry, repository, &RegistryOptions::default(), false);
+    let mut client = Client::new(registry, repository, opts, false);
     let wanted = digest.or(tag).ok_or_else(|| OciError::BadReference {
         input: reference.into(),
         problem: "a registry reference needs a tag or a digest".into(),
