@@ -1,5 +1,7 @@
-//! The boot sequence: own image → payload sections → initrd protocol → LoadImage(kernel)
-//! → load options = command line → StartImage.
+//! The boot sequence: own image → payload sections → command line (built-in, then the
+//! extras: extra_args.rs) → initrd protocol → LoadImage(kernel) → load options = command
+//! line → StartImage. If StartImage returns, everything we installed or allocated for
+//! the kernel is taken back before we return to the firmware.
 
 use core::ffi::c_void;
 use core::ptr::null_mut;
@@ -7,7 +9,9 @@ use core::ptr::null_mut;
 use r_efi::efi;
 use r_efi::protocols::loaded_image;
 
+use crate::cmdline::Cmdline;
 use crate::console::Console;
+use crate::extra_args;
 use crate::initrd::{self, InitrdLoader};
 use crate::sections::{self, Section};
 
@@ -41,9 +45,17 @@ impl Firmware {
         unsafe { Console::new((*self.system_table).con_out) }
     }
 
-    fn boot_services(&self) -> *mut efi::BootServices {
+    pub(crate) fn boot_services(&self) -> *mut efi::BootServices {
         // SAFETY: as above.
         unsafe { (*self.system_table).boot_services }
+    }
+
+    pub(crate) fn image(&self) -> efi::Handle {
+        self.image
+    }
+
+    pub(crate) fn system_table(&self) -> *mut efi::SystemTable {
+        self.system_table
     }
 
     /// The LoadedImage protocol of `handle`.
@@ -64,13 +76,9 @@ impl Firmware {
 }
 
 /// The command line as UCS-2 with a terminating NUL, in pool memory (it must outlive us:
-/// the kernel reads it through its LoadedImage). Trailing whitespace and NULs are dropped.
-fn ucs2_cmdline(fw: &Firmware, cmdline: &[u8]) -> Result<(*mut u16, usize), Failure> {
-    let mut len = cmdline.len();
-    while len > 0 && matches!(cmdline[len - 1], 0 | b' ' | b'\n' | b'\r' | b'\t') {
-        len -= 1;
-    }
-    let bytes = (len + 1) * 2;
+/// the kernel reads it through its LoadedImage). `line` is ASCII (cmdline.rs).
+fn ucs2_cmdline(fw: &Firmware, line: &[u8]) -> Result<(*mut u16, usize), Failure> {
+    let bytes = (line.len() + 1) * 2;
     let mut buffer: *mut c_void = null_mut();
     // SAFETY: AllocatePool with a valid out pointer.
     let status =
@@ -79,18 +87,12 @@ fn ucs2_cmdline(fw: &Firmware, cmdline: &[u8]) -> Result<(*mut u16, usize), Fail
         return Err(fail("cannot allocate the command line", status));
     }
     let out = buffer as *mut u16;
-    for (i, &b) in cmdline[..len].iter().enumerate() {
-        // The builder writes ASCII only; anything else would be a broken image.
-        let c = if b.is_ascii() && b != 0 {
-            b as u16
-        } else {
-            b'?' as u16
-        };
+    for (i, &b) in line.iter().enumerate() {
         // SAFETY: i < len, and the pool holds len + 1 units.
-        unsafe { out.add(i).write(c) };
+        unsafe { out.add(i).write(b as u16) };
     }
     // SAFETY: as above.
-    unsafe { out.add(len).write(0) };
+    unsafe { out.add(line.len()).write(0) };
     Ok((out, bytes))
 }
 
@@ -109,15 +111,53 @@ pub fn boot_linux(fw: &Firmware) -> Result<efi::Status, Failure> {
         .linux
         .filter(|s| s.len > 0)
         .ok_or_else(|| fail("this image has no .linux section", efi::Status::NOT_FOUND))?;
+    // SAFETY: the section lies inside our loaded image.
+    let builtin: &[u8] = match &payload.cmdline {
+        Some(section) => unsafe { section.bytes() },
+        None => &[],
+    };
+    let mut line = Cmdline::new(builtin).map_err(|what| fail(what, efi::Status::LOAD_ERROR))?;
+    // SAFETY: `me` is our own LoadedImage, valid while we run.
+    unsafe { extra_args::append(fw, &*me, &mut line) };
 
     // Kept on this frame: StartImage does not return while the kernel still needs it.
     let mut loader = payload.initrd.filter(|s| s.len > 0).map(InitrdLoader::new);
-    if let Some(loader) = loader.as_mut() {
-        // SAFETY: `loader` lives until this function returns, after the kernel is done.
-        unsafe { initrd::install(bs, loader) }
-            .map_err(|s| fail("cannot install the initrd LoadFile2 protocol", s))?;
+    let installed = match loader.as_mut() {
+        // SAFETY: `loader` lives until this function returns, after the kernel is done;
+        // every way out below uninstalls it first.
+        Some(loader) => Some(
+            unsafe { initrd::install(bs, loader) }
+                .map_err(|s| fail("cannot install the initrd LoadFile2 protocol", s))?,
+        ),
+        None => None,
+    };
+    let started = start_kernel(
+        fw,
+        linux,
+        line.as_bytes(),
+        payload.initrd.map_or(0, |s| s.len),
+    );
+    // Whatever the kernel's EFI stub returned, Linux did not take over: nothing may keep
+    // pointing into this frame (the next boot option's loader would find our initrd).
+    if let (Some(installed), Some(loader)) = (installed, loader.as_mut()) {
+        // SAFETY: installed on this loader above.
+        if let Err(status) = unsafe { initrd::uninstall(bs, installed, loader) } {
+            fw.console()
+                .failure("cannot uninstall the initrd LoadFile2 protocol", status);
+        }
     }
+    started
+}
 
+/// LoadImage(.linux), its load options = `line`, StartImage. The load options' pool is
+/// freed and the kernel image unloaded again when it does not start or returns.
+fn start_kernel(
+    fw: &Firmware,
+    linux: Section,
+    line: &[u8],
+    initrd_len: usize,
+) -> Result<efi::Status, Failure> {
+    let bs = fw.boot_services();
     let mut kernel: efi::Handle = null_mut();
     // SAFETY: the .linux bytes stay mapped; LoadImage copies them.
     let status = unsafe {
@@ -133,26 +173,48 @@ pub fn boot_linux(fw: &Firmware) -> Result<efi::Status, Failure> {
     if status.is_error() {
         return Err(fail("LoadImage refused the .linux section", status));
     }
-
-    if let Some(cmdline) = payload.cmdline {
-        // SAFETY: the section lies inside our loaded image.
-        let (options, size) = ucs2_cmdline(fw, unsafe { cmdline.bytes() })?;
+    let mut options: *mut u16 = null_mut();
+    let prepared = (|| {
+        if line.is_empty() {
+            return Ok(());
+        }
+        let (buffer, size) = ucs2_cmdline(fw, line)?;
+        options = buffer;
         let child = fw
             .loaded_image(kernel)
             .map_err(|s| fail("no LoadedImage protocol on the kernel's handle", s))?;
         // SAFETY: the kernel's LoadedImage is ours to fill before StartImage.
         unsafe {
-            (*child).load_options = options as *mut c_void;
+            (*child).load_options = buffer as *mut c_void;
             (*child).load_options_size = size as u32;
         }
+        Ok(())
+    })();
+    let free_options = |options: *mut u16| {
+        if !options.is_null() {
+            // SAFETY: allocated by ucs2_cmdline; nothing refers to it any more.
+            unsafe { ((*bs).free_pool)(options as *mut c_void) };
+        }
+    };
+    if let Err(failure) = prepared {
+        // SAFETY: loaded above and never started.
+        unsafe { ((*bs).unload_image)(kernel) };
+        free_options(options);
+        return Err(failure);
     }
 
-    fw.console()
-        .booting(linux.len, payload.initrd.map_or(0, |s| s.len));
+    fw.console().booting(linux.len, initrd_len);
     let mut exit_size = 0usize;
     let mut exit_data: *mut efi::Char16 = null_mut();
     // SAFETY: `kernel` is the handle LoadImage returned.
     let status = unsafe { ((*bs).start_image)(kernel, &mut exit_size, &mut exit_data) };
+    // The firmware unloaded the kernel (an application) when it returned, so its
+    // LoadedImage no longer points at the options.
+    free_options(options);
+    if !exit_data.is_null() {
+        // SAFETY: StartImage hands the caller the exit data's pool buffer.
+        unsafe { ((*bs).free_pool)(exit_data as *mut c_void) };
+    }
     if status.is_error() {
         return Err(fail("the kernel's EFI stub returned an error", status));
     }

@@ -22,12 +22,20 @@ impl Line {
     }
 
     fn push(&mut self, text: &str) {
-        for b in text.bytes() {
+        self.push_bytes(text.as_bytes());
+    }
+
+    fn push_bytes(&mut self, text: &[u8]) {
+        for &b in text {
             // Keep room for "\r\n" and the terminating NUL.
             if self.len + 3 >= self.buf.len() {
                 return;
             }
-            self.buf[self.len] = if b.is_ascii() { b as u16 } else { b'?' as u16 };
+            self.buf[self.len] = if b.is_ascii_graphic() || b == b' ' {
+                b as u16
+            } else {
+                b'?' as u16
+            };
             self.len += 1;
         }
     }
@@ -103,6 +111,16 @@ impl Console {
         line.push(" bytes, initrd ");
         line.push_decimal(initrd);
         line.push(" bytes");
+        self.print(&mut line);
+    }
+
+    /// `harmony-efi-stub: ` and the pieces (long lines are cut at 160 characters).
+    pub fn note(&self, parts: &[&[u8]]) {
+        let mut line = Line::new();
+        line.push("harmony-efi-stub: ");
+        for part in parts {
+            line.push_bytes(part);
+        }
         self.print(&mut line);
     }
 }

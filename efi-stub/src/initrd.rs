@@ -92,15 +92,20 @@ unsafe extern "efiapi" fn load_initrd(
     efi::Status::SUCCESS
 }
 
+/// The new handle the device path and LoadFile2 sit on.
+pub struct Installed {
+    handle: efi::Handle,
+}
+
 /// Install the device path and LoadFile2 on a new handle. `loader` must stay in place
-/// until the kernel has read the initrd (the caller's frame lives until StartImage returns).
+/// until the kernel has read the initrd, or until [`uninstall`].
 ///
 /// # Safety
 /// Boot services are running; `loader` outlives the kernel's use of it.
 pub unsafe fn install(
     bs: *mut efi::BootServices,
     loader: &mut InitrdLoader,
-) -> Result<(), efi::Status> {
+) -> Result<Installed, efi::Status> {
     let mut handle: efi::Handle = null_mut();
     let mut dp_guid = device_path::PROTOCOL_GUID;
     let mut lf2_guid = load_file2::PROTOCOL_GUID;
@@ -122,8 +127,49 @@ pub unsafe fn install(
             loader as *mut InitrdLoader as *mut c_void,
         );
         if status.is_error() {
+            // A lone initrd device path would point the next loader at nothing.
+            ((*bs).uninstall_protocol_interface)(
+                handle,
+                &mut dp_guid,
+                &DEVICE_PATH as *const InitrdDevicePath as *mut c_void,
+            );
             return Err(status);
         }
     }
-    Ok(())
+    Ok(Installed { handle })
+}
+
+/// Take both protocols off their handle again (the firmware then frees the handle): the
+/// kernel did not take over, and `loader` goes away with the caller's frame, so a later
+/// loader must not find it. Err: the first status the firmware refused with.
+///
+/// # Safety
+/// Boot services are running; `installed` came from `install(bs, loader)`.
+pub unsafe fn uninstall(
+    bs: *mut efi::BootServices,
+    installed: Installed,
+    loader: &mut InitrdLoader,
+) -> Result<(), efi::Status> {
+    let mut dp_guid = device_path::PROTOCOL_GUID;
+    let mut lf2_guid = load_file2::PROTOCOL_GUID;
+    // SAFETY: the same handle, GUIDs and interfaces `install` used.
+    let (lf2, dp) = unsafe {
+        (
+            ((*bs).uninstall_protocol_interface)(
+                installed.handle,
+                &mut lf2_guid,
+                loader as *mut InitrdLoader as *mut c_void,
+            ),
+            ((*bs).uninstall_protocol_interface)(
+                installed.handle,
+                &mut dp_guid,
+                &DEVICE_PATH as *const InitrdDevicePath as *mut c_void,
+            ),
+        )
+    };
+    match (lf2.is_error(), dp.is_error()) {
+        (false, false) => Ok(()),
+        (true, _) => Err(lf2),
+        (false, true) => Err(dp),
+    }
 }

@@ -3,17 +3,25 @@
 //! It does what systemd-stub does, and no more: find the `.linux`, `.initrd` and
 //! `.cmdline` sections of its own PE image, offer the initrd to the kernel through the
 //! Linux initrd media LoadFile2 protocol, load the kernel's EFI stub with LoadImage, give
-//! it the command line as its load options and start it. Every failure is printed on the
+//! it the command line as its load options and start it. Extra kernel arguments (load
+//! options, SMBIOS OEM string `io.systemd.stub.kernel-cmdline-extra=`) are appended to
+//! the built-in line, never replace it (cmdline.rs, extra_args.rs). Every failure is printed on the
 //! firmware console with the EFI status, then returned to the firmware.
-#![no_std]
+// The host's std only for `cargo test` of the pure parsers.
+#![cfg_attr(not(test), no_std)]
 // Everything here talks to the firmware through raw pointers and `extern "efiapi"` calls.
 #![allow(unsafe_code)]
 
 mod boot;
+mod cmdline;
 mod console;
+mod extra_args;
 mod initrd;
+mod load_options;
+#[cfg(not(test))]
 mod mem;
 mod sections;
+mod smbios;
 
 use r_efi::efi;
 
@@ -37,6 +45,7 @@ pub unsafe extern "efiapi" fn efi_main(
     }
 }
 
+#[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // No unwinding and nothing to clean up: a bug in the stub stops the machine here.
