@@ -71,7 +71,8 @@ enum Command {
         /// Guest memory in MiB.
         #[arg(long, default_value_t = 1024)]
         memory: u32,
-        /// Extra kernel command-line arguments.
+        /// Extra kernel command-line arguments (a disk boot: appended by the UKI's EFI stub,
+        /// from an SMBIOS OEM string).
         #[arg(long = "append")]
         append: Vec<String>,
         /// A raw disk image to attach read-only (repeatable), e.g. a NoCloud seed made by cloud-localds.

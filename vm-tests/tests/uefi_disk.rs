@@ -1,7 +1,8 @@
 //! The default image's `disk.raw` boots by itself under UEFI: OVMF finds
 //! `\EFI\BOOT\BOOTX64.EFI` on the GPT disk's ESP, our EFI stub starts the kernel with
 //! the initrd and command line from its own sections, and the agent applies an Ignition
-//! config from fw_cfg and reports first boot. No -kernel, no -initrd, no -append.
+//! config from fw_cfg and reports first boot. No -kernel, no -initrd, no -append: extra
+//! kernel arguments reach the stub as an SMBIOS OEM string (the second test).
 
 use std::time::Duration;
 
@@ -70,4 +71,78 @@ fn disk_raw_boots_under_ovmf_through_our_uki() {
         "{r}"
     );
     println!("{stub}\n{}", report.line);
+}
+
+/// `harmony run --format raw --append ARGS`: QEMU hands ARGS over as the SMBIOS OEM string
+/// `io.systemd.stub.kernel-cmdline-extra=`, our stub appends them after the UKI's
+/// built-in command line, and the guest's /proc/cmdline has them while the verified root
+/// still mounts. An extra argument that would replace the root hash is dropped by the stub
+/// (the boot would otherwise fail at dm-verity: harmony-init takes the last one).
+#[test]
+fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() {
+    let out = default_image();
+    let marker = "harmony.test-marker=smbios-7f3a";
+    let forged = format!("harmony.verity.roothash={}", "0".repeat(64));
+    let tmp = tempfile::tempdir().unwrap();
+    // cloud-config through fw_cfg: runcmd's output lands in the first-boot report.
+    let user_data = tmp.path().join("user-data");
+    std::fs::write(
+        &user_data,
+        "#cloud-config\nruncmd:\n  - [cat, /proc/cmdline]\n",
+    )
+    .unwrap();
+    let opts = VmOptions {
+        ignition: Some(user_data),
+        extra_cmdline: vec![marker.to_string(), forged.clone()],
+        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        medium: MediumChoice::Format(Format::Disk(DiskFormat::Raw)),
+        ..VmOptions::new(out)
+    };
+    let vm = Vm::boot(&opts).expect("starting QEMU");
+    let stub_line = |what: &str| {
+        vm.wait_for_line(|l| l.contains("harmony-efi-stub: "), BOOT)
+            .unwrap_or_else(|e| panic!("no line from the EFI stub ({what}): {e}"))
+    };
+    let dropped = stub_line("dropped");
+    // The firmware console cuts lines at 160 characters: the hash's start is enough.
+    assert!(
+        dropped.contains("dropped an extra argument from SMBIOS")
+            && dropped.contains("harmony.verity.roothash=0000"),
+        "{dropped}"
+    );
+    let added = stub_line("added");
+    assert!(
+        added.contains("extra kernel arguments from SMBIOS: ") && added.contains(marker),
+        "{added}"
+    );
+    let booting = stub_line("booting");
+    assert!(booting.contains("booting Linux: kernel "), "{booting}");
+    let verified = vm
+        .wait_for_line(|l| l.contains("verity: ") || l.contains("dm-verity"), BOOT)
+        .unwrap_or_else(|e| panic!("no dm-verity line: {e}"));
+    assert!(
+        verified.contains("verity: /dev/vda2 verified"),
+        "{verified}"
+    );
+    let report = wait_for_first_boot(&vm, BOOT).unwrap_or_else(|e| panic!("first boot: {e}"));
+    vm.shutdown().unwrap();
+    let r = &report.json;
+    assert_eq!(r["status"], "success", "{r}");
+    let cmdline = r["commands"][0]["output_tail"].as_str().unwrap_or_default();
+    // The built-in line is whole and first; the marker follows it; the forgery is gone.
+    assert!(
+        cmdline.contains("harmony.root=PARTLABEL=harmony-root")
+            && cmdline.matches("harmony.verity.roothash=").count() == 1
+            && !cmdline.contains(&forged),
+        "{cmdline}"
+    );
+    let hash_at = cmdline.find("harmony.verity.roothash=").unwrap();
+    let marker_at = cmdline
+        .find(marker)
+        .unwrap_or_else(|| panic!("no marker: {cmdline}"));
+    assert!(hash_at < marker_at, "{cmdline}");
+    println!(
+        "{dropped}\n{added}\nguest /proc/cmdline: {}",
+        cmdline.trim()
+    );
 }

@@ -275,6 +275,8 @@ fn pxe_args(cmd: &mut Command, opts: &VmOptions) -> Result<tempfile::NamedTempFi
 }
 
 /// UEFI boot of a disk image (OVMF finds the ESP's `\EFI\BOOT\BOOTX64.EFI`) on virtio-blk.
+/// Extra kernel arguments go in an SMBIOS OEM string, which our EFI stub appends to the
+/// UKI's built-in command line (efi-stub/src/extra_args.rs).
 /// The image itself is never written: without `--state` QEMU keeps the guest's writes in
 /// a temporary overlay (`snapshot=on`); with it they go to a qcow2 overlay backed by the
 /// image, made on the first run, so the next run boots the same node.
@@ -284,15 +286,6 @@ fn disk_args(
     image: &Path,
     format: DiskFormat,
 ) -> Result<(), RunError> {
-    if !opts.extra_cmdline.is_empty() {
-        return Err(RunError::BadPath {
-            path: image.display().to_string(),
-            reason: format!(
-                "cannot add kernel arguments ({}) to a disk boot: its command line is inside the UKI",
-                opts.extra_cmdline.join(" ")
-            ),
-        });
-    }
     let ovmf = medium::ovmf()?;
     let drive = match &opts.state {
         None => format!(
@@ -305,12 +298,39 @@ fn disk_args(
             format!("id=boot,if=none,file={},format=qcow2", qemu_path(state)?)
         }
     };
+    if let Some(oem) = smbios_cmdline_extra(&opts.extra_cmdline, image)? {
+        cmd.arg("-smbios").arg(oem);
+    }
     cmd.arg("-bios")
         .arg(&ovmf)
         .arg("-drive")
         .arg(drive)
         .args(["-device", "virtio-blk-pci,drive=boot,bootindex=0"]);
     Ok(())
+}
+
+/// The OEM string systemd-stub and ours read for extra kernel arguments.
+pub const CMDLINE_EXTRA_OEM_STRING: &str = "io.systemd.stub.kernel-cmdline-extra=";
+
+/// `-smbios` value carrying `extra` to the EFI stub, `None` without any. QEMU splits its
+/// option values on `,`, so each `,` in an argument is doubled.
+fn smbios_cmdline_extra(extra: &[String], image: &Path) -> Result<Option<String>, RunError> {
+    let args = extra.join(" ").trim().to_string();
+    if args.is_empty() {
+        return Ok(None);
+    }
+    if !args.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(RunError::BadPath {
+            path: image.display().to_string(),
+            reason: format!(
+                "--append {args:?}: a disk boot's EFI stub takes printable ASCII kernel arguments only"
+            ),
+        });
+    }
+    Ok(Some(format!(
+        "type=11,value={CMDLINE_EXTRA_OEM_STRING}{}",
+        args.replace(',', ",,")
+    )))
 }
 
 /// A missing `--state` for a disk boot is created as a qcow2 overlay over the image.
@@ -499,21 +519,40 @@ mod tests {
     }
 
     #[test]
-    fn kernel_arguments_cannot_go_to_a_disk_boot() {
-        let mut opts = VmOptions::new("/nonexistent");
-        opts.extra_cmdline = vec!["quiet".into()];
-        let mut cmd = Command::new("true");
-        let err = disk_args(
-            &mut cmd,
-            &opts,
-            Path::new("/x/disk.qcow2"),
-            DiskFormat::Qcow2,
-        )
-        .unwrap_err()
-        .to_string();
+    fn kernel_arguments_go_to_a_disk_boot_as_an_smbios_oem_string() {
+        let image = Path::new("/x/disk.qcow2");
+        assert_eq!(smbios_cmdline_extra(&[], image).unwrap(), None);
+        assert_eq!(smbios_cmdline_extra(&[" ".into()], image).unwrap(), None);
+        assert_eq!(
+            smbios_cmdline_extra(&["quiet".into(), "console=ttyS0,115200".into()], image)
+                .unwrap()
+                .unwrap(),
+            "type=11,value=io.systemd.stub.kernel-cmdline-extra=quiet console=ttyS0,,115200"
+        );
+        let err = smbios_cmdline_extra(&["x=\u{e9}".into()], image)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("inside the UKI") && err.contains("quiet"),
+            err.contains("printable ASCII") && err.contains("/x/disk.qcow2"),
             "{err}"
+        );
+
+        if medium::ovmf().is_err() {
+            println!("SKIPPED (tool ovmf not installed): the QEMU arguments of a disk boot");
+            return;
+        }
+        let mut opts = VmOptions::new("/nonexistent");
+        opts.extra_cmdline = vec!["harmony.test-marker=7".into()];
+        let mut cmd = Command::new("true");
+        disk_args(&mut cmd, &opts, image, DiskFormat::Qcow2).unwrap();
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = args.iter().position(|a| a == "-smbios").expect("-smbios");
+        assert_eq!(
+            args[at + 1],
+            "type=11,value=io.systemd.stub.kernel-cmdline-extra=harmony.test-marker=7"
         );
     }
 
