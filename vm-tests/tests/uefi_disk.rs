@@ -94,7 +94,7 @@ fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() 
     let opts = VmOptions {
         ignition: Some(user_data),
         extra_cmdline: vec![marker.to_string(), forged.clone()],
-        echo: std::env::var_os("HARMONY_TEST_ECHO").is_some(),
+        echo: echo_requested(),
         medium: MediumChoice::Format(Format::Disk(DiskFormat::Raw)),
         ..VmOptions::new(out)
     };
