@@ -4,7 +4,6 @@
 //! through the api-proxy while the first backend is dead. The API server is the
 //! real-protocol stand-in of the join tests (real TLS, real ConfigMap); the client is curl.
 
-#[allow(dead_code)]
 #[path = "join_server/mod.rs"]
 mod join_server;
 

@@ -59,9 +59,8 @@ impl UseraddDefaults {
                 (it.next() == Some(key)).then(|| it.next()).flatten()
             })
         };
-        let num = |key: &str, dflt: u32| -> u32 {
-            def(key).and_then(|v| parse_c_number(v)).unwrap_or(dflt)
-        };
+        let num =
+            |key: &str, dflt: u32| -> u32 { def(key).and_then(parse_c_number).unwrap_or(dflt) };
         let signed = |key: &str| -> Option<i64> {
             def(key)
                 .and_then(|v| v.parse::<i64>().ok())

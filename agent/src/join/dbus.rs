@@ -271,7 +271,7 @@ struct Writer {
 
 impl Writer {
     fn align(&mut self, n: usize) {
-        while !self.buf.len().is_multiple_of(n) {
+        while self.buf.len() % n != 0 {
             self.buf.push(0);
         }
     }

@@ -190,7 +190,9 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
                 .with_context(|| format!("opening component {}'s image {}", c.name, c.image))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut pending: Vec<Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>>>> = Vec::new();
+    /// A step made once the tree it edits is known.
+    type PendingStep<'a> = Box<dyn Fn(&Tree) -> anyhow::Result<Option<StepOutput>> + 'a>;
+    let mut pending: Vec<PendingStep<'_>> = Vec::new();
     // Package and run steps come first: they run the base's own tools on its root
     // (a kernel package installs where its distribution puts kernels).
     if !recipe.packages.is_empty() {

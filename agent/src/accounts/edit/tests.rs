@@ -157,13 +157,13 @@ fn compare(start: &Root, groups: &[GroupEntry], users: &[UserEntry]) -> Vec<Stri
         if g.should_exist {
             tool(theirs.dir.path(), "groupadd", &groupadd_args(g));
         } else {
-            tool(theirs.dir.path(), "groupdel", &[g.name.clone()]);
+            tool(theirs.dir.path(), "groupdel", std::slice::from_ref(&g.name));
         }
     }
     for u in users {
         let exists = db.passwd.get(&u.name).is_some();
         if !u.should_exist {
-            tool(theirs.dir.path(), "userdel", &[u.name.clone()]);
+            tool(theirs.dir.path(), "userdel", std::slice::from_ref(&u.name));
         } else if exists {
             tool(theirs.dir.path(), "usermod", &user_args(u, true));
         } else {
