@@ -68,16 +68,7 @@ pub fn actions(
     let mut actions = Vec::new();
     let mut planned_dirs = Vec::new();
     for (path, contents, mode) in files {
-        let mut ancestors: Vec<&str> = Vec::new();
-        let mut cur = path;
-        while let Some(i) = cur.rfind('/') {
-            cur = &cur[..i];
-            if cur.is_empty() {
-                break;
-            }
-            ancestors.push(cur);
-        }
-        for dir in ancestors.into_iter().rev() {
+        for dir in crate::plan::ancestors(path) {
             let exists = root
                 .node(dir)
                 .map_err(|e| format!("{dir} in the target root: {e}"))?

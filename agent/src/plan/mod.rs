@@ -222,16 +222,7 @@ impl Planner<'_> {
 
     /// Every ancestor must be a directory (or a link to one); missing ones are planned.
     fn parents(&mut self, path: &str) -> Result<(), PlanError> {
-        let mut ancestors: Vec<&str> = Vec::new();
-        let mut cur = path;
-        while let Some(i) = cur.rfind('/') {
-            cur = &cur[..i];
-            if cur.is_empty() {
-                break;
-            }
-            ancestors.push(cur);
-        }
-        for anc in ancestors.into_iter().rev() {
+        for anc in ancestors(path) {
             match self.current(anc)? {
                 None => {
                     self.actions.push(Action::CreateDir {
@@ -476,6 +467,21 @@ impl Planner<'_> {
     pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>, PlanError> {
         self.root.list(dir).map_err(|e| Self::io(dir, e))
     }
+}
+
+/// The directories above an absolute path, outermost first: `/a/b/c` → `/a`, `/a/b`.
+pub fn ancestors(path: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    let mut cur = path;
+    while let Some(i) = cur.rfind('/') {
+        cur = &cur[..i];
+        if cur.is_empty() {
+            break;
+        }
+        found.push(cur);
+    }
+    found.reverse();
+    found
 }
 
 #[cfg(test)]

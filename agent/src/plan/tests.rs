@@ -176,3 +176,12 @@ fn units_enable_mask_disable() {
         "{e}"
     );
 }
+
+#[test]
+fn ancestors_are_listed_outermost_first() {
+    assert_eq!(
+        ancestors("/etc/kubernetes/pki/ca.crt"),
+        ["/etc", "/etc/kubernetes", "/etc/kubernetes/pki"]
+    );
+    assert!(ancestors("/etc").is_empty());
+}
