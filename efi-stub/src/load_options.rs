@@ -24,7 +24,7 @@ fn is_space(c: u8) -> bool {
 /// `from_shell`: the UEFI shell started us, and the first word is our own path (argv[0]),
 /// which is dropped. Whitespace at both ends is trimmed.
 pub fn decode(options: &[u8], from_shell: bool, out: &mut [u8]) -> LoadOptions {
-    if !options.len().is_multiple_of(2) {
+    if options.len() % 2 != 0 {
         return LoadOptions::NotText;
     }
     let mut len = 0;
