@@ -125,10 +125,12 @@ pub fn boot_linux(fw: &Firmware) -> Result<efi::Status, Failure> {
     let installed = match loader.as_mut() {
         // SAFETY: `loader` lives until this function returns, after the kernel is done;
         // every way out below uninstalls it first.
-        Some(loader) => Some(
-            unsafe { initrd::install(bs, loader) }
-                .map_err(|s| fail("cannot install the initrd LoadFile2 protocol", s))?,
-        ),
+        Some(loader) => Some(unsafe { initrd::install(bs, loader) }.map_err(|s| {
+            fail(
+                "cannot install the initrd LoadFile2 protocol (another initrd is registered?)",
+                s,
+            )
+        })?),
         None => None,
     };
     let started = start_kernel(

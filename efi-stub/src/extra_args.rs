@@ -67,6 +67,7 @@ pub unsafe fn append(fw: &Firmware, me: &loaded_image::Protocol, line: &mut Cmdl
 }
 
 fn add(console: &Console, line: &mut Cmdline, source: &[u8], extra: &[u8]) {
+    let before = line.as_bytes().len();
     let result = line.append(extra, |arg| {
         console.note(&[
             b"dropped an extra argument from ",
@@ -76,7 +77,13 @@ fn add(console: &Console, line: &mut Cmdline, source: &[u8], extra: &[u8]) {
         ])
     });
     match result {
-        Ok(()) => console.note(&[b"extra kernel arguments from ", source, b": ", extra]),
+        // What was appended, after its separating space: the dropped ones are not.
+        Ok(()) => match line.as_bytes().get(before + 1..) {
+            Some(added) if !added.is_empty() => {
+                console.note(&[b"extra kernel arguments from ", source, b": ", added])
+            }
+            _ => {}
+        },
         Err(e) => console.note(&[source, b" ignored: ", e.what().as_bytes()]),
     }
 }

@@ -109,6 +109,16 @@ pub unsafe fn install(
     let mut handle: efi::Handle = null_mut();
     let mut dp_guid = device_path::PROTOCOL_GUID;
     let mut lf2_guid = load_file2::PROTOCOL_GUID;
+    // An initrd someone else registered (a loader before us, or a stub that failed and
+    // left its own behind) would leave the kernel to pick one of two: refuse, as
+    // systemd-stub does.
+    let mut path = &DEVICE_PATH as *const InitrdDevicePath as *mut device_path::Protocol;
+    let mut found: efi::Handle = null_mut();
+    // SAFETY: LocateDevicePath with valid pointers; it only advances `path`.
+    let status = unsafe { ((*bs).locate_device_path)(&mut lf2_guid, &mut path, &mut found) };
+    if status != efi::Status::NOT_FOUND {
+        return Err(efi::Status::ALREADY_STARTED);
+    }
     // SAFETY: both interfaces are valid for as long as the kernel may call them.
     unsafe {
         let status = ((*bs).install_protocol_interface)(

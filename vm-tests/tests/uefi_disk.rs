@@ -146,3 +146,151 @@ fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() 
         cmdline.trim()
     );
 }
+
+/// A UKI whose kernel does not start hands the machine back cleanly: its stub reports the
+/// error, takes its initrd LoadFile2 protocol and load options back (no `cannot
+/// uninstall` line: the firmware accepted both uninstalls), returns to the firmware, and
+/// the next boot option (the real disk.raw, whose stub refuses to install an initrd while
+/// another is registered) boots to its verified root. What this cannot show: OVMF itself
+/// no longer offered the stale protocol to the next loader when the uninstall was left
+/// out (tried by hand), so the test proves the failure path, not the leak it closes.
+#[test]
+fn a_uki_whose_kernel_fails_uninstalls_its_initrd_and_the_next_disk_boots() {
+    use harmony::emit::disk::{write_disk, DiskLayout, PartitionData, PartitionSpec};
+    use harmony::emit::disk_image::{BOOT_PATH, ESP_NAME};
+    use harmony::emit::efi_stub::pe_from_elf;
+    use harmony::emit::esp::{esp_image, esp_size};
+    use harmony::emit::gpt::ESP_TYPE;
+    use harmony::emit::uki::{unified_kernel_image, UkiParts};
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let out = default_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let stub = harmony::binaries::locate_efi_stub().expect("harmony-efi-stub (scripts/build.sh)");
+    let pe = |what: &str| pe_from_elf(&stub.bytes, what).unwrap();
+    // The "kernel": the bare stub, which finds no .linux of its own and returns an error.
+    let failing_kernel = pe("inner").to_bytes().unwrap();
+    let uki = unified_kernel_image(
+        pe("outer"),
+        UkiParts {
+            os_release: b"ID=harmony-test\n",
+            cmdline: "harmony.test=failing-kernel",
+            linux: &failing_kernel,
+            initrd: vec![0x5a; 64 * 1024],
+        },
+    )
+    .unwrap();
+    let esp = esp_image(
+        &[(BOOT_PATH, &uki)],
+        esp_size(uki.len() as u64),
+        1,
+        "FAILING",
+        2048,
+        0,
+    )
+    .unwrap();
+    let failing = tmp.path().join("failing.raw");
+    write_disk(
+        &DiskLayout {
+            partitions: vec![PartitionSpec {
+                name: ESP_NAME.into(),
+                type_guid: ESP_TYPE,
+                data: PartitionData::Bytes(esp),
+                min_bytes: 0,
+                unique_guid: None,
+                attributes: 0,
+            }],
+        },
+        &failing,
+    )
+    .unwrap();
+
+    // Two disks, the failing one first in the boot order (`harmony run` boots one disk).
+    let accel = harmony::run::accel::choose_accel().unwrap().to_string();
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel", &accel, "-m", "768", "-smp", "1", "-display", "none",
+        ])
+        .args([
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
+        .arg("-bios")
+        .arg(harmony::run::medium::ovmf().unwrap())
+        .arg("-drive")
+        .arg(format!(
+            "id=failing,if=none,format=raw,snapshot=on,file={}",
+            failing.display()
+        ))
+        .args(["-device", "virtio-blk-pci,drive=failing,bootindex=0"])
+        .arg("-drive")
+        .arg(format!(
+            "id=good,if=none,format=raw,snapshot=on,file={}",
+            out.join("disk.raw").display()
+        ))
+        .args(["-device", "virtio-blk-pci,drive=good,bootindex=1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting QEMU");
+    let echo = echo_requested();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let stdout = qemu.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            let line = String::from_utf8_lossy(&line).trim_end().to_string();
+            if echo {
+                eprintln!("{line}");
+            }
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut console = Vec::new();
+    let deadline = std::time::Instant::now() + BOOT;
+    // The second disk's root verified: its kernel ran its own initrd's harmony-init.
+    let done = |l: &str| {
+        l.contains("verity: ") || l.contains("HARMONY-INIT-ERROR") || l.contains("Kernel panic")
+    };
+    while console.last().is_none_or(|l: &String| !done(l)) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => console.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let text = console.join("\n");
+    let stub_lines: Vec<_> = console
+        .iter()
+        .filter(|l| l.contains("harmony-efi-stub: "))
+        .collect();
+    assert!(
+        text.contains("harmony-efi-stub: this image has no .linux section")
+            && text.contains("harmony-efi-stub: the kernel's EFI stub returned an error"),
+        "the first UKI did not fail as planned:\n{text}"
+    );
+    assert!(!text.contains("cannot uninstall"), "{text}");
+    let last = console.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.contains("verity: ") && last.contains(" verified"),
+        "the second disk did not boot to its verified root:\n{text}"
+    );
+    println!(
+        "{}\n{last}",
+        stub_lines
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
