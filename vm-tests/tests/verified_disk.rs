@@ -1,10 +1,10 @@
 //! The default image's UEFI disk with its verified root (docs/boot-flow.md, "Disk boot"), booted under
 //! OVMF through `harmony run`'s disk path: `disk.raw` holds the ESP (UKI whose command line
 //! carries the root hash), the root partition, its dm-verity hash partition and an empty
-//! /var partition. Three boots: first boot (harmony-init formats /var, the agent applies
+//! /var partition. Four boots: first boot (harmony-init formats /var, the agent applies
 //! its config and stamps /var/lib/harmony), second boot of the same disk (the stamp
-//! survived: already-done), then a copy with one byte of the root changed, which
-//! harmony-init refuses to boot.
+//! survived: already-done), a third after the disk grew (/var grows with it), then a copy
+//! with one byte of the root changed, which harmony-init refuses to boot.
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,21 @@ use harmony_vm_tests::{default_image, echo_requested, write_config};
 use serde_json::json;
 
 const BOOT: Duration = Duration::from_secs(300);
+/// How much the disk grows before the third boot.
+const GROWTH: &str = "256M";
+const GROWTH_BYTES: u64 = 256 << 20;
+
+/// `image` (any format qemu-img reads, with its backing file) flattened to raw at `to`.
+fn raw_copy(image: &Path, to: &Path) -> PathBuf {
+    let converted = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(image)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(converted.success());
+    to.to_path_buf()
+}
 
 /// (start sector, size in sectors, type, name) of each partition, from `sfdisk --dump`.
 fn partitions(disk: &Path) -> Vec<(u64, u64, String, String)> {
@@ -129,14 +144,7 @@ fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused()
     assert!(console.contains("(kept)"), "{console}");
 
     // The root partition in the node's disk is the built one, byte for byte.
-    let flat = tmp.path().join("node.raw");
-    let converted = Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
-        .arg(&state)
-        .arg(&flat)
-        .status()
-        .unwrap();
-    assert!(converted.success());
+    let flat = raw_copy(&state, &tmp.path().join("node.raw"));
     let root = &layout[1];
     let read = |path: &Path| {
         let mut buf = vec![0u8; (root.1 * 512) as usize];
@@ -151,6 +159,31 @@ fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused()
         partitions(&flat),
         layout,
         "the partition table is unchanged"
+    );
+
+    // The disk grows (as `qemu-img resize disk.qcow2 +…` would): the next boot grows /var's
+    // partition and, online, its filesystem; what first boot wrote is still there.
+    let resized = Command::new("qemu-img")
+        .args(["resize", "-q"])
+        .arg(&state)
+        .arg(format!("+{GROWTH}"))
+        .status()
+        .unwrap();
+    assert!(resized.success());
+    let vm = Vm::boot(&options(&out, &disk, Some(state.clone()), &config)).expect("boot");
+    let third = wait_for_first_boot(&vm, BOOT);
+    let console = vm.tail().join("\n");
+    vm.shutdown().unwrap();
+    let third = third.unwrap_or_else(|e| panic!("boot after growing the disk: {e}"));
+    assert_eq!(third.json["status"], "already-done", "{console}");
+    assert!(console.contains("var: filesystem grown to"), "{console}");
+    assert!(!console.contains("the filesystem did not"), "{console}");
+    let grown = partitions(&raw_copy(&state, &tmp.path().join("grown.raw")));
+    assert_eq!(grown[..3], layout[..3], "the image's partitions moved");
+    assert_eq!(grown[3].3, VAR_PARTITION_NAME);
+    assert!(
+        grown[3].1 * 512 >= VAR_BYTES + GROWTH_BYTES - (1 << 20),
+        "{grown:?}"
     );
 
     // One byte of the root changed (on a copy): harmony-init refuses to boot.
