@@ -20,7 +20,7 @@ pub fn files(vip: &VipSettings) -> Vec<NodeFile> {
         NodeFile {
             path: CONF_PATH.to_string(),
             mode: 0o644,
-            contents: conf(vip).into_bytes(),
+            contents: conf(vip, CHECK_PATH).into_bytes(),
         },
         NodeFile {
             path: CHECK_PATH.to_string(),
@@ -35,7 +35,9 @@ pub fn files(vip: &VipSettings) -> Vec<NodeFile> {
     ]
 }
 
-fn conf(vip: &VipSettings) -> String {
+/// `check` is where the check script lives: [`CHECK_PATH`] on a node; a test points it at
+/// a script it wrote, since keepalived disables a track script it cannot find.
+fn conf(vip: &VipSettings, check: &str) -> String {
     let state = match vip.state {
         VrrpState::Master => "MASTER",
         VrrpState::Backup => "BACKUP",
@@ -49,7 +51,7 @@ global_defs {{
 }}
 
 vrrp_script check_apiserver {{
-    script \"{CHECK_PATH}\"
+    script \"{check}\"
     interval 3
     fall 10
     rise 2
@@ -167,7 +169,7 @@ mod tests {
     #[test]
     fn conf_holds_the_vip_and_tracks_the_check() {
         let vip = control_plane().ha.unwrap().vip.unwrap();
-        let text = conf(&vip);
+        let text = conf(&vip, CHECK_PATH);
         let b = blocks(&text);
         assert_eq!(
             b["vrrp_script check_apiserver"],
@@ -198,16 +200,23 @@ mod tests {
         assert!(!text.contains("auth_pass") && !text.contains("weight"));
         let mut backup = vip.clone();
         backup.state = VrrpState::Backup;
-        assert!(blocks(&conf(&backup))["vrrp_instance API_VIP"].contains(&"state BACKUP".into()));
+        assert!(blocks(&conf(&backup, CHECK_PATH))["vrrp_instance API_VIP"].contains(&"state BACKUP".into()));
     }
 
-    /// keepalived is not installed here; where it is, it checks the file itself.
+    /// The real keepalived checks the file, with the check script beside it (root-owned,
+    /// 0755, in a directory only root can write: what `enable_script_security` demands).
+    /// Any warning it prints about the file fails the test: keepalived still exits 0 when
+    /// it disables a track script it cannot run, which would leave the VIP unguarded.
     #[test]
     fn keepalived_accepts_the_conf() {
+        use std::os::unix::fs::PermissionsExt;
         let vip = control_plane().ha.unwrap().vip.unwrap();
         let dir = tempfile::tempdir().unwrap();
+        let check = dir.path().join("check_apiserver.sh");
+        std::fs::write(&check, check_script(&vip)).unwrap();
+        std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("keepalived.conf");
-        std::fs::write(&path, conf(&vip)).unwrap();
+        std::fs::write(&path, conf(&vip, check.to_str().unwrap())).unwrap();
         match Command::new("keepalived")
             .arg("-t")
             .arg("-f")
@@ -218,11 +227,18 @@ mod tests {
                 eprintln!("SKIPPED (tool keepalived not installed): keepalived -t -f")
             }
             Err(e) => panic!("running keepalived: {e}"),
-            Ok(out) => assert!(
-                out.status.success(),
-                "keepalived -t -f: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ),
+            Ok(out) => {
+                let said = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(out.status.success(), "keepalived -t -f: {said}");
+                assert!(
+                    !said.contains("Disabling") && !said.contains("WARNING"),
+                    "keepalived -t -f warned: {said}"
+                );
+            }
         }
     }
 
