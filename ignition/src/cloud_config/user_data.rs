@@ -12,6 +12,9 @@ use crate::ConfigWarning;
 /// Decompressed user-data larger than this is refused (a gzip bomb guard).
 const MAX_USER_DATA: u64 = 64 << 20;
 
+/// Multipart parts nested deeper than this are refused (each level is a stack frame).
+pub const MAX_MIME_DEPTH: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     CloudConfig {
@@ -57,7 +60,7 @@ pub fn parts(bytes: &[u8]) -> Result<(Vec<Part>, Vec<ConfigWarning>), CloudConfi
     };
     let mut walk = Walk::default();
     if starts_like_mime(bytes) {
-        walk.entity(bytes, "user-data")?;
+        walk.entity(bytes, "user-data", 0)?;
     } else {
         walk.typed_by_content(bytes, None, "user-data")?;
     }
@@ -83,11 +86,17 @@ impl Walk {
         filename.unwrap_or_else(|| format!("part-{:03}", self.count))
     }
 
-    fn entity(&mut self, msg: &[u8], path: &str) -> Result<(), CloudConfigError> {
+    /// `depth`: how many multiparts enclose this entity.
+    fn entity(&mut self, msg: &[u8], path: &str, depth: usize) -> Result<(), CloudConfigError> {
         let mime_err = |m: String| CloudConfigError::new(path, CloudProblem::Mime(m));
         let e = mime::parse_entity(msg).map_err(mime_err)?;
         let media = e.media_type();
         if media.starts_with("multipart/") {
+            if depth >= MAX_MIME_DEPTH {
+                return Err(mime_err(format!(
+                    "multipart nested deeper than {MAX_MIME_DEPTH} levels"
+                )));
+            }
             let boundary = e
                 .param("content-type", "boundary")
                 .ok_or_else(|| mime_err(format!("{media} without a boundary parameter")))?;
@@ -96,7 +105,7 @@ impl Walk {
                 .into_iter()
                 .enumerate()
             {
-                self.entity(part, &format!("{path}.parts[{i}]"))?;
+                self.entity(part, &format!("{path}.parts[{i}]"), depth + 1)?;
             }
             return Ok(());
         }
@@ -255,5 +264,42 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("user-data: invalid gzip data"));
+    }
+
+    /// Multipart inside multipart, `levels` deep, with a script at the bottom.
+    fn nested_multipart(levels: usize) -> Vec<u8> {
+        let mut msg = b"Content-Type: text/x-shellscript\n\n#!/bin/sh\necho deep\n".to_vec();
+        for i in 0..levels {
+            let mut outer = format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\nMIME-Version: 1.0\n\n--b{i}\n"
+            )
+            .into_bytes();
+            outer.extend_from_slice(&msg);
+            outer.extend_from_slice(format!("\n--b{i}--\n").as_bytes());
+            msg = outer;
+        }
+        msg
+    }
+
+    #[test]
+    fn deeply_nested_multipart_is_refused_not_a_stack_overflow() {
+        let (p, _) = parts(&nested_multipart(MAX_MIME_DEPTH)).unwrap();
+        assert_eq!(p.len(), 1);
+        // A small stack, as a thread on a node may have: 5,000 levels overflowed it.
+        let bomb = nested_multipart(5_000);
+        let err = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || parts(&bomb).map(|_| ()))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap_err();
+        let deepest = format!("user-data{}", ".parts[0]".repeat(MAX_MIME_DEPTH));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{deepest}: invalid MIME user-data: multipart nested deeper than {MAX_MIME_DEPTH} levels"
+            )
+        );
     }
 }
