@@ -63,6 +63,12 @@ pub enum Problem {
     UnsupportedCompression(String),
     #[error("invalid gzip data: {0}")]
     Gzip(String),
+    #[error("decompressed size exceeds {0} bytes")]
+    DecompressedTooLarge(u64),
+    #[error("size exceeds {0} bytes")]
+    TooLarge(u64),
+    #[error("the config's file contents together exceed {0} bytes")]
+    ConfigTooLarge(u64),
     #[error("malformed hash {0:?}: expected sha256-<64 hex> or sha512-<128 hex>")]
     MalformedHash(String),
     #[error("hash mismatch: expected {expected}, got {actual}")]

@@ -13,6 +13,7 @@ mod error;
 pub mod fetch;
 pub mod hash;
 mod http_headers;
+pub mod limits;
 pub mod merge;
 mod node_config;
 pub mod node_settings;

@@ -1,12 +1,11 @@
 //! A validated Ignition document → `NodeConfig`: contents fetched (data URLs inline,
 //! anything else through the `Fetcher`), hash-checked and decompressed.
 
-use std::io::Read;
-
 use crate::abs_path;
 use crate::error::{ConfigError, Problem};
 use crate::fetch::Fetcher;
 use crate::hash::ExpectedHash;
+use crate::limits::{self, ConfigBudget, GunzipError};
 use crate::node_config::*;
 use crate::spec::{self, Config};
 use crate::SpecVersion;
@@ -25,15 +24,26 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
     };
     let spec_mode = |p: &str, m: Option<i64>| mode(p, m).map(|m| m.map(|m| m & mode_mask));
     if let Some(storage) = &cfg.storage {
+        let mut budget = ConfigBudget::default();
+        let mut file_resource = |p: &str, r: &spec::Resource| -> Result<Vec<u8>> {
+            let data = resource(p, r, limits::MAX_FILE_BYTES, fetcher)?;
+            if !budget.take(data.len()) {
+                return Err(ConfigError::new(
+                    p,
+                    Problem::ConfigTooLarge(limits::MAX_CONFIG_BYTES),
+                ));
+            }
+            Ok(data)
+        };
         for (i, f) in storage.files.iter().flatten().enumerate() {
             let p = format!("storage.files[{i}]");
             let contents = match &f.contents {
-                Some(r) => Some(resource(&format!("{p}.contents"), r, fetcher)?),
+                Some(r) => Some(file_resource(&format!("{p}.contents"), r)?),
                 None => None,
             };
             let mut append = Vec::new();
             for (j, r) in f.append.iter().flatten().enumerate() {
-                append.push(resource(&format!("{p}.append[{j}]"), r, fetcher)?);
+                append.push(file_resource(&format!("{p}.append[{j}]"), r)?);
             }
             out.files.push(FileEntry {
                 path: path(&p, &f.path)?,
@@ -148,8 +158,14 @@ fn owner(p: &str, o: &Option<spec::NodeUser>) -> Result<Option<Owner>> {
 }
 
 /// The bytes a resource stands for. An absent or empty source is an empty file. The hash
-/// describes the decompressed contents, as Ignition's spec says.
-pub(crate) fn resource(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
+/// describes the decompressed contents, as Ignition's spec says. More than `cap` bytes,
+/// before or after decompression, is an error naming `p`.
+pub(crate) fn resource(
+    p: &str,
+    r: &spec::Resource,
+    cap: u64,
+    fetcher: &dyn Fetcher,
+) -> Result<Vec<u8>> {
     let source = r.source.as_deref().unwrap_or("");
     let raw = if source.is_empty() {
         Vec::new()
@@ -171,14 +187,12 @@ pub(crate) fn resource(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Re
             })?
     };
     let data = match r.compression.as_deref() {
-        Some("gzip") => {
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(raw.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| {
-                    ConfigError::new(format!("{p}.source"), Problem::Gzip(e.to_string()))
-                })?;
-            out
+        Some("gzip") => limits::gunzip(&raw, cap).map_err(|e| match e {
+            GunzipError::Invalid(e) => ConfigError::new(format!("{p}.source"), Problem::Gzip(e)),
+            GunzipError::TooLarge(cap) => ConfigError::new(p, Problem::DecompressedTooLarge(cap)),
+        })?,
+        _ if raw.len() as u64 > cap => {
+            return Err(ConfigError::new(p, Problem::TooLarge(cap)));
         }
         _ => raw,
     };

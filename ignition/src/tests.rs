@@ -237,3 +237,75 @@ fn users_and_groups() {
         "passwd.users[0].homeDir: path \"home/a\" is not absolute"
     );
 }
+
+/// `len` zero bytes, gzipped and base64'd into a data URL: a small config, a large file.
+fn gzip_bomb_url(len: u64) -> String {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        gz.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    );
+    format!("data:;base64,{b64}")
+}
+
+#[test]
+fn a_file_decompressing_past_its_cap_is_refused_naming_the_field() {
+    let at_cap = gzip_bomb_url(crate::limits::MAX_FILE_BYTES);
+    let over = gzip_bomb_url(crate::limits::MAX_FILE_BYTES + 1);
+    let file = |path: &str, url: &str| {
+        format!(r#"{{"path":"{path}","contents":{{"source":"{url}","compression":"gzip"}}}}"#)
+    };
+    let cfg = ok(&doc(&format!(
+        r#","storage":{{"files":[{}]}}"#,
+        file("/at-cap", &at_cap)
+    )));
+    assert_eq!(
+        cfg.files[0].contents.as_ref().map(Vec::len),
+        Some(crate::limits::MAX_FILE_BYTES as usize)
+    );
+    let files = ["/a", "/b", "/c"]
+        .map(|p| format!(r#"{{"path":"{p}","contents":{{"source":"data:,x"}}}}"#))
+        .join(",");
+    assert_eq!(
+        err(&doc(&format!(
+            r#","storage":{{"files":[{files},{}]}}"#,
+            file("/bomb", &over)
+        ))),
+        format!(
+            "storage.files[3].contents: decompressed size exceeds {} bytes",
+            crate::limits::MAX_FILE_BYTES
+        )
+    );
+    assert_eq!(
+        err(&doc(&format!(
+            r#","storage":{{"files":[{{"path":"/a","append":[{{"source":"{over}","compression":"gzip"}}]}}]}}"#
+        ))),
+        format!(
+            "storage.files[0].append[0]: decompressed size exceeds {} bytes",
+            crate::limits::MAX_FILE_BYTES
+        )
+    );
+}
+
+#[test]
+fn files_together_past_the_config_cap_are_refused() {
+    let per_file = crate::limits::MAX_CONFIG_BYTES / 3 + 1;
+    let url = gzip_bomb_url(per_file);
+    let files = ["/a", "/b", "/c"]
+        .map(|p| format!(r#"{{"path":"{p}","contents":{{"source":"{url}","compression":"gzip"}}}}"#))
+        .join(",");
+    assert_eq!(
+        err(&doc(&format!(r#","storage":{{"files":[{files}]}}"#))),
+        format!(
+            "storage.files[2].contents: the config's file contents together exceed {} bytes",
+            crate::limits::MAX_CONFIG_BYTES
+        )
+    );
+}

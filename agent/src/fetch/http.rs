@@ -25,7 +25,8 @@ impl Default for HttpOptions {
             response_headers: Duration::from_secs(10),
             total: None,
             proxy: Proxy::default(),
-            max_size: 1 << 30,
+            // Nothing larger is accepted once fetched (a file's cap; documents' is lower).
+            max_size: ignition::limits::MAX_FILE_BYTES,
         }
     }
 }

@@ -27,7 +27,7 @@ impl Default for TftpOptions {
         TftpOptions {
             timeout: Duration::from_secs(2),
             retries: 5,
-            max_size: 256 << 20,
+            max_size: ignition::limits::MAX_FILE_BYTES as usize,
         }
     }
 }

@@ -37,6 +37,12 @@ pub enum CloudProblem {
     Base64(String),
     #[error("invalid gzip data: {0}")]
     Gzip(String),
+    #[error("decompressed size exceeds {0} bytes")]
+    DecompressedTooLarge(u64),
+    #[error("size exceeds {0} bytes")]
+    TooLarge(u64),
+    #[error("the config's file contents together exceed {0} bytes")]
+    ConfigTooLarge(u64),
     #[error("invalid permissions {0:?}: expected an octal mode such as '0644'")]
     Permissions(String),
     #[error("invalid owner {0:?}: expected user or user:group")]

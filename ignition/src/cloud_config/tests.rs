@@ -433,3 +433,47 @@ harmony:
     .to_string();
     assert!(bad.starts_with("harmony.role: "), "{bad}");
 }
+
+/// `len` zero bytes, gzipped and base64'd: a few kilobytes of YAML, a large file.
+fn gzip_bomb_base64(len: u64) -> String {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        gz.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    )
+}
+
+#[test]
+fn write_files_past_the_caps_are_refused_naming_the_key() {
+    use crate::limits::{MAX_CONFIG_BYTES, MAX_FILE_BYTES};
+    let err = |ud: &str| {
+        node_config(ud.as_bytes(), &MetaData::default())
+            .unwrap_err()
+            .to_string()
+    };
+    let over = gzip_bomb_base64(MAX_FILE_BYTES + 1);
+    assert_eq!(
+        err(&format!(
+            "#cloud-config\nwrite_files:\n- {{path: /a, content: x}}\n- {{path: /bomb, encoding: gz+b64, content: {over}}}\n"
+        )),
+        format!("write_files[1].content: decompressed size exceeds {MAX_FILE_BYTES} bytes")
+    );
+    let third = gzip_bomb_base64(MAX_CONFIG_BYTES / 3 + 1);
+    let files: String = ["/a", "/b", "/c"]
+        .map(|p| format!("- {{path: {p}, encoding: gzip+base64, content: {third}}}\n"))
+        .concat();
+    assert_eq!(
+        err(&format!("#cloud-config\nwrite_files:\n{files}")),
+        format!(
+            "write_files[2].content: the config's file contents together exceed {MAX_CONFIG_BYTES} bytes"
+        )
+    );
+}

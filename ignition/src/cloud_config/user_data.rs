@@ -3,14 +3,10 @@
 //! `#cloud-boothook`, …), with cloud-init's part names (`part-001`, or the part's
 //! filename).
 
-use std::io::Read;
-
 use super::error::{CloudConfigError, CloudProblem};
 use super::mime;
+use crate::limits::{self, GunzipError};
 use crate::ConfigWarning;
-
-/// Decompressed user-data larger than this is refused (a gzip bomb guard).
-const MAX_USER_DATA: u64 = 64 << 20;
 
 /// Multipart parts nested deeper than this are refused (each level is a stack frame).
 pub const MAX_MIME_DEPTH: usize = 16;
@@ -42,18 +38,15 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 pub fn parts(bytes: &[u8]) -> Result<(Vec<Part>, Vec<ConfigWarning>), CloudConfigError> {
     let owned;
     let bytes = if is_gzip(bytes) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .take(MAX_USER_DATA + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| CloudConfigError::new("user-data", CloudProblem::Gzip(e.to_string())))?;
-        if out.len() as u64 > MAX_USER_DATA {
-            return Err(CloudConfigError::new(
+        owned = limits::gunzip(bytes, limits::MAX_DOCUMENT_BYTES).map_err(|e| {
+            CloudConfigError::new(
                 "user-data",
-                CloudProblem::Gzip(format!("decompresses to more than {MAX_USER_DATA} bytes")),
-            ));
-        }
-        owned = out;
+                match e {
+                    GunzipError::Invalid(e) => CloudProblem::Gzip(e),
+                    GunzipError::TooLarge(cap) => CloudProblem::DecompressedTooLarge(cap),
+                },
+            )
+        })?;
         &owned[..]
     } else {
         bytes

@@ -2,13 +2,12 @@
 //! (base64 then gzip for `gz+base64`), with its permissions (default 0644), owner
 //! (default root:root), append and defer.
 
-use std::io::Read;
-
 use base64::Engine;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::error::{CloudConfigError, CloudProblem};
 use super::yaml_value::{bool_of, bytes_of, mode_of, string_of, wrong};
+use crate::limits::{self, ConfigBudget, GunzipError};
 use crate::{ConfigWarning, FileEntry, Owner};
 
 /// One entry, and whether cloud-init would write it late (after users exist).
@@ -25,6 +24,7 @@ pub fn parse(
     let Value::Sequence(items) = v else {
         return Err(wrong(path, "a list", v));
     };
+    let mut budget = ConfigBudget::default();
     items
         .iter()
         .enumerate()
@@ -33,7 +33,15 @@ pub fn parse(
             let Value::Mapping(m) = item else {
                 return Err(wrong(&p, "a mapping", item));
             };
-            entry(m, &p, warnings)
+            let w = entry(m, &p, warnings)?;
+            let len = w.entry.contents.iter().chain(&w.entry.append).map(Vec::len).sum();
+            if !budget.take(len) {
+                return Err(CloudConfigError::new(
+                    format!("{p}.content"),
+                    CloudProblem::ConfigTooLarge(limits::MAX_CONFIG_BYTES),
+                ));
+            }
+            Ok(w)
         })
         .collect()
 }
@@ -144,13 +152,23 @@ fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Vec<u8>, Clou
                         data = raw;
                     }
                 }
-                let mut out = Vec::new();
-                flate2::read::GzDecoder::new(&data[..])
-                    .read_to_end(&mut out)
-                    .map_err(|e| CloudConfigError::new(path, CloudProblem::Gzip(e.to_string())))?;
-                out
+                limits::gunzip(&data, limits::MAX_FILE_BYTES).map_err(|e| {
+                    CloudConfigError::new(
+                        path,
+                        match e {
+                            GunzipError::Invalid(e) => CloudProblem::Gzip(e),
+                            GunzipError::TooLarge(cap) => CloudProblem::DecompressedTooLarge(cap),
+                        },
+                    )
+                })?
             }
         };
+    }
+    if data.len() as u64 > limits::MAX_FILE_BYTES {
+        return Err(CloudConfigError::new(
+            path,
+            CloudProblem::TooLarge(limits::MAX_FILE_BYTES),
+        ));
     }
     Ok(data)
 }

@@ -3,8 +3,6 @@
 //! error, never a guess. Base64 is the standard alphabet with padding; line breaks are
 //! skipped, as Go's decoder does.
 
-use std::io::Read;
-
 use base64::Engine;
 
 pub fn decode(data: &[u8], encoding: &str) -> Result<Vec<u8>, String> {
@@ -31,12 +29,12 @@ fn base64(data: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("invalid base64: {e}"))
 }
 
+/// A config document: never inflated past the document cap (a gzip bomb guard).
 fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("invalid gzip: {e}"))?;
-    Ok(out)
+    ignition::limits::gunzip(data, ignition::limits::MAX_DOCUMENT_BYTES).map_err(|e| match e {
+        ignition::limits::GunzipError::Invalid(e) => format!("invalid gzip: {e}"),
+        too_large => too_large.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -79,6 +77,22 @@ mod tests {
         wrapped.insert(76, b'\n');
         wrapped.extend_from_slice(b"\r\n");
         assert_eq!(decode(&wrapped, "b64").unwrap(), data);
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_document_cap() {
+        let cap = ignition::limits::MAX_DOCUMENT_BYTES;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![b' '; 1 << 20];
+        for _ in 0..cap >> 20 {
+            enc.write_all(&chunk).unwrap();
+        }
+        enc.write_all(b" ").unwrap();
+        let bomb = enc.finish().unwrap();
+        assert_eq!(
+            decode(&b64(&bomb), "gz+b64").unwrap_err(),
+            format!("decompressed size exceeds {cap} bytes")
+        );
     }
 
     #[test]
