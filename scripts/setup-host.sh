@@ -20,6 +20,7 @@ fi
 # haproxy: config checks and the baseline of the API proxy benchmark
 # docker-registry, skopeo: a real registry on loopback and an independent OCI client
 # openssl: test certificates for the join tests
+# curl: the host-side probe `harmony run --exec` runs in vm-tests/tests/run_exec.rs
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
@@ -28,7 +29,7 @@ required=(
   ignition
   cloud-init cloud-image-utils genisoimage dosfstools mtools
   nftables iproute2 ipvsadm kmod haproxy
-  docker-registry skopeo openssl
+  docker-registry skopeo openssl curl
 )
 # Optional: tests that need these print SKIPPED without them. A machine whose mirror is
 # unreachable still gets through setup with what it has.

@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::build::{build_with, BuildOptions};
-use crate::run::{run, VmOptions};
+use crate::run::host_command::run_on_host;
+use crate::run::{run, run_then, VmOptions};
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,15 @@ enum Command {
         /// the build has it, else the first disk image it has.
         #[arg(long)]
         format: Option<crate::run::medium::Format>,
+        /// Forward a host port to a guest port through QEMU's user network (repeatable):
+        /// `tcp:HOSTADDR:HOSTPORT-:GUESTPORT`, e.g. `tcp:127.0.0.1:8080-:80`. The guest
+        /// needs an address from QEMU's DHCP (busybox images: `--append ip=dhcp`).
+        #[arg(long = "forward", value_name = "tcp:HOSTADDR:HOSTPORT-:GUESTPORT")]
+        forwards: Vec<crate::run::Forward>,
+        /// After the first-boot report, run CMD on the host (`sh -c CMD`) while the VM
+        /// stays up, power the VM off, and exit with CMD's status.
+        #[arg(long, value_name = "CMD")]
+        exec: Option<String>,
     },
     /// Check a built image against the hardening profile, offline: pass or fail per rule;
     /// exits non-zero when any rule fails.
@@ -156,7 +166,7 @@ enum BaseCommand {
 pub fn main() -> ExitCode {
     init_logging();
     match dispatch(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -175,7 +185,7 @@ fn init_logging() {
         .init();
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Build {
             recipe,
@@ -205,7 +215,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", report.summary());
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run {
             out,
@@ -217,6 +227,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             disks,
             quiet,
             format,
+            forwards,
+            exec,
         } => {
             let opts = VmOptions {
                 out_dir: out,
@@ -229,10 +241,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 medium: format.map_or(crate::run::medium::MediumChoice::Auto, |f| {
                     crate::run::medium::MediumChoice::Format(f)
                 }),
+                forwards,
             };
-            let first_boot = run(&opts, Duration::from_secs(timeout))?;
-            println!("{}", first_boot.line);
-            Ok(())
+            let timeout = Duration::from_secs(timeout);
+            let Some(exec) = exec else {
+                let first_boot = run(&opts, timeout)?;
+                println!("{}", first_boot.line);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let (_, status) = run_then(&opts, timeout, |first_boot| {
+                println!("{}", first_boot.line);
+                // CMD writes to the same stdout: the report line comes first.
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                run_on_host(&exec)
+            })?;
+            Ok(ExitCode::from(status))
         }
         Command::Inventory(InventoryCommand::Render { inventory, out }) => {
             let inv = crate::inventory::load(&inventory)?;
@@ -244,7 +267,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 report.site,
                 dir.display()
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Push {
             out,
@@ -264,7 +287,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 credentials,
                 authfile,
             };
-            push(&out, &reference, registry, chunk_size)
+            push(&out, &reference, registry, chunk_size)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify { image, json } => {
             let report = crate::verify::verify(&image)?;
@@ -274,7 +298,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", report.text());
             }
             if report.ok() {
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             } else {
                 anyhow::bail!(
                     "{}: {} rule(s) failed: {}",
@@ -310,7 +334,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             for p in &summary.packages {
                 println!("  {} {} {}", p.name, p.version, p.sha256);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -346,4 +370,46 @@ fn push(
         .with_context(|| format!("pushing {} to {full}", layout.display()))?;
     println!("{}", report.pinned);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("harmony").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn run_takes_repeated_forwards_and_one_exec() {
+        let cli = parse(&[
+            "run",
+            "out",
+            "--forward",
+            "tcp:127.0.0.1:8080-:80",
+            "--forward=tcp::2222-:22",
+            "--exec",
+            "curl -sf http://127.0.0.1:8080/",
+        ])
+        .unwrap();
+        let Command::Run { forwards, exec, .. } = cli.command else {
+            panic!("not run");
+        };
+        let shown: Vec<String> = forwards.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["tcp:127.0.0.1:8080-:80", "tcp::2222-:22"]);
+        assert_eq!(exec.as_deref(), Some("curl -sf http://127.0.0.1:8080/"));
+    }
+
+    #[test]
+    fn a_malformed_forward_names_the_flag_and_the_value() {
+        let err = parse(&["run", "out", "--forward", "tcp:127.0.0.1:8080:80"])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("--forward") && err.contains("tcp:127.0.0.1:8080:80"),
+            "{err}"
+        );
+        assert!(err.contains("tcp:HOSTADDR:HOSTPORT-:GUESTPORT"), "{err}");
+    }
 }

@@ -96,3 +96,23 @@ pub fn written<'a>(report: &'a serde_json::Value, path: &str) -> &'a serde_json:
         .find(|w| w["path"] == path)
         .unwrap_or_else(|| panic!("{path} not in report: {report}"))
 }
+
+/// The `harmony` command (`target/release/harmony`, built by scripts/build.sh), for tests
+/// that drive the CLI as a user does.
+pub fn harmony_cli() -> PathBuf {
+    let path = target_dir().join("release").join("harmony");
+    assert!(
+        path.is_file(),
+        "{} not found: build it with scripts/build.sh (cargo build --release -p harmony-builder)",
+        path.display()
+    );
+    path
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (for a host forward).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}

@@ -6,16 +6,16 @@
 //! so haproxy is the one real upstream program we can bake in here.)
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harmony::build::{build, default_base, BuildOptions};
 use harmony::oci::{ImageDetails, LayoutWriter};
-use harmony::run::{Vm, VmOptions};
+use harmony::run::{Forward, Vm, VmOptions};
 use harmony::tree::layer::{encode_layer, LayerChanges};
 use harmony::tree::Entry;
-use harmony_vm_tests::{cache_dir, echo_requested, target_dir};
+use harmony_vm_tests::{cache_dir, echo_requested, free_port, target_dir};
 
 const BOOT: Duration = Duration::from_secs(240);
 const HAPROXY: &str = "/usr/sbin/haproxy";
@@ -87,14 +87,6 @@ fn haproxy_fixture(dir: &Path) -> String {
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One HTTP/1.0 GET through the forward; None while the guest is not answering yet.
 fn get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -156,7 +148,8 @@ fn haproxy_component_is_baked_in_and_serves_its_stats_through_a_host_forward() {
     // The busybox image brings its NIC up only when asked: hostfwd needs the guest's
     // address from QEMU's DHCP.
     opts.extra_cmdline = vec!["ip=dhcp".into()];
-    let vm = Vm::boot_forwarding(&opts, &[(port, 8404)]).expect("boot");
+    opts.forwards = vec![Forward::loopback_tcp(port, 8404)];
+    let vm = Vm::boot(&opts).expect("boot");
     let started = vm
         .wait_for_line(
             |l| l.contains("harmony-agent: component haproxy: started pid"),

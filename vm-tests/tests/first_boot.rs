@@ -11,14 +11,10 @@ const BOOT: Duration = Duration::from_secs(240);
 
 fn options(ignition: Option<std::path::PathBuf>, state: Option<std::path::PathBuf>) -> VmOptions {
     VmOptions {
-        out_dir: default_image().to_path_buf(),
         ignition,
         state,
-        memory_mb: 1024,
-        extra_cmdline: Vec::new(),
-        extra_drives: Vec::new(),
         echo: echo_requested(),
-        medium: Default::default(),
+        ..VmOptions::new(default_image())
     }
 }
 

@@ -63,14 +63,9 @@ fn ipvs_modules_sysctls_log_permissions_and_the_firewall_in_the_booted_image() {
     let cfg = tmp.path().join("user-data");
     std::fs::write(&cfg, format!("#cloud-config\n{SETTINGS}{RUNCMD}")).unwrap();
     let vm = Vm::boot(&VmOptions {
-        out_dir: default_image().to_path_buf(),
         ignition: Some(cfg),
-        state: None,
-        memory_mb: 1024,
-        extra_cmdline: Vec::new(),
-        extra_drives: Vec::new(),
         echo: echo_requested(),
-        medium: Default::default(),
+        ..VmOptions::new(default_image())
     })
     .expect("boot");
 

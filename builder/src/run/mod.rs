@@ -2,11 +2,14 @@
 
 pub mod accel;
 pub mod console;
+pub mod forward;
+pub mod host_command;
 pub mod medium;
 pub mod vm;
 
 use std::time::{Duration, Instant};
 
+pub use forward::Forward;
 pub use vm::{Vm, VmOptions};
 
 use crate::manifest::ManifestError;
@@ -59,6 +62,11 @@ pub enum RunError {
     FirstBootFailed { error: String, tail: Vec<String> },
     #[error("first-boot report is not JSON with a known status: {line}: {reason}")]
     BadReport { line: String, reason: String },
+    #[error("--exec {command:?}: cannot run it with sh -c: {source}")]
+    Exec {
+        command: String,
+        source: std::io::Error,
+    },
 }
 
 /// What the agent reported on the console.
@@ -72,8 +80,19 @@ pub struct FirstBoot {
 
 /// Boot, wait for the first-boot report, shut the VM down (flushing the state disk).
 pub fn run(opts: &VmOptions, timeout: Duration) -> Result<FirstBoot, RunError> {
+    run_then(opts, timeout, |_| Ok(())).map(|(first_boot, ())| first_boot)
+}
+
+/// Boot, wait for the first-boot report, call `then` with it while the VM is still up,
+/// then shut the VM down: `harmony run --exec` probes the node from the host here.
+pub fn run_then<T>(
+    opts: &VmOptions,
+    timeout: Duration,
+    then: impl FnOnce(&FirstBoot) -> Result<T, RunError>,
+) -> Result<(FirstBoot, T), RunError> {
     let vm = Vm::boot(opts)?;
-    let result = wait_for_first_boot(&vm, timeout);
+    let result = wait_for_first_boot(&vm, timeout)
+        .and_then(|first_boot| then(&first_boot).map(|t| (first_boot, t)));
     vm.shutdown()?;
     result
 }

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use super::accel::{choose_accel, Accel};
 use super::console::{Console, WaitError};
+use super::forward::Forward;
 use super::medium::{self, DiskFormat, Medium, MediumChoice};
 use super::RunError;
 use crate::manifest::Manifest;
@@ -37,6 +38,8 @@ pub struct VmOptions {
     pub echo: bool,
     /// PXE artifacts or a disk image (`--format`).
     pub medium: MediumChoice,
+    /// QEMU user-network host forwards (`--forward`), the same for every medium.
+    pub forwards: Vec<Forward>,
 }
 
 impl VmOptions {
@@ -50,6 +53,7 @@ impl VmOptions {
             extra_drives: Vec::new(),
             echo: false,
             medium: MediumChoice::Auto,
+            forwards: Vec::new(),
         }
     }
 }
@@ -66,11 +70,6 @@ pub struct Vm {
 
 impl Vm {
     pub fn boot(opts: &VmOptions) -> Result<Vm, RunError> {
-        Self::boot_forwarding(opts, &[])
-    }
-
-    /// Boot with QEMU user-network port forwards: `(host port on 127.0.0.1, guest port)`.
-    pub fn boot_forwarding(opts: &VmOptions, forwards: &[(u16, u16)]) -> Result<Vm, RunError> {
         let medium = match &opts.medium {
             MediumChoice::File { path, format } => Medium::Disk {
                 path: path.clone(),
@@ -104,16 +103,7 @@ impl Vm {
             "-no-reboot",
         ])
         .arg("-nic")
-        .arg(
-            std::iter::once("user,model=virtio-net-pci".to_string())
-                .chain(
-                    forwards
-                        .iter()
-                        .map(|(host, guest)| format!("hostfwd=tcp:127.0.0.1:{host}-:{guest}")),
-                )
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        .arg(user_nic(&opts.forwards));
         if accel == Accel::Kvm {
             cmd.args(["-cpu", "host"]);
         }
@@ -240,6 +230,14 @@ impl Drop for Vm {
         self.console.join();
         self.qemu_stderr.join();
     }
+}
+
+/// QEMU's user network on a virtio NIC, with the host forwards.
+fn user_nic(forwards: &[Forward]) -> String {
+    std::iter::once("user,model=virtio-net-pci".to_string())
+        .chain(forwards.iter().map(Forward::qemu_hostfwd))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Direct kernel boot of the PXE artifacts: kernel, both initrds as one, the command line,
@@ -478,6 +476,19 @@ mod tests {
         );
         assert!(!kernel_cmdline("quiet", true, false, &[]).contains("harmony.state"));
         assert!(!kernel_cmdline("quiet", false, false, &[]).contains("ignition.platform.id"));
+    }
+
+    #[test]
+    fn forwards_go_on_the_user_nic() {
+        assert_eq!(user_nic(&[]), "user,model=virtio-net-pci");
+        let forwards = [
+            Forward::loopback_tcp(8080, 80),
+            "udp::5353-:53".parse().unwrap(),
+        ];
+        assert_eq!(
+            user_nic(&forwards),
+            "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-:53"
+        );
     }
 
     #[test]
