@@ -28,6 +28,12 @@ fn disk_raw_boots_under_ovmf_through_our_uki() {
             )
         });
     assert_eq!(disk.kind, "disk");
+    // The recipe's console argument is one argument, not split at its comma by YAML.
+    assert!(
+        manifest.cmdline.starts_with("console=ttyS0,115200 quiet"),
+        "{}",
+        manifest.cmdline
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write_config(
@@ -136,6 +142,7 @@ fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() 
             && !cmdline.contains(&forged),
         "{cmdline}"
     );
+    assert!(cmdline.starts_with("console=ttyS0,115200 quiet "), "{cmdline}");
     let hash_at = cmdline.find("harmony.verity.roothash=").unwrap();
     let marker_at = cmdline
         .find(marker)

@@ -15,6 +15,7 @@ use base64::Engine;
 
 use super::auth::{AuthFiles, Found};
 use super::error::OciError;
+use super::reference::api_host;
 
 /// How to reach a registry.
 #[derive(Debug, Clone, Default)]
@@ -109,7 +110,7 @@ impl Client {
         } else {
             "https"
         };
-        let origin = format!("{scheme}://{registry}");
+        let origin = format!("{scheme}://{}", api_host(registry));
         Client {
             base: format!("{origin}/v2/{repository}"),
             origin,
@@ -414,6 +415,34 @@ mod tests {
         assert!(Client::new("registry.lan:5000", "a", &plain, true)
             .base
             .starts_with("http://registry.lan:5000/v2/a"));
+    }
+
+    /// Docker Hub's v2 API is at registry-1.docker.io, not at the name references use.
+    #[test]
+    fn docker_hub_references_are_sent_to_its_registry_api_host() {
+        let opts = RegistryOptions::default();
+        for reference in [
+            "docker://docker.io/alpine:3.20.3",
+            "docker://index.docker.io/library/alpine:3.20.3",
+        ] {
+            let Ok(crate::oci::ImageRef::Registry {
+                registry,
+                repository,
+                ..
+            }) = reference.parse()
+            else {
+                panic!("{reference}")
+            };
+            for push in [false, true] {
+                let client = Client::new(&registry, &repository, &opts, push);
+                assert_eq!(client.origin, "https://registry-1.docker.io", "{reference}");
+                assert_eq!(
+                    format!("{}/manifests/3.20.3", client.base),
+                    "https://registry-1.docker.io/v2/library/alpine/manifests/3.20.3",
+                    "{reference}"
+                );
+            }
+        }
     }
 
     #[test]

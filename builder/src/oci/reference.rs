@@ -7,6 +7,30 @@ use std::str::FromStr;
 use super::digest::check_sha256;
 use super::error::OciError;
 
+/// Docker Hub, as references name it (`index.docker.io` is read as this name).
+pub const DOCKER_HUB: &str = "docker.io";
+/// Where Docker Hub's registry API (`/v2/`) answers: `https://docker.io/v2/` does not.
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// Docker Hub under any of its names is `docker.io`; other hosts are themselves.
+pub fn canonical_host(host: &str) -> &str {
+    match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB,
+        other => other,
+    }
+}
+
+/// The host whose `/v2/` API serves `registry`'s repositories: Docker Hub's is
+/// `registry-1.docker.io` (the mapping containers/image and docker apply); other
+/// registries serve their API at their own name.
+pub fn api_host(registry: &str) -> &str {
+    if canonical_host(registry) == DOCKER_HUB {
+        DOCKER_HUB_API
+    } else {
+        registry
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
     /// `docker://REGISTRY/REPO:TAG`, `docker://REGISTRY/REPO@sha256:HEX`, or both (pinned).
@@ -56,9 +80,20 @@ impl FromStr for ImageRef {
                     "a registry reference needs a :TAG or an @sha256: digest",
                 ));
             }
+            // Docker Hub's names as docker's reference grammar normalises them:
+            // `index.docker.io` is `docker.io`, and its official images live under `library/`.
+            let registry = match registry {
+                "index.docker.io" => DOCKER_HUB,
+                other => other,
+            };
+            let repository = if registry == DOCKER_HUB && !repository.contains('/') {
+                format!("library/{repository}")
+            } else {
+                repository.to_string()
+            };
             Ok(ImageRef::Registry {
                 registry: registry.to_string(),
-                repository: repository.to_string(),
+                repository,
                 tag,
                 digest,
             })
@@ -220,6 +255,39 @@ mod tests {
                 digest: None
             }
         );
+    }
+
+    #[test]
+    fn docker_hub_names_are_normalised_as_docker_reads_them() {
+        for (s, repository) in [
+            ("docker://docker.io/alpine:3.20.3", "library/alpine"),
+            ("docker://index.docker.io/alpine:3.20.3", "library/alpine"),
+            ("docker://docker.io/library/alpine:3.20.3", "library/alpine"),
+            ("docker://docker.io/prom/prometheus:v2", "prom/prometheus"),
+        ] {
+            let r: ImageRef = s.parse().unwrap();
+            let ImageRef::Registry {
+                registry,
+                repository: repo,
+                ..
+            } = &r
+            else {
+                panic!("{s}: {r:?}")
+            };
+            assert_eq!((registry.as_str(), repo.as_str()), ("docker.io", repository), "{s}");
+        }
+        // Other registries' single-name repositories are left alone.
+        let r: ImageRef = "docker://quay.io/alpine:3".parse().unwrap();
+        assert_eq!(r.to_string(), "docker://quay.io/alpine:3");
+    }
+
+    #[test]
+    fn docker_hub_is_reached_at_its_registry_api_host() {
+        for name in ["docker.io", "index.docker.io", "registry-1.docker.io"] {
+            assert_eq!(api_host(name), "registry-1.docker.io", "{name}");
+        }
+        assert_eq!(api_host("quay.io"), "quay.io");
+        assert_eq!(api_host("localhost:5000"), "localhost:5000");
     }
 
     #[test]

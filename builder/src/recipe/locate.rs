@@ -17,6 +17,9 @@ pub struct Location {
     pub raw: Option<String>,
     /// Whether that scalar was quoted (then it is a string, whatever it looks like).
     pub quoted: bool,
+    /// Whether the scalar starts right after a `,`: an item of a flow sequence written with
+    /// no space after the comma that ended the item before it (`[a=b,c]`).
+    pub after_comma: bool,
 }
 
 #[derive(Debug, Default)]
@@ -27,7 +30,11 @@ pub struct FieldLocations {
 impl FieldLocations {
     /// Index a YAML document. Syntax errors are left to serde, which reports them with a line.
     pub fn index(text: &str) -> Self {
-        let mut walker = Walker::default();
+        let mut walker = Walker {
+            lines: text.lines().collect(),
+            stack: Vec::new(),
+            fields: HashMap::new(),
+        };
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut walker, false);
         FieldLocations {
@@ -109,13 +116,24 @@ enum Frame {
     Sequence { path: String, index: usize },
 }
 
-#[derive(Default)]
-struct Walker {
+struct Walker<'t> {
+    lines: Vec<&'t str>,
     stack: Vec<Frame>,
     fields: HashMap<String, Location>,
 }
 
-impl Walker {
+impl Walker<'_> {
+    /// Whether the character before `mark` (on its line) is a comma.
+    fn after_comma(&self, mark: Marker) -> bool {
+        let Some(line) = mark.line().checked_sub(1).and_then(|l| self.lines.get(l)) else {
+            return false;
+        };
+        mark.col()
+            .checked_sub(1)
+            .and_then(|c| line.chars().nth(c))
+            == Some(',')
+    }
+
     /// The path of the value about to be read, and whether it is a mapping key.
     fn slot(&mut self) -> (Option<String>, bool) {
         match self.stack.last_mut() {
@@ -144,7 +162,7 @@ impl Walker {
     }
 }
 
-impl MarkedEventReceiver for Walker {
+impl MarkedEventReceiver for Walker<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let line = mark.line();
         match ev {
@@ -162,6 +180,7 @@ impl MarkedEventReceiver for Walker {
                                 line,
                                 raw: None,
                                 quoted: false,
+                                after_comma: false,
                             },
                         );
                         *key = Some(text);
@@ -169,13 +188,16 @@ impl MarkedEventReceiver for Walker {
                 }
                 (Some(path), false) => {
                     let quoted = !matches!(style, TScalarStyle::Plain);
+                    let after_comma = self.after_comma(mark);
                     let loc = self.fields.entry(path).or_insert(Location {
                         line,
                         raw: None,
                         quoted,
+                        after_comma,
                     });
                     loc.raw = Some(text);
                     loc.quoted = quoted;
+                    loc.after_comma = after_comma;
                     self.value_done();
                 }
                 (None, false) => {}
@@ -187,6 +209,7 @@ impl MarkedEventReceiver for Walker {
                     line,
                     raw: None,
                     quoted: false,
+                    after_comma: false,
                 });
                 let frame = if matches!(ev, Event::MappingStart(..)) {
                     Frame::Mapping { path, key: None }
@@ -226,6 +249,20 @@ mod tests {
         assert_eq!(loc.get("files[1].path").unwrap().line, 5);
         assert!(loc.get("files[1].mode").unwrap().quoted);
         assert_eq!(loc.line_of("files[1].contents.source"), Some(5));
+    }
+
+    #[test]
+    fn knows_which_flow_items_follow_a_comma_without_a_space() {
+        let text = "é: [a=b,c, d]
+k:
+  - e,f
+";
+        let loc = FieldLocations::index(text);
+        let after: Vec<bool> = ["é[0]", "é[1]", "é[2]", "k[0]"]
+            .iter()
+            .map(|p| loc.get(p).unwrap().after_comma)
+            .collect();
+        assert_eq!(after, [false, true, false, false]);
     }
 
     #[derive(Debug, serde::Deserialize)]

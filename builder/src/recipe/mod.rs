@@ -4,6 +4,7 @@
 //! the file, line and field. What comes out (`Recipe`) is fully checked: paths absolute
 //! and normalised, modes parsed, references parsed, sources located.
 
+mod cmdline;
 mod components;
 mod error;
 pub mod locate;

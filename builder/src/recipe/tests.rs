@@ -224,3 +224,64 @@ fn package_names_are_checked() {
     );
     assert!(errs[3].contains("run[0]: must not be empty"), "{errs:?}");
 }
+
+#[test]
+fn a_kernel_argument_split_at_its_comma_is_refused_naming_its_line() {
+    let errs = parse_err(&format!(
+        "{MINIMAL}kernel:\n  cmdline: [console=ttyS0,115200, quiet]\n"
+    ));
+    assert_eq!(
+        errs,
+        ["r.yaml:5: kernel.cmdline[1]: `115200` was split off `console=ttyS0` by a comma \
+          (YAML separates flow-sequence items at commas): quote the whole argument, e.g. \
+          \"console=ttyS0,115200\""]
+    );
+    // A space after the comma still leaves a console's speed on its own.
+    let errs = parse_err(&format!(
+        "{MINIMAL}kernel:\n  cmdline: [quiet, console=ttyS0, 115200n8]\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("r.yaml:5: kernel.cmdline[2]: `115200n8` was split off `console=ttyS0`"), "{errs:?}");
+    // Any key=value value cut at its comma.
+    let errs = parse_err(&format!(
+        "{MINIMAL}kernel:\n  cmdline:\n    [quiet,\n     modprobe.blacklist=floppy,pcspkr]\n"
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("r.yaml:7: kernel.cmdline[2]: `pcspkr` was split off `modprobe.blacklist=floppy`"), "{errs:?}");
+}
+
+#[test]
+fn kernel_arguments_with_commas_written_whole_are_kept() {
+    for cmdline in [
+        "[\"console=ttyS0,115200\", quiet]",
+        "['console=ttyS0,115200', quiet, console=tty0]",
+        "\n    - console=ttyS0,115200\n    - quiet",
+    ] {
+        let r = parse_ok(&format!("{MINIMAL}kernel:\n  cmdline: {cmdline}\n"));
+        assert_eq!(r.cmdline[..2], ["console=ttyS0,115200", "quiet"], "{cmdline}");
+    }
+}
+
+/// Every recipe we ship boots with its serial console at 115200 baud: one argument.
+#[test]
+fn shipped_recipes_keep_the_console_argument_whole() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let r = load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            r.cmdline.iter().any(|a| a == "console=ttyS0,115200"),
+            "{}: {:?}",
+            path.display(),
+            r.cmdline
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "{checked} recipes");
+    let r = load_default(Path::new("/cache")).unwrap();
+    assert_eq!(r.cmdline, DEFAULT_CMDLINE);
+}

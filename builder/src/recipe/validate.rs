@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use super::locate::FieldLocations;
+use super::locate::{FieldLocations, Location};
 use super::model::{RecipeDoc, DEFAULT_BOOT_MODULES, DEFAULT_CMDLINE};
 use super::{
     DirectoryItem, FileContent, FileItem, Hardening, LinkItem, Output, Recipe, RecipeError,
@@ -26,6 +26,11 @@ impl Checker<'_> {
             field: field.to_string(),
             problem: problem.into(),
         });
+    }
+
+    /// Where a field stands in the recipe text.
+    pub(super) fn location(&self, field: &str) -> Option<&Location> {
+        self.locations.get(field)
     }
 
     /// An absolute path in the image, normalised; `..` and the root itself are refused.
@@ -145,14 +150,7 @@ pub(super) fn validate(
         .cmdline
         .clone()
         .unwrap_or_else(|| DEFAULT_CMDLINE.iter().map(|s| s.to_string()).collect());
-    for (i, arg) in cmdline.iter().enumerate() {
-        if arg.is_empty() || arg.chars().any(char::is_whitespace) {
-            c.fail(
-                &format!("kernel.cmdline[{i}]"),
-                format!("`{arg}` must be one argument without spaces"),
-            );
-        }
-    }
+    super::cmdline::check(&mut c, &cmdline);
     let boot_modules: Vec<String> = doc
         .kernel
         .boot_modules

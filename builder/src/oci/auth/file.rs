@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use crate::oci::client::Credentials;
+use crate::oci::reference::canonical_host;
 
 /// The parsed file. No Debug: it holds secrets.
 #[derive(Deserialize)]
@@ -41,14 +42,6 @@ pub enum Match {
     },
     /// Ask `docker-credential-NAME`; `field` is `credHelpers` or `credsStore`.
     Helper { name: String, field: &'static str },
-}
-
-/// Docker Hub under any of its names is `docker.io`.
-pub fn canonical_host(host: &str) -> &str {
-    match host {
-        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        other => other,
-    }
 }
 
 /// The host a key names: URL keys (`https://host/v1/`) lose scheme and path; Docker Hub's

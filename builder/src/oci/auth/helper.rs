@@ -26,7 +26,7 @@ pub fn program(name: &str) -> String {
 /// What docker passes for a registry host: the URL `docker login` stores Docker Hub under,
 /// the host for every other registry.
 pub fn server_url(host: &str) -> String {
-    match super::file::canonical_host(host) {
+    match crate::oci::reference::canonical_host(host) {
         "docker.io" => "https://index.docker.io/v1/".into(),
         other => other.into(),
     }
