@@ -78,8 +78,36 @@ pub fn ensure_default_base(cache: &Path, source_date_epoch: i64) -> anyhow::Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::sync::OnceLock;
+
     use super::*;
+    use crate::oci::{open_image, ImageRef};
+    use crate::tree::unpack::apply_layer;
+    use crate::tree::Tree;
+
+    /// The default base's root tree, for tests that need the real Debian cloud kernel and
+    /// its modules. Made once per machine in the Harmony cache (`HARMONY_CACHE`, as
+    /// `harmony build` makes it; the vm-tests share it), read once per test binary.
+    pub(crate) fn default_base_tree() -> &'static Tree {
+        static TREE: OnceLock<Tree> = OnceLock::new();
+        TREE.get_or_init(|| {
+            let cache = std::env::var_os("HARMONY_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(crate::cache::default_dir);
+            let base = ensure_default_base(&cache, 0)
+                .unwrap_or_else(|e| panic!("making the default base: {e:#}"));
+            let image: ImageRef = format!("oci-layout:{}:{DEFAULT_BASE_TAG}", base.display())
+                .parse()
+                .unwrap();
+            let image = open_image(&image, &cache).unwrap();
+            let mut tree = Tree::new();
+            for layer in &image.layers {
+                apply_layer(&mut tree, layer.open_tar().unwrap()).unwrap();
+            }
+            tree
+        })
+    }
 
     #[test]
     fn package_list_skips_comments_and_blanks() {

@@ -136,7 +136,6 @@ mod tests {
     /// The probe guest exits with 99 under TCG too: this proves the boot sector and
     /// isa-debug-exit wiring, so a KVM failure means KVM. Needs qemu-system-x86_64.
     #[test]
-    #[ignore = "runs QEMU"]
     fn probe_guest_exits_99_under_tcg() {
         let mut disk = tempfile::NamedTempFile::new().unwrap();
         disk.write_all(&probe_boot_sector()).unwrap();

@@ -1,12 +1,13 @@
 //! `run` against real QEMU: the Debian cloud kernel with a busybox initramfs that plays
-//! the agent. Needs qemu-system-x86_64, /bin/busybox (static) and a kernel:
-//! `HARMONY_TEST_KERNEL=/tmp/k/x/boot/vmlinuz-6.1.0-56-cloud-amd64 \
-//!  cargo test -p harmony-builder --lib -- --ignored run::qemu_tests`
+//! the agent. Needs qemu-system-x86_64 and /bin/busybox (static). The kernel is the default
+//! base's (made once per machine in the Harmony cache, as `harmony build` makes it and the
+//! vm-tests share it), or the vmlinuz `HARMONY_TEST_KERNEL` names.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::build::default_base::tests::default_base_tree;
 use crate::emit::initramfs::compress_cpio;
 use crate::emit::rootfs::rootfs_image;
 use crate::emit::squashfs::squashfs_image;
@@ -26,10 +27,19 @@ echo "ECHO:$line"
 /bin/busybox poweroff -f
 "#;
 
+/// The kernel these tests boot (see the module doc).
+fn kernel() -> Vec<u8> {
+    match std::env::var_os("HARMONY_TEST_KERNEL") {
+        Some(path) => std::fs::read(path).unwrap(),
+        None => crate::kernel::find_kernel(default_base_tree())
+            .unwrap()
+            .vmlinuz
+            .to_vec(),
+    }
+}
+
 /// An output directory as `harmony build` would leave it; returns it and the squashfs size.
 fn out_dir() -> (tempfile::TempDir, usize) {
-    let kernel = std::env::var("HARMONY_TEST_KERNEL")
-        .expect("set HARMONY_TEST_KERNEL to a vmlinuz (see the module doc)");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("pxe")).unwrap();
     let mut artifacts = Vec::new();
@@ -37,7 +47,7 @@ fn out_dir() -> (tempfile::TempDir, usize) {
         std::fs::write(dir.path().join("pxe").join(name), bytes).unwrap();
         artifacts.push(Artifact::of_bytes(&format!("pxe/{name}"), kind, bytes));
     };
-    put("vmlinuz", "kernel", &std::fs::read(kernel).unwrap());
+    put("vmlinuz", "kernel", &kernel());
 
     let mut initramfs = Tree::new();
     initramfs.mkdir_all("bin", &Meta::new(0o755)).unwrap();
@@ -95,7 +105,6 @@ fn options(dir: &tempfile::TempDir) -> VmOptions {
 }
 
 #[test]
-#[ignore = "boots QEMU; needs HARMONY_TEST_KERNEL"]
 fn vm_reports_first_boot_and_echoes_what_we_send() {
     let (dir, squashfs_len) = out_dir();
     let start = Instant::now();
@@ -126,7 +135,6 @@ fn vm_reports_first_boot_and_echoes_what_we_send() {
 }
 
 #[test]
-#[ignore = "boots QEMU; needs HARMONY_TEST_KERNEL"]
 fn run_returns_the_report_and_stops_the_vm() {
     let (dir, _) = out_dir();
     let first = run(&options(&dir), Duration::from_secs(120)).unwrap();
@@ -135,7 +143,6 @@ fn run_returns_the_report_and_stops_the_vm() {
 }
 
 #[test]
-#[ignore = "boots QEMU; needs HARMONY_TEST_KERNEL"]
 fn a_timeout_names_the_console_tail() {
     let (dir, _) = out_dir();
     let vm = Vm::boot(&options(&dir)).unwrap();

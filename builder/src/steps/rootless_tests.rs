@@ -1,8 +1,8 @@
 //! The unprivileged path of `run_in_root` (`IdMapping::CallerOnly`), for real.
 //!
 //! CI runs as root, where `run_in_root` maps a whole id range; the mapping an ordinary
-//! user gets (only the caller, as root) would never run. So the test re-runs this test
-//! binary as `nobody` (setpriv) and `unprivileged_child` does the checks there, on a
+//! user gets (only the caller, as root) would never run. So the test re-runs itself in a
+//! copy of this test binary as `nobody` (setpriv), which does the checks there, on a
 //! busybox root shaped like RHEL where it matters (a 0000 /etc/shadow, a 0555 /usr/lib).
 
 use std::os::unix::fs::PermissionsExt;
@@ -43,17 +43,26 @@ fn userns_disabled() -> Option<String> {
 
 #[test]
 fn run_steps_as_an_unprivileged_user() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // The re-run as nobody.
+        assert!(!Uid::effective().is_root(), "must run unprivileged");
+        checks();
+        println!("{MARKER}");
+        return;
+    }
     if !Uid::effective().is_root() {
         // Already unprivileged: nothing to re-run.
         checks();
         return;
     }
     if let Some(why) = userns_disabled() {
-        println!("SKIPPED (unprivileged user namespaces are disabled here: {why})");
+        harmony_test_support::skip(format!(
+            "unprivileged user namespaces are disabled here: {why}"
+        ));
         return;
     }
     if !Path::new("/usr/bin/setpriv").exists() {
-        println!("SKIPPED (tool setpriv not installed: Debian package util-linux)");
+        harmony_test_support::skip("tool setpriv not installed: Debian package util-linux");
         return;
     }
     // A copy of this test binary nobody can run, and a TMPDIR of nobody's in which the
@@ -66,7 +75,7 @@ fn run_steps_as_an_unprivileged_user() {
     std::fs::create_dir(&tmp).unwrap();
     std::os::unix::fs::chown(&tmp, Some(NOBODY), Some(NOBODY)).unwrap();
     let child_test = format!(
-        "{}::unprivileged_child",
+        "{}::run_steps_as_an_unprivileged_user",
         module_path!().split_once("::").unwrap().1
     );
     let out = Command::new("/usr/bin/setpriv")
@@ -75,7 +84,7 @@ fn run_steps_as_an_unprivileged_user() {
         .arg("--clear-groups")
         .arg("--")
         .arg(&exe)
-        .args(["--exact", &child_test, "--ignored", "--nocapture"])
+        .args(["--exact", &child_test, "--nocapture"])
         .args(["--test-threads", "1"])
         .env(CHILD_ENV, "1")
         .env("TMPDIR", &tmp)
@@ -99,18 +108,6 @@ fn run_steps_as_an_unprivileged_user() {
     );
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "scratch roots left behind: {left:?}");
-}
-
-#[test]
-#[ignore = "run as nobody by run_steps_as_an_unprivileged_user"]
-fn unprivileged_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        println!("SKIPPED (only run as nobody by run_steps_as_an_unprivileged_user)");
-        return;
-    }
-    assert!(!Uid::effective().is_root(), "must run unprivileged");
-    checks();
-    println!("{MARKER}");
 }
 
 fn file(bytes: &[u8], mode: u32, uid: u32, gid: u32) -> Entry {
