@@ -6,36 +6,53 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "setup-host.sh installs Debian packages: run it as root (or with sudo)" >&2
   exit 1
 fi
-# Required: building, booting and the tests' reference tools. Missing ones must install.
+# Required: building, booting and every tool a test runs. Missing ones must install: a test
+# whose tool is missing fails under HARMONY_TEST_STRICT=1 (set by .ci/run).
 # qemu-system-x86, qemu-utils: boot images (TCG or KVM), qemu-img (disk format checks)
 # ovmf: UEFI firmware for disk boots; ipxe-qemu: the NIC boot ROMs for PXE tests
 # e2fsprogs: mkfs.ext4 for `harmony run --state`
 # squashfs-tools, erofs-utils, cpio, fdisk, gdisk, dosfstools, mtools, binutils, libxml2-utils:
 #   tests read our squashfs, cpio, GPT, FAT, PE and OVF with the reference tools
-# busybox-static: the bare-boot baseline in benchmarks
-# dnsmasq: the real TFTP server of agent/src/fetch tests
+# busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs
+# dnsmasq-base: the dnsmasq binary only (agent/src/fetch tests start their own TFTP server on
+#   loopback), not the dnsmasq host service
 # cloud-init (its `schema` check), cloud-image-utils + genisoimage (NoCloud seeds)
 # ignition: real Ignition 2.14, the oracle of agent/tests/differential.rs and agent/benches/apply_1000.rs
-# nftables, iproute2, ipvsadm, kmod: firewall probes in network namespaces, IPVS checks
+# nftables, iproute2, ipvsadm, kmod, util-linux (unshare, setpriv): firewall probes in network
+#   namespaces, IPVS checks, builder/src/steps/rootless_tests.rs run as nobody
 # haproxy: config checks and the baseline of the API proxy benchmark
 # docker-registry, skopeo: a real registry on loopback and an independent OCI client
+#   (python3: the bcrypt htpasswd of builder/tests/registry_*.rs; verity's oracle)
 # openssl: test certificates for the join tests
-# curl: the host-side probe `harmony run --exec` runs in vm-tests/tests/run_exec.rs
+# curl: agent/tests/join_through_api_proxy.rs, and the host-side probe `harmony run --exec`
+#   runs in vm-tests/tests/run_exec.rs
+# dbus-daemon, python3-dbus, python3-gi: a real bus and a stand-in systemd for agent/tests/join_dbus.rs
+# systemd: systemd-analyze verify of the API proxy unit (agent/src/ha/proxy_service.rs)
+# openssh-server: sshd -t of the hardening drop-in (builder/src/harden/ssh.rs)
+# openscap-scanner, openscap-utils (oscap-chroot), ssg-*: OpenSCAP's CIS scan beside
+#   `harmony verify` (vm-tests/tests/flavours.rs)
+# keepalived: `keepalived -t` on the rendered HA config (agent/src/ha/keepalived.rs)
+# virt-v2v: parses our OVA (builder/src/emit/ova.rs; libguestfs forced to TCG there)
+# gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
+#   <linux/dm-ioctl.h>
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
   busybox-static ca-certificates
-  dnsmasq
+  dnsmasq-base
   ignition
   cloud-init cloud-image-utils genisoimage dosfstools mtools
-  nftables iproute2 ipvsadm kmod haproxy
-  docker-registry skopeo openssl curl
+  nftables iproute2 ipvsadm kmod util-linux haproxy
+  docker-registry skopeo python3 openssl curl
+  dbus-daemon python3-dbus python3-gi systemd openssh-server
+  openscap-scanner openscap-utils ssg-base ssg-nondebian ssg-debderived ssg-debian
+  keepalived virt-v2v
+  gcc libc6-dev linux-libc-dev
 )
-# Optional: tests that need these print SKIPPED without them. A machine whose mirror is
-# unreachable still gets through setup with what it has.
-# openscap-scanner + ssg-*: OpenSCAP's CIS scan beside `harmony verify`
-# keepalived: `keepalived -t` on the rendered HA config; guestfs-tools/virt-v2v: OVA parse check
-optional=(openscap-scanner ssg-nondebian ssg-debderived keepalived virt-v2v)
+# Packages above that bring a host service: the tests start their own (on loopback, in
+# namespaces, with their own config), so the service must not run on this host.
+# package:unit
+services=(docker-registry:docker-registry openssh-server:ssh keepalived:keepalived haproxy:haproxy)
 
 missing_of() {
   local p name
@@ -47,7 +64,6 @@ missing_of() {
   done
 }
 mapfile -t missing < <(missing_of "${required[@]}")
-mapfile -t missing_optional < <(missing_of "${optional[@]}")
 # bookworm's QEMU needs bookworm's qemu-utils (a machine may come with a newer backport).
 if [[ " ${missing[*]} " =~ " qemu-system-x86 " ]] && [[ ! " ${missing[*]} " =~ " qemu-utils/bookworm " ]]; then
   missing+=(qemu-utils/bookworm)
@@ -56,19 +72,32 @@ export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-host: every required host package is installed"
 else
+  # No service starts during the install (invoke-rc.d and deb-systemd-invoke ask
+  # policy-rc.d); a policy the host already has is left as it is.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/setup-host.sh: no service starts while it installs\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends --allow-downgrades "${missing[@]}"
+  # Installing enabled these services for the next boot: disable the ones this run brought.
+  for entry in "${services[@]}"; do
+    package=${entry%%:*}
+    unit=${entry#*:}
+    if [[ " ${missing[*]} " =~ " $package " ]] && command -v systemctl >/dev/null; then
+      systemctl disable --quiet "$unit" 2>/dev/null || true
+      systemctl stop "$unit" 2>/dev/null || true
+      echo "setup-host: $unit (from $package) installed but stopped and disabled"
+    fi
+  done
 fi
-if [ ${#missing_optional[@]} -gt 0 ]; then
-  # Bounded: an unreachable mirror costs at most a few minutes, never the run.
-  apt_quick=(-o Acquire::Retries=0 -o Acquire::http::Timeout=20)
-  # --error-on=any: a mirror that cannot be reached fails here, not in 30 slow downloads.
-  if timeout 90 apt-get update -q --error-on=any "${apt_quick[@]}" &&
-    timeout 600 apt-get install -y -q --no-install-recommends "${apt_quick[@]}" "${missing_optional[@]}"; then
-    echo "setup-host: installed optional ${missing_optional[*]}"
-  else
-    echo "setup-host: WARNING: optional packages not installed (${missing_optional[*]}); their checks will print SKIPPED" >&2
-  fi
+# docker-registry: earlier setups left it as a running service; the tests run their own.
+if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
+  systemctl disable --quiet docker-registry 2>/dev/null || true
+  systemctl stop docker-registry 2>/dev/null || true
+  echo "setup-host: docker-registry service stopped and disabled (the tests start their own)"
 fi
 # cloud-init is installed for its schema checker only: keep it from configuring this host.
 mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled

@@ -164,7 +164,7 @@ fn figures(samples: &[Sample]) -> Figures {
 
 fn main() {
     if Command::new("haproxy").arg("-v").output().is_err() {
-        println!("SKIPPED (tool haproxy not installed): api_proxy benchmark");
+        harmony_test_support::skip("tool haproxy not installed: api_proxy benchmark");
         return;
     }
     let seconds: f64 = env_or("HARMONY_BENCH_SECONDS", 1.5);

@@ -331,11 +331,11 @@ fn nft_in(ns: &str, args: &[&str]) -> String {
 #[test]
 fn exactly_the_allowed_ports_answer_and_other_tables_survive() {
     if let Some(tool) = tool_missing() {
-        eprintln!("SKIPPED (tool {tool} not installed)");
+        harmony_test_support::skip(format!("tool {tool} not installed"));
         return;
     }
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (network namespaces need root)");
+        harmony_test_support::skip("network namespaces need root");
         return;
     }
     let pid = std::process::id();
@@ -471,7 +471,7 @@ fn exactly_the_allowed_ports_answer_and_other_tables_survive() {
             assert!(ok, "ping {addr} through the firewall");
         }
     } else {
-        println!("SKIPPED icmp echo (tool busybox not installed)");
+        harmony_test_support::skip("icmp echo: tool busybox not installed: Debian package busybox-static");
     }
 
     // Drops were counted (and logged, rate-limited) by the last rule.

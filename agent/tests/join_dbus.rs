@@ -51,7 +51,7 @@ fn tools_available() -> bool {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED (tool dbus-daemon not installed)");
+        harmony_test_support::skip("tool dbus-daemon not installed: Debian package dbus-daemon");
         return false;
     }
     let py = Command::new(PYTHON)
@@ -61,7 +61,9 @@ fn tools_available() -> bool {
         ])
         .output();
     if !py.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED (tool {PYTHON} with python3-dbus and python3-gi not installed)");
+        harmony_test_support::skip(format!(
+            "tool {PYTHON} with python3-dbus and python3-gi not installed"
+        ));
         return false;
     }
     true

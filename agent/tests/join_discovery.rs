@@ -25,7 +25,7 @@ fn openssl_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("SKIPPED (tool openssl not installed)");
+        harmony_test_support::skip("tool openssl not installed");
     }
     ok
 }

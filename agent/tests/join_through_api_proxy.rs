@@ -24,7 +24,7 @@ fn tool(name: &str) -> bool {
     let ok = Command::new(name).arg("--version").output().is_ok()
         || Command::new(name).arg("version").output().is_ok();
     if !ok {
-        eprintln!("SKIPPED (tool {name} not installed)");
+        harmony_test_support::skip(format!("tool {name} not installed"));
     }
     ok
 }

@@ -51,7 +51,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/lib/python3.11"));
     if !src.is_dir() {
-        println!("SKIPPED ({} is not a directory)", src.display());
+        harmony_test_support::skip(format!("{} is not a directory", src.display()));
         return;
     }
     let t = tree_of(&src);
@@ -82,6 +82,6 @@ fn main() {
             println!("mksquashfs {theirs:.2?} -> {size} bytes");
         }
         Ok(s) => println!("mksquashfs failed: {s}"),
-        Err(_) => println!("SKIPPED mksquashfs (tool mksquashfs not installed)"),
+        Err(_) => harmony_test_support::skip("tool mksquashfs not installed: Debian package squashfs-tools"),
     }
 }

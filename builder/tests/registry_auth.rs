@@ -116,7 +116,9 @@ fn private_base_and_component_pull_with_the_skopeo_login_auth_file() {
         return;
     }
     let Some(htpasswd) = htpasswd_line(USER, PASSWORD) else {
-        eprintln!("SKIPPED (python3 crypt module not available): cannot write a bcrypt htpasswd");
+        harmony_test_support::skip(
+            "/usr/bin/python3 crypt module not available: cannot write a bcrypt htpasswd",
+        );
         return;
     };
     let registry = Registry::start(Some(&htpasswd));

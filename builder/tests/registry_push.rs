@@ -122,7 +122,9 @@ fn basic_auth_registry_needs_and_takes_credentials() {
         return;
     }
     let Some(htpasswd) = htpasswd_line("ci", "s3cret") else {
-        eprintln!("SKIPPED (python3 crypt module not available): cannot write a bcrypt htpasswd");
+        harmony_test_support::skip(
+            "/usr/bin/python3 crypt module not available: cannot write a bcrypt htpasswd",
+        );
         return;
     };
     let registry = Registry::start(Some(&htpasswd));

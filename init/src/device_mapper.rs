@@ -188,7 +188,9 @@ mod tests {
     fn from_c_header() -> Option<String> {
         let header = Path::new("/usr/include/linux/dm-ioctl.h");
         if !header.exists() {
-            eprintln!("SKIPPED (no /usr/include/linux/dm-ioctl.h)");
+            harmony_test_support::skip(
+                "no /usr/include/linux/dm-ioctl.h: Debian package linux-libc-dev",
+            );
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -218,7 +220,7 @@ int main(void) {
         match Command::new("cc").arg(&src).arg("-o").arg(&exe).status() {
             Ok(s) => assert!(s.success(), "the C program did not compile"),
             Err(_) => {
-                eprintln!("SKIPPED (no C compiler: cc)");
+                harmony_test_support::skip("no C compiler cc: Debian package gcc");
                 return None;
             }
         }

@@ -321,7 +321,7 @@ mod tests {
     fn tool(name: &str) -> bool {
         let found = Command::new(name).arg("--version").output().is_ok();
         if !found {
-            eprintln!("SKIPPED ({name} not installed)");
+            harmony_test_support::skip(format!("tool {name} not installed"));
         }
         found
     }

@@ -101,7 +101,7 @@ fn get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn haproxy_component_is_baked_in_and_serves_its_stats_through_a_host_forward() {
     if !Path::new(HAPROXY).exists() {
-        eprintln!("SKIPPED (tool haproxy not installed): components vm-test");
+        harmony_test_support::skip("tool haproxy not installed: components vm-test");
         return;
     }
     let work = target_dir().join("vm-tests").join("components");

@@ -22,7 +22,7 @@ fn first_boot_joins_through_the_second_endpoint() {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED (tool openssl not installed)");
+        harmony_test_support::skip("tool openssl not installed");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

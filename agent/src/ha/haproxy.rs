@@ -133,7 +133,7 @@ mod tests {
             .output()
         {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("SKIPPED (tool haproxy not installed): haproxy -c -f");
+                harmony_test_support::skip("tool haproxy not installed: haproxy -c -f");
                 return;
             }
             r => r.unwrap(),

@@ -149,7 +149,7 @@ mod tests {
             .output()
         {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("SKIPPED (tool systemd-analyze not installed)");
+                harmony_test_support::skip("tool systemd-analyze not installed: Debian package systemd");
                 return;
             }
             r => r.unwrap(),

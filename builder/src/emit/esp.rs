@@ -539,7 +539,7 @@ mod tests {
                 assert!(text.contains(": 7 files, "), "{text}");
                 assert_eq!(text.lines().count(), 2, "fsck.vfat had remarks: {text}");
             }
-            Err(_) => eprintln!("SKIPPED (tool fsck.vfat not installed)"),
+            Err(_) => harmony_test_support::skip("tool fsck.vfat not installed: Debian package dosfstools"),
         }
         match std::process::Command::new("mdir")
             .args(["-/", "-b", "-i"])
@@ -558,7 +558,7 @@ mod tests {
                 assert!(text.contains("::/EFI/BOOT/readme.txt"), "{text}");
                 assert!(text.contains("::/loader/empty"), "{text}");
             }
-            Err(_) => eprintln!("SKIPPED (tool mdir not installed)"),
+            Err(_) => harmony_test_support::skip("tool mdir not installed: Debian package mtools"),
         }
         match std::process::Command::new("minfo")
             .arg("-i")
@@ -571,7 +571,7 @@ mod tests {
                 assert!(text.contains("serial number: 1234ABCD"), "{text}");
                 assert!(text.contains("hidden sectors: 2048"), "{text}");
             }
-            Err(_) => eprintln!("SKIPPED (tool minfo not installed)"),
+            Err(_) => harmony_test_support::skip("tool minfo not installed: Debian package mtools"),
         }
     }
 }

@@ -402,7 +402,7 @@ pub(crate) mod tests {
                     "{text}"
                 );
             }
-            Err(_) => eprintln!("SKIPPED (tool sfdisk not installed)"),
+            Err(_) => harmony_test_support::skip("tool sfdisk not installed: Debian package fdisk"),
         }
         match std::process::Command::new("sgdisk")
             .arg("-v")
@@ -414,7 +414,7 @@ pub(crate) mod tests {
                 assert!(out.status.success(), "{text}");
                 assert!(text.contains("No problems found"), "{text}");
             }
-            Err(_) => eprintln!("SKIPPED (tool sgdisk not installed)"),
+            Err(_) => harmony_test_support::skip("tool sgdisk not installed: Debian package gdisk"),
         }
     }
 

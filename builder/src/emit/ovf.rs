@@ -181,37 +181,38 @@ fn escape(s: &str) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::process::Command;
 
     use super::*;
 
-    pub const SCHEMA: &str = "/work/shared/ovf-schema/ovf-all.xsd";
-
-    /// The DMTF schema, from the repo's sibling `shared/` (or `HARMONY_OVF_SCHEMA`).
-    pub fn schema() -> Option<std::path::PathBuf> {
-        let candidates = [
-            std::env::var("HARMONY_OVF_SCHEMA").ok(),
-            Some(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../shared/ovf-schema/ovf-all.xsd")
-                    .display()
-                    .to_string(),
-            ),
-            Some(SCHEMA.to_string()),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .map(std::path::PathBuf::from)
-            .find(|p| p.exists())
+    /// The DMTF OVF schema: `HARMONY_OVF_SCHEMA`, else `shared/ovf-schema/ovf-all.xsd` in
+    /// the repository's parent directory (where CI's clone finds it). Err names where it looked.
+    pub fn schema() -> Result<PathBuf, String> {
+        let path = match std::env::var_os("HARMONY_OVF_SCHEMA") {
+            Some(p) => PathBuf::from(p),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ovf-schema/ovf-all.xsd"),
+        };
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "the DMTF OVF schema is not at {}: put DSP8023 with ovf-all.xsd in \
+                 shared/ovf-schema/ beside the repository, or set HARMONY_OVF_SCHEMA",
+                path.display()
+            ))
+        }
     }
 
-    /// xmllint --schema; Ok(None) with a loud line when xmllint or the schema is missing.
+    /// xmllint --schema; None after [`harmony_test_support::skip`] when xmllint or the
+    /// schema is missing.
     pub fn xmllint(ovf: &str) -> Option<(bool, String)> {
-        let Some(schema) = schema() else {
-            println!("SKIPPED (the DMTF OVF schema is not at {SCHEMA}; set HARMONY_OVF_SCHEMA)");
-            return None;
+        let schema = match schema() {
+            Ok(schema) => schema,
+            Err(why) => {
+                harmony_test_support::skip(why);
+                return None;
+            }
         };
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("node.ovf");
@@ -225,7 +226,9 @@ pub(crate) mod tests {
         {
             Ok(out) => out,
             Err(e) => {
-                println!("SKIPPED (tool xmllint not installed: {e})");
+                harmony_test_support::skip(format!(
+                    "tool xmllint not installed: Debian package libxml2-utils ({e})"
+                ));
                 return None;
             }
         };

@@ -382,7 +382,7 @@ mod tests {
             .arg("--version")
             .output()
         else {
-            eprintln!("SKIPPED (tool objdump not installed)");
+            harmony_test_support::skip("tool objdump not installed: Debian package binutils");
             return;
         };
         assert!(out.status.success());

@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn real_nft_loads_the_base_then_the_node_ruleset_replaces_it() {
         if !nix::unistd::Uid::effective().is_root() {
-            eprintln!("SKIPPED (needs root for a network namespace)");
+            harmony_test_support::skip("needs root for a network namespace");
             return;
         }
         let dir = tempfile::tempdir().unwrap();

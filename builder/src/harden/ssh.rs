@@ -284,7 +284,7 @@ mod tests {
     fn real_sshd_accepts_the_drop_in() {
         let sshd = std::path::Path::new("/usr/sbin/sshd");
         if !sshd.exists() {
-            eprintln!("SKIPPED (tool sshd not installed)");
+            harmony_test_support::skip("tool sshd not installed: Debian package openssh-server");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -295,7 +295,7 @@ mod tests {
             .arg(&key)
             .status();
         if !matches!(ok, Ok(s) if s.success()) {
-            eprintln!("SKIPPED (tool ssh-keygen not usable)");
+            harmony_test_support::skip("tool ssh-keygen not usable: Debian package openssh-client");
             return;
         }
         std::fs::write(
@@ -303,12 +303,19 @@ mod tests {
             format!("{}HostKey {}\n", drop_in_text(), key.display()),
         )
         .unwrap();
-        let out = std::process::Command::new(sshd)
-            .arg("-t")
-            .arg("-f")
-            .arg(&cfg)
-            .output()
-            .unwrap();
+        // As root, sshd -t insists on its privilege separation directory /run/sshd, which
+        // only a running ssh service makes: give it one on a private /run (a mount
+        // namespace of its own), leaving the host's /run alone.
+        let mut cmd = if nix::unistd::Uid::effective().is_root() {
+            let mut c = std::process::Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg("mount -t tmpfs harmony-test /run && mkdir -m 0755 /run/sshd && exec \"$0\" \"$@\"")
+                .arg(sshd);
+            c
+        } else {
+            std::process::Command::new(sshd)
+        };
+        let out = cmd.arg("-t").arg("-f").arg(&cfg).output().unwrap();
         assert!(
             out.status.success(),
             "{}",

@@ -166,7 +166,7 @@ fn ignition_validate() -> Option<PathBuf> {
 
 fn validate_with_ignition(path: &Path) {
     let Some(bin) = ignition_validate() else {
-        eprintln!("SKIPPED (tool ignition-validate not installed): apt-get install ignition");
+        harmony_test_support::skip("tool ignition-validate not installed: Debian package ignition");
         return;
     };
     let out = Command::new(&bin).arg(path).output().unwrap();

@@ -13,9 +13,9 @@ pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 pub fn tools_present() -> bool {
     let skopeo = Command::new("skopeo").arg("--version").output().is_ok();
     if !Path::new(REGISTRY_BIN).exists() || !skopeo {
-        eprintln!(
-            "SKIPPED (tool docker-registry or skopeo not installed): \
-             apt-get install docker-registry skopeo"
+        harmony_test_support::skip(
+            "tool docker-registry or skopeo not installed: \
+             Debian packages docker-registry, skopeo",
         );
         return false;
     }

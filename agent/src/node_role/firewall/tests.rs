@@ -119,11 +119,11 @@ fn nft_accepts_every_variant() {
     if Command::new("nft").arg("--version").output().is_err()
         || Command::new("unshare").arg("--version").output().is_err()
     {
-        eprintln!("SKIPPED (tool nft or unshare not installed)");
+        harmony_test_support::skip("tool nft or unshare not installed: Debian packages nftables, util-linux");
         return;
     }
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (nft -c needs root for a network namespace)");
+        harmony_test_support::skip("nft -c needs root for a network namespace");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
