@@ -9,6 +9,10 @@
 //!     cargo bench -p harmony-agent --bench api_proxy
 //!     (HARMONY_BENCH_SECONDS=1.5 per round, HARMONY_BENCH_ROUNDS=2, HARMONY_BENCH_CLIENTS=4)
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

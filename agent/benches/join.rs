@@ -5,6 +5,10 @@
 //!
 //!     cargo bench -p harmony-agent --bench join      (HARMONY_BENCH_ROUNDS=50)
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 #[path = "../tests/join_server/mod.rs"]
 mod join_server;
 

@@ -4,6 +4,10 @@
 //! is closed at once. The backends answer each line with their name, so the client sees
 //! who served it; they do not care what the bytes are (TLS passes the same way).
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

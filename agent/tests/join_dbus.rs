@@ -5,6 +5,10 @@
 //! does: EnableUnitFiles → (ba(sss)), StartUnit → a job object path, NoSuchUnit for
 //! units it does not know.
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -2,6 +2,10 @@
 //! `NetFetcher`, with their `httpHeaders` on the wire (a small server on 127.0.0.1 that
 //! answers only requests carrying the expected header, and records every request head).
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

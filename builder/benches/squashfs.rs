@@ -6,6 +6,10 @@
 //! DIR defaults to /usr/lib/python3.11 (~50 MB of mixed files); kernel modules
 //! (`/lib/modules/VERSION`) make a good second subject.
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;

@@ -7,6 +7,10 @@
 //! credential store is answered by a docker-credential-helper (a script speaking the
 //! protocol) found on PATH.
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

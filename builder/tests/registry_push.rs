@@ -4,6 +4,10 @@
 //! result, and skopeo reads back exactly what we pushed (same manifest digest), including
 //! the kernel in its bootc place.
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::io::Read;

@@ -111,8 +111,8 @@ pub fn boot_linux(fw: &Firmware) -> Result<efi::Status, Failure> {
         .linux
         .filter(|s| s.len > 0)
         .ok_or_else(|| fail("this image has no .linux section", efi::Status::NOT_FOUND))?;
-    // SAFETY: the section lies inside our loaded image.
     let builtin: &[u8] = match &payload.cmdline {
+        // SAFETY: the section lies inside our loaded image.
         Some(section) => unsafe { section.bytes() },
         None => &[],
     };

@@ -157,12 +157,14 @@ fn smbios_table(fw: &Firmware, console: &Console) -> Option<&'static [u8]> {
         // states, at most MAX_ENTRY_POINT_BYTES (entry_point_len checks).
         let located = smbios::entry_point_len(kind, unsafe { core::slice::from_raw_parts(ep, 7) })
             .and_then(|len| {
+                // SAFETY: `len` is the length the entry point states, checked by
+                // entry_point_len against MAX_ENTRY_POINT_BYTES.
                 smbios::parse_entry_point(kind, unsafe { core::slice::from_raw_parts(ep, len) })
             });
         match located {
-            // SAFETY: the table the entry point names, cut at MAX_TABLE_BYTES; identity-
-            // mapped while boot services run.
             Ok(table) => {
+                // SAFETY: the table the entry point names, cut at MAX_TABLE_BYTES;
+                // identity-mapped while boot services run.
                 return Some(unsafe {
                     core::slice::from_raw_parts(table.address as usize as *const u8, table.len)
                 })

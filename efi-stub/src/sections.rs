@@ -47,7 +47,8 @@ pub unsafe fn find_payload(base: *const u8, size: usize) -> Result<Payload, &'st
     if size < 0x40 {
         return Err("own image: smaller than a DOS header");
     }
-    // SAFETY (all reads below): each offset is checked against `size` first.
+    // SAFETY: every read below is at an offset checked against `size` first, inside the
+    // loaded image the caller vouches for.
     unsafe {
         if read_u16(base) != 0x5a4d {
             return Err("own image: no MZ signature");

@@ -167,6 +167,9 @@ mod ioctl {
 
     pub fn dm(control: &File, cmd: u8, buffer: &mut Buffer) -> nix::Result<()> {
         let request = nix::request_code_readwrite!(DM_IOCTL_TYPE, cmd, DM_IOCTL_SIZE);
+        // SAFETY: `buffer.words` is a live, owned allocation of the `data_size` its header
+        // declares, which the kernel reads and writes only during the call; a bad fd is
+        // an error (EBADF), not undefined behaviour.
         let result = unsafe {
             nix::libc::ioctl(
                 control.as_raw_fd(),

@@ -75,8 +75,7 @@ impl LoopConfig {
     }
 }
 
-// The raw ioctls are the only unsafe code in harmony-init: nix's ioctl macros
-// generate `unsafe fn`s, wrapped here into safe functions. Each wrapper passes
+// nix's ioctl macros generate `unsafe fn`s, wrapped here into safe functions. Each wrapper passes
 // a valid open fd and, for LOOP_CONFIGURE, a pointer to a live, fully
 // initialised `LoopConfig` that the kernel only reads during the call.
 #[allow(unsafe_code)]
@@ -89,14 +88,18 @@ mod ioctl {
     nix::ioctl_write_int_bad!(loop_set_fd, 0x4C00);
 
     pub fn get_free(control: RawFd) -> nix::Result<i32> {
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument; a bad fd is an error, not UB.
         unsafe { loop_ctl_get_free(control) }
     }
 
     pub fn configure(device: RawFd, config: &LoopConfig) -> nix::Result<()> {
+        // SAFETY: `config` is a live, fully initialised LoopConfig the kernel only reads
+        // during the call.
         unsafe { loop_configure(device, config) }.map(drop)
     }
 
     pub fn set_fd(device: RawFd, backing: RawFd) -> nix::Result<()> {
+        // SAFETY: LOOP_SET_FD takes the backing fd by value; no memory is shared.
         unsafe { loop_set_fd(device, backing) }.map(drop)
     }
 }

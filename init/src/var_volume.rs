@@ -36,10 +36,12 @@ mod ioctl {
     nix::ioctl_write_ptr!(ext4_resize_fs, b'f', 16, u64);
 
     pub fn reread_partitions(fd: i32) -> nix::Result<()> {
+        // SAFETY: BLKRRPART takes no argument; a bad fd is an error, not UB.
         unsafe { blkrrpart(fd) }.map(drop)
     }
 
     pub fn resize_ext4(fd: i32, blocks: u64) -> nix::Result<()> {
+        // SAFETY: `blocks` is a live u64 the kernel only reads during the call.
         unsafe { ext4_resize_fs(fd, &blocks) }.map(drop)
     }
 }

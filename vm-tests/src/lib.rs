@@ -80,7 +80,8 @@ pub const SHELL_ANSWER: Duration = Duration::from_secs(60);
 /// Send a command line to the guest's shell and wait for the line it prints that starts
 /// with `tag` (trailing white space trimmed).
 pub fn ask(vm: &Vm, command: &str, tag: &str) -> String {
-    vm.send(&format!("{command}\n")).unwrap();
+    vm.send(&format!("{command}\n"))
+        .unwrap_or_else(|e| panic!("sending {command}: {e}"));
     vm.wait_for_line(|l| l.starts_with(tag), SHELL_ANSWER)
         .unwrap_or_else(|e| panic!("{command}: {e}\n{}", vm.tail().join("\n")))
         .trim_end()

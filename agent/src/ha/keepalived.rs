@@ -224,7 +224,7 @@ mod tests {
             .output()
         {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                eprintln!("SKIPPED (tool keepalived not installed): keepalived -t -f")
+                harmony_test_support::skip("tool keepalived not installed: keepalived -t -f")
             }
             Err(e) => panic!("running keepalived: {e}"),
             Ok(out) => {

@@ -6,6 +6,10 @@
 //! the bootstrap signer produce them, and a 404 `Status` for any other path.
 //! The JWS is computed with `openssl dgst -hmac`, not with the code under test.
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 // Two test crates include this module and each uses a part of it.
 #![allow(dead_code)]
 

@@ -351,10 +351,10 @@ fn spawn_in_namespace(
         chdir("/")?;
         Ok(())
     };
-    // A raw syscall sequence between fork and exec is what a user namespace needs and
-    // std offers no safe hook for: `in_child` only makes syscalls on memory prepared
-    // before the fork (no allocation, no locks).
     #[allow(unsafe_code)]
+    // SAFETY: a raw syscall sequence between fork and exec is what a user namespace needs
+    // and std offers no safe hook for: `in_child` only makes syscalls on memory prepared
+    // before the fork (no allocation, no locks).
     unsafe {
         cmd.pre_exec(in_child);
     }

@@ -1,5 +1,9 @@
 //! What the registry tests share: a real registry on loopback (Debian's `docker-registry`),
 //! skopeo as the independent client, and `harmony` run as a user runs it.
+
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
 // Each test crate that includes this module uses part of it.
 #![allow(dead_code)]
 
