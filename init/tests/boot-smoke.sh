@@ -10,13 +10,13 @@
 # Needs root only for nothing; needs qemu-system-x86_64, busybox (static),
 # mksquashfs, mkfs.erofs, mkfs.ext4, debugfs, cpio, zstd, modinfo.
 #
-# Usage: init/tests/boot-smoke.sh [KERNEL_TREE]   (default /tmp/k/x: an unpacked
-#        linux-image-*-cloud-amd64 .deb with boot/vmlinuz-* and lib/modules/KVER)
+# Usage: init/tests/boot-smoke.sh KERNEL_TREE   (an unpacked linux-image-*-cloud-amd64
+#        .deb with boot/vmlinuz-* and lib/modules/KVER: `apt-get download` + `dpkg -x`)
 set -euo pipefail
 
-KTREE=${1:-/tmp/k/x}
+KTREE=${1:?usage: $0 KERNEL_TREE (an unpacked linux-image-*-cloud-amd64 .deb)}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/targets/init}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 KVER=$(ls "$KTREE/lib/modules" | head -n1)
 KERNEL=$(ls "$KTREE"/boot/vmlinuz-* | head -n1)
 MODDIR=$KTREE/lib/modules/$KVER
