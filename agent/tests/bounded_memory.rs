@@ -3,6 +3,10 @@
 //! address-space limit (a 1 GiB bomb inflated whole cannot fit), and its peak resident
 //! size is measured (the test binary's only child, so RUSAGE_CHILDREN is the agent's).
 
+// Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
+// #[test] functions, not the helpers beside them).
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::process::Command;
 
