@@ -166,10 +166,34 @@ fn configure(
     }
     run_commands(opts, live, &late, report);
     if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(&cfg)? {
-        let join_opts = crate::join::JoinOptions::for_root(&opts.root, live, &settings);
-        report.join = Some(crate::join::join(&settings, root, &join_opts)?);
+        report.join = Some(join(opts, root, live, &settings, report)?);
     }
     Ok(())
+}
+
+/// Join the cluster, or skip that without `cluster:`; kubelet's absence is a warning.
+fn join(
+    opts: &FirstbootOptions,
+    root: &TargetRoot,
+    live: bool,
+    settings: &ignition::node_settings::NodeSettings,
+    report: &mut Report,
+) -> anyhow::Result<crate::join::JoinSection> {
+    if settings.cluster.is_none() {
+        eprintln!("harmony-agent: join: {}", crate::join::SKIPPED_NO_CLUSTER);
+        return Ok(crate::join::JoinSection::Skipped(
+            crate::join::SKIPPED_NO_CLUSTER.to_string(),
+        ));
+    }
+    let join_opts = crate::join::JoinOptions::for_root(&opts.root, live, settings);
+    let joined = crate::join::join(settings, root, &join_opts)?;
+    if let Some(message) = &joined.warning {
+        report.warnings.push(report::WarningReport {
+            path: "join".to_string(),
+            message: message.clone(),
+        });
+    }
+    Ok(crate::join::JoinSection::Joined(joined))
 }
 
 fn run_commands(

@@ -35,9 +35,10 @@ pub struct Report {
     /// absent for a node without node settings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_role: Vec<crate::node_role::live::StepReport>,
-    /// How the node joined its cluster (present when node settings asked for it).
+    /// How the node joined its cluster, or `skipped: no cluster settings` (present when
+    /// there are node settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub join: Option<crate::join::JoinReport>,
+    pub join: Option<crate::join::JoinSection>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

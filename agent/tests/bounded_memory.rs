@@ -41,7 +41,10 @@ fn apply_refuses_a_1_gib_gzip_bomb_with_bounded_memory() {
     )
     .unwrap();
     let out = Command::new("sh")
-        .args(["-c", r#"ulimit -v 1048576 && exec "$0" apply --root "$1" "$2""#])
+        .args([
+            "-c",
+            r#"ulimit -v 1048576 && exec "$0" apply --root "$1" "$2""#,
+        ])
         .arg(env!("CARGO_BIN_EXE_harmony-agent"))
         .arg(&root)
         .arg(&config)

@@ -368,9 +368,25 @@ fn firstboot_records_the_join() {
     let j = &stored["join"];
     assert_eq!(j["endpoint"], server.url.as_str());
     assert_eq!(j["ca_pin"], f.cluster.ca_pin.as_str());
-    // The scratch root has neither systemd nor OpenRC.
+    // The scratch root has neither systemd nor OpenRC, nor kubelet: the join still
+    // verified cluster-info and wrote every file, and says kubelet is missing as a warning.
     assert_eq!(j["service_manager"], "none");
-    assert!(j["kubelet"].as_str().unwrap().starts_with("not started"));
+    assert!(
+        j["kubelet"]
+            .as_str()
+            .unwrap()
+            .starts_with("not started: kubelet not installed: none of /usr/bin/kubelet"),
+        "{j}"
+    );
+    let warnings = stored["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["path"] == "join"
+            && w["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("kubelet not installed")),
+        "{stored}"
+    );
     let text = serde_json::to_string(&stored).unwrap();
     assert!(!text.contains(SECRET));
     assert!(root.join("etc/kubernetes/bootstrap-kubelet.conf").exists());
@@ -391,9 +407,23 @@ fn plan_shows_the_join_without_the_secret() {
         &harmony_agent::fetch::NetFetcher::default(),
     )
     .unwrap();
-    // A systemd root.
-    std::fs::create_dir_all(dir.path().join("usr/lib/systemd")).unwrap();
+    // A systemd root without kubelet: the join is planned, kubelet's absence warned.
+    std::fs::create_dir_all(dir.path().join("usr/lib/systemd/system")).unwrap();
     std::fs::write(dir.path().join("usr/lib/systemd/systemd"), "").unwrap();
+    let plan = harmony_agent::plan::plan(&cfg, &TargetRoot::new(dir.path())).unwrap();
+    let line = plan.join.as_ref().expect("a planned join").to_string();
+    assert!(
+        line.ends_with("warn `kubelet not installed` (start nothing)"),
+        "{line}"
+    );
+    // With kubelet and its unit (as Debian's and kubeadm's packages ship them).
+    std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+    std::fs::write(dir.path().join("usr/bin/kubelet"), "").unwrap();
+    std::fs::write(
+        dir.path().join("usr/lib/systemd/system/kubelet.service"),
+        "",
+    )
+    .unwrap();
     let plan = harmony_agent::plan::plan(&cfg, &TargetRoot::new(dir.path())).unwrap();
     let line = plan.join.as_ref().expect("a planned join").to_string();
     assert!(line.starts_with("join      discover cluster-info from https://10.0.0.10:6443, https://10.0.0.11:6443 with token abcdef"), "{line}");

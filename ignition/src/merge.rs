@@ -176,7 +176,8 @@ impl Walk<'_> {
             return Err(at_source(Problem::TooManyReferences(MAX_CONFIGS)));
         }
         self.fetched += 1;
-        let bytes = crate::resolve::resource(p, r, crate::limits::MAX_DOCUMENT_BYTES, self.fetcher)?;
+        let bytes =
+            crate::resolve::resource(p, r, crate::limits::MAX_DOCUMENT_BYTES, self.fetcher)?;
         let inside = |e: ConfigError| at_source(Problem::InReferencedConfig(Box::new(e)));
         let parsed = crate::parse(&bytes).map_err(inside)?;
         let doc: Value = serde_json::from_slice(&bytes)

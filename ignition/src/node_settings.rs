@@ -1,5 +1,8 @@
-//! Harmony's node settings: what a node needs to join its cluster (API endpoints,
-//! bootstrap token, CA pins, role, labels, taints, kubelet limits, firewall, IPVS).
+//! Harmony's node settings: what makes a host a node (role, labels, taints, kubelet
+//! limits, firewall, kube-proxy mode) and, with `cluster:`, what it needs to join its
+//! cluster (API endpoints, bootstrap token, CA pins). Without `cluster:` the node is
+//! configured and the join is skipped (the first control plane before its cluster
+//! exists, a host that runs no kubelet).
 //!
 //! One schema, two carriers: the value of a `harmony:` key in a cloud-config, and the
 //! file `/etc/harmony/node.yaml` written by an Ignition config (the same mapping, at the
@@ -28,7 +31,9 @@ pub const NODE_YAML_PATH: &str = "/etc/harmony/node.yaml";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
-    pub cluster: ClusterSettings,
+    /// Absent: configure the node, join nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSettings>,
     pub role: Role,
     #[serde(default)]
     pub node: NodeMeta,
@@ -36,8 +41,13 @@ pub struct NodeSettings {
     pub kubelet: KubeletSettings,
     #[serde(default)]
     pub firewall: FirewallSettings,
+    /// IPVS tuning (`scheduler`, `strict_arp`); `enabled: true` is the older way to say
+    /// `kube_proxy.mode: ipvs`.
     #[serde(default)]
     pub ipvs: IpvsSettings,
+    /// The kube-proxy mode this node is prepared for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_proxy: Option<KubeProxySettings>,
     /// How the node reaches the API when one API server is lost (see `ha.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<HaSettings>,
@@ -292,6 +302,32 @@ pub enum IpvsScheduler {
     Nq,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeProxySettings {
+    pub mode: ProxyMode,
+}
+
+/// kube-proxy's `mode`. nftables is GA since Kubernetes 1.33 and the way forward; IPVS is
+/// deprecated upstream (KEP-5495); iptables is kube-proxy's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    Ipvs,
+    Nftables,
+    Iptables,
+}
+
+impl ProxyMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyMode::Ipvs => "ipvs",
+            ProxyMode::Nftables => "nftables",
+            ProxyMode::Iptables => "iptables",
+        }
+    }
+}
+
 /// Every problem found in one settings document, each with its path from `harmony`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
@@ -358,6 +394,17 @@ impl NodeSettings {
         let text = String::from_utf8(bytes)
             .map_err(|_| SettingsError::one("", format!("{NODE_YAML_PATH} is not UTF-8 text")))?;
         NodeSettings::from_yaml_str(&text).map(Some)
+    }
+
+    /// The kube-proxy mode to prepare: `kube_proxy.mode`, else IPVS when `ipvs.enabled`
+    /// (validation refuses the two disagreeing), else none: nothing is written for
+    /// kube-proxy, whose cluster-wide ConfigMap decides.
+    pub fn proxy_mode(&self) -> Option<ProxyMode> {
+        match (&self.kube_proxy, self.ipvs.enabled) {
+            (Some(k), _) => Some(k.mode),
+            (None, true) => Some(ProxyMode::Ipvs),
+            (None, false) => None,
+        }
     }
 
     fn validated(self) -> Result<NodeSettings, SettingsError> {

@@ -299,7 +299,9 @@ fn files_together_past_the_config_cap_are_refused() {
     let per_file = crate::limits::MAX_CONFIG_BYTES / 3 + 1;
     let url = gzip_bomb_url(per_file);
     let files = ["/a", "/b", "/c"]
-        .map(|p| format!(r#"{{"path":"{p}","contents":{{"source":"{url}","compression":"gzip"}}}}"#))
+        .map(|p| {
+            format!(r#"{{"path":"{p}","contents":{{"source":"{url}","compression":"gzip"}}}}"#)
+        })
         .join(",");
     assert_eq!(
         err(&doc(&format!(r#","storage":{{"files":[{files}]}}"#))),

@@ -78,7 +78,10 @@ mod tests {
         let failed = std::panic::catch_unwind(|| skip("tool x not installed"));
         std::env::remove_var(STRICT_VAR);
         let message = failed.expect_err("a skip under strict must fail the test");
-        let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        let text = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
         assert!(text.contains("tool x not installed"), "{text}");
     }
 }

@@ -291,3 +291,25 @@ fn invalid_cloud_config_names_the_key_and_writes_nothing() {
     );
     assert!(!root.join("etc/a").exists());
 }
+
+#[test]
+fn node_settings_without_a_cluster_configure_the_node_and_skip_the_join() {
+    let f = fake(Some(
+        "#cloud-config\nharmony:\n  role: worker\n  kubelet: {max_pods: 42}\n  \
+         kube_proxy: {mode: nftables}\n",
+    ));
+    let r = run(&opts(&f)).unwrap();
+    assert_eq!(r.status, Status::Success, "{:?}", r.error);
+    let j = stored(&f);
+    assert_eq!(j["join"], "skipped: no cluster settings", "{j}");
+    let kubelet = std::fs::read_to_string(f.root.join("var/lib/kubelet/config.yaml")).unwrap();
+    assert!(kubelet.contains("\nmaxPods: 42\n"), "{kubelet}");
+    let proxy = std::fs::read_to_string(f.root.join("etc/kubernetes/kube-proxy.yaml")).unwrap();
+    assert!(proxy.ends_with("\nmode: nftables\n"), "{proxy}");
+    assert!(f.root.join("etc/nftables.d/harmony.nft").is_file());
+    // Nothing of a join: no bootstrap kubeconfig.
+    assert!(!f
+        .root
+        .join("etc/kubernetes/bootstrap-kubelet.conf")
+        .exists());
+}

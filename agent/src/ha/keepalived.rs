@@ -200,7 +200,8 @@ mod tests {
         assert!(!text.contains("auth_pass") && !text.contains("weight"));
         let mut backup = vip.clone();
         backup.state = VrrpState::Backup;
-        assert!(blocks(&conf(&backup, CHECK_PATH))["vrrp_instance API_VIP"].contains(&"state BACKUP".into()));
+        assert!(blocks(&conf(&backup, CHECK_PATH))["vrrp_instance API_VIP"]
+            .contains(&"state BACKUP".into()));
     }
 
     /// The real keepalived checks the file, with the check script beside it (root-owned,

@@ -37,8 +37,13 @@ pub fn bootstrap_kubeconfig(
     cluster: &DiscoveredCluster,
     settings: &NodeSettings,
 ) -> Result<Vec<u8>, String> {
-    let conf =
-        kubeconfig::bootstrap_kubelet_conf(cluster, settings.cluster.bootstrap_token.expose());
+    let token = settings
+        .cluster
+        .as_ref()
+        .ok_or("harmony.cluster is not given: no bootstrap token")?
+        .bootstrap_token
+        .expose();
+    let conf = kubeconfig::bootstrap_kubelet_conf(cluster, token);
     match settings.ha.as_ref().and_then(|ha| ha.local_proxy.as_ref()) {
         None => Ok(conf),
         Some(lp) => {

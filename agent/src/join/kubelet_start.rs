@@ -15,6 +15,22 @@ use crate::target_root::TargetRoot;
 pub const UNIT: &str = "kubelet.service";
 const OPENRC_SERVICE: &str = "kubelet";
 
+/// Where packages put kubelet (Debian/RPM packages: /usr/bin; hand installs: /usr/local/bin).
+pub const BINARY_PATHS: [&str; 3] = [
+    "/usr/bin/kubelet",
+    "/usr/local/bin/kubelet",
+    "/usr/sbin/kubelet",
+];
+/// Where kubelet.service comes from: the package's unit, or one the config writes.
+pub const UNIT_PATHS: [&str; 3] = [
+    "/etc/systemd/system/kubelet.service",
+    "/usr/lib/systemd/system/kubelet.service",
+    "/lib/systemd/system/kubelet.service",
+];
+pub const OPENRC_SCRIPT: &str = "/etc/init.d/kubelet";
+/// The warning's words when there is nothing to start (issue 11: reported, not fatal).
+pub const NOT_INSTALLED: &str = "kubelet not installed";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceManager {
@@ -57,6 +73,36 @@ impl Default for StartOptions {
             bus_socket: PathBuf::from(dbus::SYSTEM_BUS),
             timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// Whether the root has a kubelet its service manager can start: the binary, and the
+/// unit (systemd) or service script (OpenRC). `Err` says what is missing, starting with
+/// [`NOT_INSTALLED`]. An image without kubelet (Debian ships none) is still joined: the
+/// files are written, and nothing is started that would fail on every boot.
+pub fn installed(root: &TargetRoot, manager: ServiceManager) -> Result<(), String> {
+    let exists = |paths: &[&str]| paths.iter().any(|p| matches!(root.node(p), Ok(Some(_))));
+    if !exists(&BINARY_PATHS) {
+        return Err(format!(
+            "{NOT_INSTALLED}: none of {} in the image; the bootstrap files are written for \
+             a kubelet added later",
+            BINARY_PATHS.join(", ")
+        ));
+    }
+    let (service, paths): (&str, &[&str]) = match manager {
+        ServiceManager::Systemd => (UNIT, &UNIT_PATHS),
+        ServiceManager::OpenRc => (OPENRC_SERVICE, &[OPENRC_SCRIPT]),
+        ServiceManager::None => return Ok(()),
+    };
+    if exists(paths) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{NOT_INSTALLED}: the kubelet binary is there but its {} service {service} is not \
+             (looked at {})",
+            manager.name(),
+            paths.join(", ")
+        ))
     }
 }
 
@@ -158,6 +204,33 @@ mod tests {
             how.starts_with("not started: the root has neither"),
             "{how}"
         );
+    }
+
+    #[test]
+    fn kubelet_is_installed_with_its_binary_and_its_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TargetRoot::new(dir.path());
+        let err = installed(&root, ServiceManager::Systemd).unwrap_err();
+        assert!(
+            err.starts_with("kubelet not installed: none of /usr/bin/kubelet"),
+            "{err}"
+        );
+        std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+        std::fs::write(dir.path().join("usr/bin/kubelet"), "#!/bin/sh\n").unwrap();
+        assert_eq!(installed(&root, ServiceManager::None), Ok(()));
+        let err = installed(&root, ServiceManager::Systemd).unwrap_err();
+        assert!(
+            err.starts_with("kubelet not installed: the kubelet binary is there but its systemd service kubelet.service is not"),
+            "{err}"
+        );
+        assert!(installed(&root, ServiceManager::OpenRc).is_err());
+        std::fs::create_dir_all(dir.path().join("usr/lib/systemd/system")).unwrap();
+        std::fs::write(
+            dir.path().join("usr/lib/systemd/system/kubelet.service"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(installed(&root, ServiceManager::Systemd), Ok(()));
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub enum JoinError {
     Write(String),
     #[error("join: starting kubelet: {0}")]
     Start(String),
+    #[error("join: harmony.cluster is not given: there is no cluster to join")]
+    NoCluster,
 }
 
 impl JoinError {
@@ -96,7 +98,11 @@ impl JoinOptions {
     /// started only on the live root.
     pub fn for_root(root: &Path, live: bool, settings: &NodeSettings) -> JoinOptions {
         let mut backoff = Backoff::default();
-        if let Some(s) = settings.cluster.discovery_timeout_seconds {
+        if let Some(s) = settings
+            .cluster
+            .as_ref()
+            .and_then(|c| c.discovery_timeout_seconds)
+        {
             backoff.total = Duration::from_secs(s);
         }
         JoinOptions {
@@ -123,33 +129,79 @@ pub struct JoinReport {
     pub written: Vec<String>,
     pub service_manager: ServiceManager,
     pub kubelet: String,
+    /// Why kubelet was not started though the join succeeded (it is not installed):
+    /// also one of the report's warnings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// The `join` section's words for node settings without `cluster:`.
+pub const SKIPPED_NO_CLUSTER: &str = "skipped: no cluster settings";
+
+/// firstboot.json's `join`: how the node joined, or why it did not try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JoinSection {
+    Joined(JoinReport),
+    /// [`SKIPPED_NO_CLUSTER`].
+    Skipped(String),
 }
 
 /// What `harmony-agent plan` shows: the join, before any of it can be known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct JoinPlan {
+#[serde(tag = "method", rename_all = "kebab-case")]
+pub enum JoinPlan {
+    /// No `cluster:` in the settings: the node is configured, nothing is joined.
+    Skipped { reason: String },
+    /// The agent's own discovery, kubelet's bootstrap files, kubelet started.
+    Discovery(DiscoveryPlan),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiscoveryPlan {
     pub endpoints: Vec<String>,
     pub token_id: String,
     pub ca_cert_hashes: Vec<String>,
     pub writes: Vec<String>,
     pub service_manager: ServiceManager,
+    /// `Err`: kubelet is not installed; the files are still written and this is warned.
+    pub kubelet_installed: bool,
 }
 
 impl JoinPlan {
     pub fn new(settings: &NodeSettings, root: &TargetRoot) -> JoinPlan {
-        JoinPlan {
-            endpoints: settings.cluster.api_endpoints.clone(),
-            token_id: settings.cluster.bootstrap_token.id().to_string(),
-            ca_cert_hashes: settings.cluster.ca_cert_hashes.clone(),
+        let Some(cluster) = &settings.cluster else {
+            return JoinPlan::Skipped {
+                reason: SKIPPED_NO_CLUSTER.to_string(),
+            };
+        };
+        let service_manager = ServiceManager::of(root);
+        JoinPlan::Discovery(DiscoveryPlan {
+            endpoints: cluster.api_endpoints.clone(),
+            token_id: cluster.bootstrap_token.id().to_string(),
+            ca_cert_hashes: cluster.ca_cert_hashes.clone(),
             writes: kubelet_files::PATHS.iter().map(|p| p.to_string()).collect(),
-            service_manager: ServiceManager::of(root),
-        }
+            service_manager,
+            kubelet_installed: kubelet_start::installed(root, service_manager).is_ok(),
+        })
     }
 }
 
 impl fmt::Display for JoinPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinPlan::Skipped { reason } => write!(f, "join      {reason}"),
+            JoinPlan::Discovery(d) => d.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for DiscoveryPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let start = match self.service_manager {
+            _ if !self.kubelet_installed => {
+                format!("warn `{}` (start nothing)", kubelet_start::NOT_INSTALLED)
+            }
             ServiceManager::None => {
                 "leave kubelet to the image's init (no systemd or OpenRC)".to_string()
             }
@@ -183,14 +235,15 @@ pub fn join_with_clock(
     opts: &JoinOptions,
     clock: &dyn crate::backoff::Clock,
 ) -> Result<JoinReport, JoinError> {
-    let token = settings.cluster.bootstrap_token.expose();
+    let cluster = settings.cluster.as_ref().ok_or(JoinError::NoCluster)?;
+    let token = cluster.bootstrap_token.expose();
     let (token_id, token_secret) = token.split_once('.').ok_or(JoinError::Token)?;
     let found = discovery::discover(
         &discovery::Request {
-            endpoints: &settings.cluster.api_endpoints,
+            endpoints: &cluster.api_endpoints,
             token_id,
             token_secret,
-            ca_pins: &settings.cluster.ca_cert_hashes,
+            ca_pins: &cluster.ca_cert_hashes,
             backoff: &opts.backoff,
             hosts_file: opts.hosts_file.clone(),
         },
@@ -204,11 +257,21 @@ pub fn join_with_clock(
     };
     crate::apply::apply(&plan, root).map_err(|e| JoinError::Write(e.to_string()))?;
     let manager = ServiceManager::of(root);
-    let kubelet = match &opts.start {
-        Some(start) => kubelet_start::start(manager, start).map_err(JoinError::Start)?,
-        None => format!(
-            "not started: {} is not the running system",
-            root.dir().display()
+    let (kubelet, warning) = match (kubelet_start::installed(root, manager), &opts.start) {
+        (Err(missing), _) => {
+            eprintln!("harmony-agent: join: warning: {missing}");
+            (format!("not started: {missing}"), Some(missing))
+        }
+        (Ok(()), Some(start)) => (
+            kubelet_start::start(manager, start).map_err(JoinError::Start)?,
+            None,
+        ),
+        (Ok(()), None) => (
+            format!(
+                "not started: {} is not the running system",
+                root.dir().display()
+            ),
+            None,
         ),
     };
     let kubelet_server = match settings.ha.as_ref().and_then(|ha| ha.local_proxy.as_ref()) {
@@ -224,5 +287,6 @@ pub fn join_with_clock(
         written: kubelet_files::PATHS.iter().map(|p| p.to_string()).collect(),
         service_manager: manager,
         kubelet,
+        warning,
     })
 }

@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use ignition::node_settings::{Cidr, Cni, NodeSettings, Protocol, Role};
+use ignition::node_settings::{Cidr, Cni, NodeSettings, Protocol, ProxyMode, Role};
 
 /// Where the ruleset is written.
 pub const PATH: &str = "/etc/nftables.d/harmony.nft";
@@ -89,7 +89,7 @@ pub fn render(s: &NodeSettings) -> String {
         Cni::Ipip => r.rule("ip protocol 4 counter accept comment \"IP-in-IP\""),
         Cni::None => {}
     }
-    if s.ipvs.enabled {
+    if s.proxy_mode() == Some(ProxyMode::Ipvs) {
         // In IPVS mode kube-proxy puts every ClusterIP on the dummy kube-ipvs0 as a local
         // address: pod→ClusterIP traffic passes this chain before IPVS (LOCAL_IN, later
         // priority) rewrites it, so the service range must be let in.

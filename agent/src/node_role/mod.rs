@@ -8,6 +8,7 @@
 pub mod firewall;
 pub mod ipvs;
 pub mod kernel_modules;
+pub mod kube_proxy;
 pub mod kubelet;
 pub mod live;
 pub mod log_permissions;
@@ -137,7 +138,7 @@ pub fn plan(
         0o644,
     );
 
-    // Forwarding, bridge netfilter, conntrack; IPVS.
+    // Forwarding, bridge netfilter, conntrack; kube-proxy's mode.
     let node_modules: Vec<String> = sysctl::MODULES.map(String::from).to_vec();
     file(
         sysctl::MODULES_LOAD_PATH,
@@ -148,12 +149,18 @@ pub fn plan(
         0o644,
     );
     file(sysctl::PATH, sysctl::file(), 0o644);
-    let ipvs_modules = settings.ipvs.enabled.then(|| ipvs::modules(&settings.ipvs));
-    if let Some(m) = &ipvs_modules {
-        file(ipvs::MODULES_LOAD_PATH, ipvs::modules_load_file(m), 0o644);
+    let proxy = settings
+        .proxy_mode()
+        .map(|mode| (mode, kube_proxy::modules(settings, mode)));
+    if let Some((mode, modules)) = &proxy {
         file(
-            ipvs::KUBE_PROXY_CONFIG_PATH,
-            ipvs::kube_proxy_config(&settings.ipvs),
+            &kube_proxy::modules_load_path(*mode),
+            kube_proxy::modules_load_file(*mode, modules),
+            0o644,
+        );
+        file(
+            kube_proxy::CONFIG_PATH,
+            kube_proxy::config(settings, *mode),
             0o644,
         );
     }
@@ -176,9 +183,9 @@ pub fn plan(
         purpose: "node".to_string(),
         modules: node_modules,
     });
-    if let Some(modules) = ipvs_modules {
+    if let Some((mode, modules)) = proxy {
         role.live.push(LiveStep::LoadModules {
-            purpose: "ipvs".to_string(),
+            purpose: mode.name().to_string(),
             modules,
         });
     }

@@ -11,11 +11,15 @@ const CLUSTER: &str = "cluster:\n  api_endpoints: [\"https://api:6443\"]\n  \
     [\"sha256:7f9a3c4b5e6d7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708\"]\n";
 
 fn config(settings: &str) -> NodeConfig {
+    config_without_cluster(&format!("{CLUSTER}{settings}"))
+}
+
+fn config_without_cluster(settings: &str) -> NodeConfig {
     let mut cfg = NodeConfig::default();
     cfg.files.push(FileEntry {
         path: NODE_YAML_PATH.to_string(),
         overwrite: true,
-        contents: Some(format!("{CLUSTER}{settings}").into_bytes()),
+        contents: Some(settings.as_bytes().to_vec()),
         append: Vec::new(),
         mode: Some(0o600),
         user: None,
@@ -71,11 +75,11 @@ fn a_worker_with_ipvs_plans_every_file_and_step() {
          --register-with-taints=dedicated=infra:NoSchedule\"\n"
     ));
     assert_eq!(
-        file(&p.actions, ipvs::MODULES_LOAD_PATH).0,
-        "# Rendered by harmony-agent: kube-proxy's IPVS mode (harmony.ipvs).\n\
+        file(&p.actions, "/etc/modules-load.d/harmony-ipvs.conf").0,
+        "# Rendered by harmony-agent: kube-proxy's ipvs mode (harmony.kube_proxy).\n\
          ip_vs\nip_vs_rr\nip_vs_wrr\nip_vs_sh\nnf_conntrack\n"
     );
-    assert!(file(&p.actions, ipvs::KUBE_PROXY_CONFIG_PATH)
+    assert!(file(&p.actions, kube_proxy::CONFIG_PATH)
         .0
         .contains("mode: ipvs\nipvs:\n  scheduler: wrr\n  strictARP: true\n"));
     assert!(file(&p.actions, sysctl::PATH)
@@ -115,7 +119,7 @@ fn without_ipvs_no_ipvs_files_and_systemd_gets_its_driver() {
     assert!(!p
         .actions
         .iter()
-        .any(|a| a.path() == ipvs::MODULES_LOAD_PATH));
+        .any(|a| a.path().contains("harmony-ipvs") || a.path() == kube_proxy::CONFIG_PATH));
     assert!(file(&p.actions, kubelet::CONFIG_PATH)
         .0
         .contains("\ncgroupDriver: systemd\n"));
@@ -235,4 +239,43 @@ fn later_boots_run_the_live_steps_again_from_node_yaml() {
         "{}",
         bad[0].detail
     );
+}
+
+#[test]
+fn nftables_mode_without_a_cluster_configures_the_node() {
+    let d = root();
+    let cfg = config_without_cluster(
+        "role: worker\nkubelet: {max_pods: 60}\nfirewall: {ssh_sources: [10.0.0.0/8]}\n\
+         kube_proxy: {mode: nftables}\n",
+    );
+    let p = plan(&cfg, &TargetRoot::new(d.path())).unwrap();
+    assert!(file(&p.actions, kubelet::CONFIG_PATH)
+        .0
+        .contains("\nmaxPods: 60\n"));
+    assert!(file(&p.actions, kube_proxy::CONFIG_PATH)
+        .0
+        .ends_with("kind: KubeProxyConfiguration\nmode: nftables\n"));
+    assert!(
+        file(&p.actions, "/etc/modules-load.d/harmony-nftables.conf")
+            .0
+            .contains("\nnft_numgen\n")
+    );
+    let (fw, _) = file(&p.actions, firewall::PATH);
+    assert!(fw.contains("10.0.0.0/8"), "{fw}");
+    // Not IPVS: ClusterIPs are not local addresses, the input chain does not let them in.
+    assert!(!fw.contains("IPVS ClusterIPs"), "{fw}");
+    let steps: Vec<String> = p.live.iter().map(|s| s.name()).collect();
+    assert_eq!(
+        steps,
+        [
+            "tighten-log-permissions /var/log",
+            "load-modules node",
+            "load-modules nftables",
+            "set-sysctls",
+            "load-firewall /etc/nftables.d/harmony.nft",
+        ]
+    );
+    // The join is planned as skipped.
+    let join = p.join.as_ref().expect("join plan");
+    assert_eq!(join.to_string(), "join      skipped: no cluster settings");
 }

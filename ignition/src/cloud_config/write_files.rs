@@ -34,7 +34,13 @@ pub fn parse(
                 return Err(wrong(&p, "a mapping", item));
             };
             let w = entry(m, &p, warnings)?;
-            let len = w.entry.contents.iter().chain(&w.entry.append).map(Vec::len).sum();
+            let len = w
+                .entry
+                .contents
+                .iter()
+                .chain(&w.entry.append)
+                .map(Vec::len)
+                .sum();
             if !budget.take(len) {
                 return Err(CloudConfigError::new(
                     format!("{p}.content"),

@@ -65,9 +65,10 @@ fn assert_error(from: &str, to: &str, expected: &str) {
 fn full_document_parses_with_every_field() {
     let s = NodeSettings::from_yaml_str(&full_yaml()).unwrap();
     assert_eq!(s.role, Role::ControlPlane);
-    assert_eq!(s.cluster.api_endpoints.len(), 2);
-    assert_eq!(s.cluster.bootstrap_token.expose(), TOKEN);
-    assert_eq!(s.cluster.bootstrap_token.id(), "abcdef");
+    let cluster = s.cluster.as_ref().unwrap();
+    assert_eq!(cluster.api_endpoints.len(), 2);
+    assert_eq!(cluster.bootstrap_token.expose(), TOKEN);
+    assert_eq!(cluster.bootstrap_token.id(), "abcdef");
     assert_eq!(s.node.labels["gpu"], "");
     assert_eq!(s.node.taints.len(), 2);
     assert_eq!(s.kubelet.max_pods, 250);
@@ -195,10 +196,6 @@ fn missing_required_fields() {
         .unwrap_err()
         .to_string();
     assert_eq!(err, "harmony.cluster: missing field `bootstrap_token`");
-    let err = NodeSettings::from_yaml_str("role: worker\n")
-        .unwrap_err()
-        .to_string();
-    assert_eq!(err, "harmony: missing field `cluster`");
     let err = NodeSettings::from_yaml_str("cluster: [\n")
         .unwrap_err()
         .to_string();
@@ -560,7 +557,7 @@ fn label_lists_from_a_platform() {
 #[test]
 fn discovery_timeout_is_optional_and_bounded() {
     let s = NodeSettings::from_yaml_str(&minimal_yaml()).unwrap();
-    assert_eq!(s.cluster.discovery_timeout_seconds, None);
+    assert_eq!(s.cluster.unwrap().discovery_timeout_seconds, None);
     let with = |t: &str| {
         minimal_yaml().replacen(
             "  ca_cert_hashes:",
@@ -569,7 +566,7 @@ fn discovery_timeout_is_optional_and_bounded() {
         )
     };
     let s = NodeSettings::from_yaml_str(&with("30")).unwrap();
-    assert_eq!(s.cluster.discovery_timeout_seconds, Some(30));
+    assert_eq!(s.cluster.unwrap().discovery_timeout_seconds, Some(30));
     for bad in ["0", "3601"] {
         let err = NodeSettings::from_yaml_str(&with(bad))
             .unwrap_err()
@@ -581,4 +578,58 @@ fn discovery_timeout_is_optional_and_bounded() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn without_cluster_the_node_is_configured_and_joins_nothing() {
+    let s = NodeSettings::from_yaml_str(
+        "role: worker\nkubelet: {max_pods: 50}\nfirewall: {ssh_sources: [10.0.0.0/8]}\n\
+         kube_proxy: {mode: nftables}\n",
+    )
+    .unwrap();
+    assert_eq!(s.cluster, None);
+    assert_eq!(s.kubelet.max_pods, 50);
+    assert_eq!(s.proxy_mode(), Some(ProxyMode::Nftables));
+    // Serialised (report, plan) without a `cluster` key.
+    let yaml = serde_yaml_ng::to_string(&s).unwrap();
+    assert!(!yaml.contains("cluster"), "{yaml}");
+}
+
+#[test]
+fn kube_proxy_mode_and_the_older_ipvs_switch() {
+    let with = |extra: &str| NodeSettings::from_yaml_str(&format!("{}{extra}", minimal_yaml()));
+    assert_eq!(with("").unwrap().proxy_mode(), None);
+    assert_eq!(
+        with("ipvs: {enabled: true}\n").unwrap().proxy_mode(),
+        Some(ProxyMode::Ipvs)
+    );
+    for (mode, want) in [
+        ("ipvs", ProxyMode::Ipvs),
+        ("nftables", ProxyMode::Nftables),
+        ("iptables", ProxyMode::Iptables),
+    ] {
+        let s = with(&format!("kube_proxy: {{mode: {mode}}}\n")).unwrap();
+        assert_eq!(s.proxy_mode(), Some(want));
+    }
+    // Both saying IPVS agree; disagreeing is refused, naming both settings.
+    assert!(with("kube_proxy: {mode: ipvs}\nipvs: {enabled: true, scheduler: lc}\n").is_ok());
+    let err = with("kube_proxy: {mode: nftables}\nipvs: {enabled: true}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("harmony.ipvs.enabled: true asks for kube-proxy's IPVS mode, but harmony.kube_proxy.mode is nftables"),
+        "{err}"
+    );
+    let err = with("kube_proxy: {mode: userspace}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("harmony.kube_proxy.mode: unknown variant `userspace`, expected one of `ipvs`, `nftables`, `iptables`"),
+        "{err}"
+    );
+    let err = with("kube_proxy: {}\n").unwrap_err().to_string();
+    assert!(
+        err.contains("harmony.kube_proxy: missing field `mode`"),
+        "{err}"
+    );
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::k8s_syntax::{dns_subdomain, kubelet_may_set, label_value, qualified_name, taint};
-use super::{NodeSettings, SettingsProblem, MAX_MAX_PODS, MIN_POD_PIDS_LIMIT};
+use super::{NodeSettings, ProxyMode, SettingsProblem, MAX_MAX_PODS, MIN_POD_PIDS_LIMIT};
 
 struct Problems(Vec<SettingsProblem>);
 
@@ -24,6 +24,7 @@ pub fn problems(s: &NodeSettings) -> Vec<SettingsProblem> {
     node(s, &mut p);
     kubelet(s, &mut p);
     firewall(s, &mut p);
+    kube_proxy(s, &mut p);
     if let Some(ha) = &s.ha {
         super::ha::problems(ha, s.role, &mut p.0);
     }
@@ -31,7 +32,9 @@ pub fn problems(s: &NodeSettings) -> Vec<SettingsProblem> {
 }
 
 fn cluster(s: &NodeSettings, p: &mut Problems) {
-    let c = &s.cluster;
+    let Some(c) = &s.cluster else {
+        return;
+    };
     if let Some(t) = c
         .discovery_timeout_seconds
         .filter(|t| !(1..=3600).contains(t))
@@ -193,6 +196,25 @@ fn kubelet(s: &NodeSettings, p: &mut Problems) {
             format!(
                 "{pids} is too small: a pod needs at least {MIN_POD_PIDS_LIMIT} processes \
                  (-1 means no limit)"
+            ),
+        );
+    }
+}
+
+/// `ipvs.enabled: true` asks for IPVS mode: with another `kube_proxy.mode` one of the two
+/// must go, rather than one silently winning.
+fn kube_proxy(s: &NodeSettings, p: &mut Problems) {
+    if let Some(k) = s
+        .kube_proxy
+        .as_ref()
+        .filter(|k| s.ipvs.enabled && k.mode != ProxyMode::Ipvs)
+    {
+        p.add(
+            "ipvs.enabled",
+            format!(
+                "true asks for kube-proxy's IPVS mode, but harmony.kube_proxy.mode is {}: \
+                 drop ipvs.enabled (or set kube_proxy.mode: ipvs)",
+                k.mode.name()
             ),
         );
     }
