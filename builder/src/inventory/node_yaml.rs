@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(s.node.labels["zone"], "0123");
         assert_eq!(s.kubelet.pod_cidr.unwrap().to_string(), "10.244.3.0/24");
         assert_eq!(
-            s.cluster.bootstrap_token.expose(),
+            s.cluster.unwrap().bootstrap_token.expose(),
             "abcdef.0123456789abcdef"
         );
         let no_labels = NodePart::new(&BTreeMap::new(), "10.244.0.0/24");

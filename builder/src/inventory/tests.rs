@@ -206,7 +206,7 @@ fn render_writes_valid_ignition_and_vaquero_hosts_whose_templates_agree() {
             settings.kubelet.pod_cidr.map(|c| c.to_string()).as_deref(),
             Some(node.pod_cidr.as_str())
         );
-        assert_eq!(settings.cluster.api_endpoints.len(), 2);
+        assert_eq!(settings.cluster.unwrap().api_endpoints.len(), 2);
 
         // Metal nodes: the role's Vaquero template, filled with what Vaquero would read
         // from the documents we wrote, is valid Ignition that writes the same files.
