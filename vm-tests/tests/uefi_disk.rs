@@ -87,7 +87,7 @@ fn disk_raw_boots_under_ovmf_through_our_uki() {
 #[test]
 fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() {
     let out = default_image();
-    let marker = "harmony.test-marker=smbios-7f3a";
+    let marker = "test.marker=smbios-7f3a";
     let forged = format!("harmony.verity.roothash={}", "0".repeat(64));
     let tmp = tempfile::tempdir().unwrap();
     // cloud-config through fw_cfg: runcmd's output lands in the first-boot report.
