@@ -10,7 +10,7 @@ fi
 # whose tool is missing fails under HARMONY_TEST_STRICT=1 (set by .ci/run).
 # qemu-system-x86, qemu-utils: boot images (TCG or KVM), qemu-img (disk format checks)
 # ovmf: UEFI firmware for disk boots; ipxe-qemu: the NIC boot ROMs for PXE tests
-# e2fsprogs: mkfs.ext4 for `harmony run --state`
+# e2fsprogs: mkfs.ext4 for `harmony run --state`; debugfs reads state disks in vm-tests/tests/power_cut.rs
 # squashfs-tools, erofs-utils, cpio, fdisk, gdisk, dosfstools, mtools, binutils, libxml2-utils:
 #   tests read our squashfs, cpio, GPT, FAT, PE and OVF with the reference tools
 # busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs

@@ -17,7 +17,7 @@ use crate::device_mapper::{create_read_only, Table};
 use crate::disk_args::{DiskArgs, VerityArgs};
 use crate::gpt::Outcome;
 use crate::mounts::{create_dir, mount_fs, move_mount};
-use crate::partitions::{wait_for_partition, Partition};
+use crate::partitions::{wait_for_root, wait_on_disk, Partition};
 use crate::var_volume::{ensure_var_partition, mount_var};
 
 /// How long virtio gets to show the disk's partitions.
@@ -35,11 +35,12 @@ const OVERLAID: [&str; 6] = ["etc", "root", "home", "srv", "opt", "usr/local"];
 
 /// Mounts the whole tree of a disk boot at `sysroot`.
 pub fn mount_disk_root(args: &DiskArgs, sysroot: &Path) -> anyhow::Result<()> {
-    let root = wait_for_partition(&args.root_partition, PARTITION_TIMEOUT)?;
+    // The root's disk is the node's: the verity and /var partitions come from it alone.
+    let root = wait_for_root(&args.root_partition, PARTITION_TIMEOUT)?;
     // Before dm-verity holds the root partition open: re-reading the table needs an idle disk.
     let var = match &args.var_partition {
         Some(name) => {
-            let outcome = ensure_var_partition(&root.disk, name)?;
+            let (outcome, attributes) = ensure_var_partition(&root.disk, name)?;
             match outcome {
                 Outcome::Created { sectors, .. } => say(format_args!(
                     "var: created partition {name:?} ({} MiB) on {}",
@@ -53,7 +54,8 @@ pub fn mount_disk_root(args: &DiskArgs, sysroot: &Path) -> anyhow::Result<()> {
                 )),
                 Outcome::Unchanged { .. } => {}
             }
-            Some((wait_for_partition(name, PARTITION_TIMEOUT)?, outcome))
+            let partition = wait_on_disk(name, &root.disk, PARTITION_TIMEOUT)?;
+            Some((partition, outcome, attributes))
         }
         None => None,
     };
@@ -86,9 +88,9 @@ pub fn mount_disk_root(args: &DiskArgs, sysroot: &Path) -> anyhow::Result<()> {
 
     let var_dir = sysroot.join("var");
     match var {
-        Some((partition, outcome)) => {
+        Some((partition, outcome, attributes)) => {
             let staging = Path::new(VAR_STAGING);
-            let fresh = mount_var(&partition.device, sysroot, staging, outcome)?;
+            let fresh = mount_var(&partition, sysroot, staging, outcome, attributes)?;
             move_mount(staging, &var_dir)?;
             say(format_args!(
                 "var: {} at /var ({})",
@@ -140,7 +142,7 @@ pub fn mount_disk_root(args: &DiskArgs, sysroot: &Path) -> anyhow::Result<()> {
 /// Creates the dm-verity device over the root partition and reads all of it once,
 /// so a corrupted root stops the boot here rather than some file read later.
 fn open_verity(root: &Partition, verity: &VerityArgs) -> anyhow::Result<PathBuf> {
-    let hash = wait_for_partition(&verity.hash_partition, PARTITION_TIMEOUT)?;
+    let hash = wait_on_disk(&verity.hash_partition, &root.disk, PARTITION_TIMEOUT)?;
     let params = verity_table(&root.device, &hash.device, verity);
     let table = Table {
         sectors: verity.data_blocks * (VERITY_BLOCK / 512),

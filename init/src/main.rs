@@ -2,24 +2,9 @@
 //! panic or exit: every failure ends in one HARMONY-INIT-ERROR line and a
 //! power-off.
 
-mod block_probe;
-mod boot;
-mod cmdline;
-mod console;
-mod device_mapper;
-mod disk_args;
-mod disk_root;
-mod gpt;
-mod kernel_modules;
-mod loop_device;
-mod module_list;
-mod mounts;
-mod partitions;
-mod state_disk;
-mod switch_root;
-mod var_volume;
-
 use std::time::Duration;
+
+use harmony_init::{boot, console};
 
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::unistd::{getpid, sync};

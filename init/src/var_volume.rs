@@ -1,13 +1,14 @@
 //! The writable /var of a disk boot: a GPT partition after the image's own, made
-//! at first boot in the disk's free space (or grown when the disk grew), with an
-//! ext4-compatible filesystem made by the image's busybox `mke2fs`. A fresh one
-//! gets a copy of the image's /var, so what the image ships there stays visible.
+//! at first boot in the disk's free space (or grown when the disk grew), with an ext4
+//! filesystem (journal) made by the image's e2fsprogs `mke2fs` and checked by its
+//! `e2fsck` before every later mount. A fresh one gets a copy of the image's /var, so
+//! what the image ships there stays visible.
 
+use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -15,16 +16,23 @@ use anyhow::{anyhow, bail, Context};
 
 use crate::block_probe::{ext4_label, read_header};
 use crate::console::{say, warn};
-use crate::gpt::{ensure_partition, guid, Outcome, PartitionSpec};
+use crate::gpt::{ensure_partition, guid, set_attributes, Outcome, PartitionSpec};
+use crate::partitions::Partition;
+use crate::root_tools::{find_tool, run_in_root};
 
 /// The Discoverable Partitions Specification's type for /var.
 pub const VAR_TYPE: [u8; 16] = guid("4d21b016-b534-45c2-a9fb-5c16e091fd2d");
+/// GPT attribute bit 55 (of the type-specific bits 48-63): Harmony made this partition
+/// (the builder in disk.raw, or harmony-init in the free space) and its /var is not
+/// complete yet. While it is set, harmony-init makes the filesystem anew and copies the
+/// image's /var (a power cut half-way leaves it set); it clears it when /var is whole and
+/// synced. A partition without it is never formatted. The builder's copy of this
+/// contract: builder/src/emit/verified_root.rs `VAR_UNFORMATTED_ATTRIBUTE`.
+pub const UNFORMATTED: u64 = 1 << 55;
 /// Below this, first boot refuses: the node would fill it at once.
 pub const MIN_VAR_BYTES: u64 = 64 << 20;
 /// ext4 labels hold 16 bytes; the filesystem label is fixed, the partition name is not.
 pub const VAR_LABEL: &str = "harmony-var";
-/// Where the image's busybox is, relative to the root: it makes the filesystem.
-const BUSYBOX: &str = "bin/busybox";
 const REREAD_ATTEMPTS: usize = 20;
 
 // BLKRRPART makes the kernel re-read the partition table we just wrote;
@@ -46,10 +54,11 @@ mod ioctl {
     }
 }
 
-/// Makes sure the disk holds the partition `name`; tells the kernel when the table
-/// changed. Must run before any partition of the disk is opened (BLKRRPART refuses
-/// while one is busy).
-pub fn ensure_var_partition(disk: &Path, name: &str) -> anyhow::Result<Outcome> {
+/// Makes sure the disk holds the partition `name` (one, made [`UNFORMATTED`] if it is
+/// new); tells the kernel when the table changed. Must run before any partition of the
+/// disk is opened (BLKRRPART refuses while one is busy). Returns what it did and the
+/// partition's attribute bits.
+pub fn ensure_var_partition(disk: &Path, name: &str) -> anyhow::Result<(Outcome, u64)> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -59,8 +68,10 @@ pub fn ensure_var_partition(disk: &Path, name: &str) -> anyhow::Result<Outcome> 
         name,
         type_guid: VAR_TYPE,
         min_bytes: MIN_VAR_BYTES,
+        attributes: UNFORMATTED,
     };
-    let outcome = ensure_partition(&file, &disk.to_string_lossy(), &spec, random_guid()?)?;
+    let (outcome, attributes) =
+        ensure_partition(&file, &disk.to_string_lossy(), &spec, random_guid()?)?;
     if !matches!(outcome, Outcome::Unchanged { .. }) {
         let mut attempt = 0;
         loop {
@@ -75,7 +86,7 @@ pub fn ensure_var_partition(disk: &Path, name: &str) -> anyhow::Result<Outcome> 
             }
         }
     }
-    Ok(outcome)
+    Ok((outcome, attributes))
 }
 
 fn random_guid() -> anyhow::Result<[u8; 16]> {
@@ -90,19 +101,35 @@ fn random_guid() -> anyhow::Result<[u8; 16]> {
     Ok(g)
 }
 
-/// Mounts the /var partition at `staging`, first making its filesystem (and
-/// copying the image's /var from `root`) if it has none, or growing it if the
-/// partition grew. Returns true when the filesystem is new.
+/// Mounts the /var partition at `staging`. One Harmony made and has not finished
+/// ([`UNFORMATTED`] in `attributes`) gets a new filesystem and a copy of the image's
+/// /var from `root`, synced, and then loses the bit; one without the bit must already
+/// hold a filesystem (it is never formatted), grown if the partition grew. Returns true
+/// when the filesystem is new.
 pub fn mount_var(
-    device: &Path,
+    partition: &Partition,
     root: &Path,
     staging: &Path,
     outcome: Outcome,
+    attributes: u64,
 ) -> anyhow::Result<bool> {
+    let device = &partition.device;
     let header = read_header(device).with_context(|| format!("read {}", device.display()))?;
-    let fresh = ext4_label(&header).is_none();
+    let fresh = attributes & UNFORMATTED != 0;
+    if !fresh && ext4_label(&header).is_none() {
+        bail!(
+            "{} (partition {} of {}) has no ext2/3/4 filesystem and Harmony did not make it \
+             (GPT attribute bit 55 is clear): refusing to format a partition it did not create; \
+             delete it, or give it a filesystem labelled {VAR_LABEL}",
+            device.display(),
+            partition.number,
+            partition.disk.display()
+        );
+    }
     if fresh {
         make_filesystem(device, root)?;
+    } else {
+        check_filesystem(device, root)?;
     }
     crate::mounts::mount_fs(
         &device.to_string_lossy(),
@@ -114,38 +141,106 @@ pub fn mount_var(
     if fresh {
         copy_tree(&root.join("var"), staging)
             .with_context(|| format!("copy the image's /var onto {}", device.display()))?;
+        let dir = fs::File::open(staging).with_context(|| format!("open {}", staging.display()))?;
+        nix::unistd::syncfs(dir.as_raw_fd())
+            .with_context(|| format!("sync the new /var on {}", device.display()))?;
+        mark_complete(partition, attributes)?;
     } else if let Outcome::Grown { to, .. } = outcome {
         grow_filesystem(staging, &header, to * 512);
     }
     Ok(fresh)
 }
 
-fn make_filesystem(device: &Path, root: &Path) -> anyhow::Result<()> {
-    let busybox = root.join(BUSYBOX);
-    if !busybox.exists() {
-        bail!(
-            "{} has no filesystem and the image has no /{BUSYBOX} to make one (mke2fs)",
+/// Clears [`UNFORMATTED`]: from now on the partition is this node's /var, kept as it is.
+fn mark_complete(partition: &Partition, attributes: u64) -> anyhow::Result<()> {
+    let disk = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&partition.disk)
+        .with_context(|| format!("open {} to mark /var complete", partition.disk.display()))?;
+    set_attributes(
+        &disk,
+        &partition.disk.to_string_lossy(),
+        partition.number,
+        attributes & !UNFORMATTED,
+    )?;
+    Ok(())
+}
+
+/// e2fsprogs' tool `name` in the image, or an error saying the disk boot needs it.
+fn e2fsprogs_tool(root: &Path, name: &str, device: &Path) -> anyhow::Result<PathBuf> {
+    find_tool(root, name).ok_or_else(|| {
+        anyhow!(
+            "{}: the image has no {name} (e2fsprogs) in /usr/sbin or /sbin; a disk boot's /var \
+             needs mke2fs and e2fsck",
             device.display()
-        );
-    }
-    let out = Command::new(&busybox)
-        .args(["mke2fs", "-F", "-L", VAR_LABEL])
-        .arg(device)
-        .output()
-        .with_context(|| format!("run {} mke2fs", busybox.display()))?;
+        )
+    })
+}
+
+/// ext4 with a journal (so a power cut costs at most the last seconds, never the
+/// filesystem), 4096-byte blocks (online growth by any amount).
+fn make_filesystem(device: &Path, root: &Path) -> anyhow::Result<()> {
+    let mke2fs = e2fsprogs_tool(root, "mke2fs", device)?;
+    let args: [&OsStr; 9] = [
+        "-t".as_ref(),
+        "ext4".as_ref(),
+        "-b".as_ref(),
+        "4096".as_ref(),
+        "-F".as_ref(),
+        "-q".as_ref(),
+        "-L".as_ref(),
+        VAR_LABEL.as_ref(),
+        device.as_os_str(),
+    ];
+    let out = run_in_root(root, &mke2fs, &args)?;
     if !out.status.success() {
         bail!(
-            "mke2fs {} failed ({}): {}",
+            "{} {} failed ({}): {}",
+            mke2fs.display(),
             device.display(),
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     say(format_args!(
-        "var: made an ext2 filesystem (label {VAR_LABEL}) on {}",
+        "var: made an ext4 filesystem with a journal (label {VAR_LABEL}) on {}",
         device.display()
     ));
     Ok(())
+}
+
+/// `e2fsck -p` before every mount of a kept /var: replays the journal after a power cut
+/// and repairs what is safe to repair unattended; anything more stops the boot.
+fn check_filesystem(device: &Path, root: &Path) -> anyhow::Result<()> {
+    let e2fsck = e2fsprogs_tool(root, "e2fsck", device)?;
+    let out = run_in_root(root, &e2fsck, &["-p".as_ref(), device.as_os_str()])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("").trim();
+    match out.status.code() {
+        // 0: clean; 1: errors fixed; 2: fixed, and a mounted root would need a reboot.
+        Some(code @ 0..=2) => {
+            say(format_args!(
+                "var: e2fsck {}: {}",
+                device.display(),
+                match code {
+                    0 => "clean",
+                    _ => "changed (journal replayed or errors repaired)",
+                }
+            ));
+            if code > 0 {
+                say(format_args!("var: e2fsck: {last}"));
+            }
+            Ok(())
+        }
+        _ => bail!(
+            "e2fsck -p {} found errors it cannot repair unattended ({}): {}{}; run e2fsck -f on it by hand",
+            device.display(),
+            out.status,
+            text.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
 }
 
 /// Online resize to the partition's new size; a failure leaves /var usable at its

@@ -3,8 +3,10 @@
 //! carries the root hash), the root partition, its dm-verity hash partition and an empty
 //! /var partition. Four boots: first boot (harmony-init formats /var, the agent applies
 //! its config and stamps /var/lib/harmony), second boot of the same disk (the stamp
-//! survived: already-done), a third after the disk grew (/var grows with it), then a copy
-//! with one byte of the root changed, which harmony-init refuses to boot.
+//! survived: already-done; /var checked by e2fsck first), a third after the disk grew (/var
+//! grows with it), then a copy with one byte of the root changed, which harmony-init refuses
+//! to boot, and last the disk with that copy attached as a second disk, which harmony-init
+//! also refuses (which disk's /var is the node's would be a guess).
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -125,7 +127,7 @@ fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused()
     assert_eq!(first.json["status"], "success", "{}\n{console}", first.json);
     assert!(console.contains("verity: /dev/vda2 verified"), "{console}");
     assert!(
-        console.contains("var: made an ext2 filesystem"),
+        console.contains("var: made an ext4 filesystem with a journal"),
         "{console}"
     );
     assert!(console.contains("(first boot)"), "{console}");
@@ -142,6 +144,8 @@ fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused()
         second.json
     );
     assert!(console.contains("(kept)"), "{console}");
+    // Clean, or its journal replayed: QEMU stopped without the guest unmounting /var.
+    assert!(console.contains("var: e2fsck /dev/vda4: "), "{console}");
 
     // The root partition in the node's disk is the built one, byte for byte.
     let flat = raw_copy(&state, &tmp.path().join("node.raw"));
@@ -208,6 +212,23 @@ fn verified_root_var_made_at_first_boot_persists_and_a_changed_root_is_refused()
         line.contains(
             "dm-verity: root partition /dev/vda2 does not match harmony.verity.roothash="
         ),
+        "{line}"
+    );
+
+    // A second disk carrying the image's partitions (that copy, as a stick would): its
+    // harmony-var must never become this node's /var, so harmony-init refuses to choose.
+    let vm = Vm::boot(&VmOptions {
+        extra_drives: vec![bad.clone()],
+        ..options(&out, &disk, None, &config)
+    })
+    .expect("boot");
+    let line = vm.wait_for_line(|l| l.contains(INIT_ERROR_MARKER), BOOT);
+    let console = vm.tail().join("\n");
+    vm.shutdown().unwrap();
+    let line = line.unwrap_or_else(|e| panic!("no init error with two disks: {e}\n{console}"));
+    assert!(
+        line.contains("2 partitions are named \"harmony-root\" (/dev/vda2 /dev/vdb2)")
+            && line.contains("another disk carries this image's partitions"),
         "{line}"
     );
 }

@@ -25,6 +25,8 @@ const MAX_METAPACKAGE_DEPTH: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebianBaseOptions {
+    /// Package names; `NAME: PATH PATH…` takes only those paths of the package (as the
+    /// .deb lists them, e.g. `sbin/mke2fs`), with their parent directories.
     pub packages: Vec<String>,
     /// The OCI layout directory to write (replaced atomically).
     pub out: PathBuf,
@@ -90,7 +92,8 @@ pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseErr
     add_usrmerge_links(&mut tree, epoch).map_err(|e| BaseError::Skeleton(e.to_string()))?;
     let mut packages = Vec::new();
     for requested in &opts.packages {
-        let mut name = requested.clone();
+        let (requested, only) = package_subset(requested);
+        let mut name = requested.to_string();
         for depth in 0.. {
             let (path, sha256) = download(&name, &debs)?;
             let mut files = Tree::new();
@@ -107,6 +110,10 @@ pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseErr
                 metapackage,
             });
             if !metapackage {
+                let files = match &only {
+                    Some(paths) => subset(&files, paths, &control.package)?,
+                    None => files,
+                };
                 merge_package(&mut tree, &files, &control.package)?;
                 break;
             }
@@ -120,7 +127,7 @@ pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseErr
                 })?;
             if depth >= MAX_METAPACKAGE_DEPTH {
                 return Err(BaseError::Apt {
-                    package: requested.clone(),
+                    package: requested.to_string(),
                     problem: "metapackage chain too long".into(),
                 });
             }
@@ -172,6 +179,41 @@ pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseErr
 }
 
 /// Copy a package's entries into the image at their placed paths.
+/// `NAME: PATH…` → (NAME, the paths); a plain `NAME` → (NAME, None).
+fn package_subset(line: &str) -> (&str, Option<Vec<&str>>) {
+    match line.split_once(':') {
+        Some((name, paths)) => (
+            name.trim(),
+            Some(
+                paths
+                    .split_whitespace()
+                    .map(|p| p.trim_matches('/'))
+                    .collect(),
+            ),
+        ),
+        None => (line.trim(), None),
+    }
+}
+
+/// The entries of `files` named in `paths`, and the directories above them. A path the
+/// package does not have is an error: the list is out of date.
+fn subset(files: &Tree, paths: &[&str], package: &str) -> Result<Tree, BaseError> {
+    let mut out = Tree::new();
+    for path in paths {
+        let entry = files.get(path).ok_or_else(|| BaseError::Apt {
+            package: package.to_string(),
+            problem: format!("has no {path} (the package list names it)"),
+        })?;
+        for (at, _) in path.match_indices('/') {
+            if let Some(dir) = files.get(&path[..at]) {
+                out.insert_exact(&path[..at], dir.clone());
+            }
+        }
+        out.insert_exact(path, entry.clone());
+    }
+    Ok(out)
+}
+
 fn merge_package(tree: &mut Tree, files: &Tree, package: &str) -> Result<(), BaseError> {
     let err = |path: &str| {
         let path = path.to_string();
@@ -341,6 +383,31 @@ mod tests {
     }
 
     /// Uses the real apt-get (and the Debian mirror unless the .deb is cached; ~1 MB).
+    #[test]
+    fn a_package_line_may_take_only_some_paths() {
+        assert_eq!(package_subset("busybox-static"), ("busybox-static", None));
+        assert_eq!(
+            package_subset("e2fsprogs: sbin/mke2fs /sbin/e2fsck"),
+            ("e2fsprogs", Some(vec!["sbin/mke2fs", "sbin/e2fsck"]))
+        );
+        let mut files = Tree::new();
+        let file = |bytes: &[u8]| Entry {
+            kind: Kind::File(bytes.to_vec().into()),
+            meta: Meta::new(0o755),
+        };
+        files.mkdir_all("sbin", &Meta::new(0o755)).unwrap();
+        files.insert("sbin/mke2fs", file(b"mk")).unwrap();
+        files.insert("sbin/debugfs", file(b"dbg")).unwrap();
+        let picked = subset(&files, &["sbin/mke2fs"], "e2fsprogs").unwrap();
+        let paths: Vec<&str> = picked.iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["", "sbin", "sbin/mke2fs"]);
+        let e = subset(&files, &["sbin/e2fsck"], "e2fsprogs").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "apt: package e2fsprogs: has no sbin/e2fsck (the package list names it)"
+        );
+    }
+
     #[test]
     fn busybox_base_is_reproducible_and_bootable_shaped() {
         let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,7 @@ use super::pxe::BootFiles;
 use super::uki::{unified_kernel_image, UkiParts};
 use super::verified_root::{
     VerifiedRoot, ROOT_PARTITION_NAME, ROOT_TYPE, VAR_PARTITION_NAME, VAR_TYPE,
-    VERITY_PARTITION_NAME, VERITY_TYPE,
+    VAR_UNFORMATTED_ATTRIBUTE, VERITY_PARTITION_NAME, VERITY_TYPE,
 };
 use super::EmitError;
 use crate::kernel::Kernel;
@@ -113,8 +113,11 @@ pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, 
             partition(ESP_NAME, ESP_TYPE, esp, 0),
             partition(ROOT_PARTITION_NAME, ROOT_TYPE, root.root_partition, 0),
             partition(VERITY_PARTITION_NAME, VERITY_TYPE, root.verity_partition, 0),
-            // Zeros (holes in disk.raw): harmony-init finds no filesystem and makes one.
-            partition(VAR_PARTITION_NAME, VAR_TYPE, Vec::new(), VAR_BYTES),
+            // Zeros (holes in disk.raw), marked as Harmony's: harmony-init makes its filesystem.
+            PartitionSpec {
+                attributes: VAR_UNFORMATTED_ATTRIBUTE,
+                ..partition(VAR_PARTITION_NAME, VAR_TYPE, Vec::new(), VAR_BYTES)
+            },
         ],
     };
     let written = write_disk(&layout, &out_dir.join(DISK_FILE))?;
@@ -231,6 +234,10 @@ mod tests {
             (VAR_PARTITION_NAME, VAR_TYPE)
         );
         assert_eq!(data(var).len() as u64, VAR_BYTES);
+        assert_eq!(
+            var.attributes, VAR_UNFORMATTED_ATTRIBUTE,
+            "init may format it"
+        );
         assert!(
             data(var).iter().all(|&b| b == 0),
             "/var is left for init to format"

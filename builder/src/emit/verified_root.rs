@@ -14,6 +14,11 @@ pub const VAR_PARTITION_NAME: &str = "harmony-var";
 /// Discoverable Partitions Specification type GUIDs (x86-64).
 pub const ROOT_TYPE_GUID: &str = "4f68bce3-e8cd-4db1-96e7-fbcaf984b709";
 pub const VERITY_TYPE_GUID: &str = "2c7357ed-ebd2-46d9-aec1-23d437ec2bf5";
+/// GPT attribute bit 55 on the empty /var partition: "Harmony made this partition and
+/// its /var is not complete yet": harmony-init formats it while the bit is set and clears
+/// it once /var is whole, and never formats a partition without it (init/src/var_volume.rs
+/// `UNFORMATTED`).
+pub const VAR_UNFORMATTED_ATTRIBUTE: u64 = 1 << 55;
 pub const VAR_TYPE_GUID: &str = "4d21b016-b534-45c2-a9fb-5c16e091fd2d";
 pub const ROOT_TYPE: Guid = Guid::from_fields(
     0x4f68bce3,
