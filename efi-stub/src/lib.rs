@@ -7,21 +7,23 @@
 //! options, SMBIOS OEM string `io.systemd.stub.kernel-cmdline-extra=`) are appended to
 //! the built-in line, never replace it (cmdline.rs, extra_args.rs). Every failure is printed on the
 //! firmware console with the EFI status, then returned to the firmware.
-// The host's std only for `cargo test` of the pure parsers.
-#![cfg_attr(not(test), no_std)]
+// The host's std only for `cargo test` of the pure parsers and for the fuzz targets
+// (fuzz/, built with `--cfg fuzzing`).
+#![cfg_attr(not(any(test, fuzzing)), no_std)]
 // Everything here talks to the firmware through raw pointers and `extern "efiapi"` calls.
 #![allow(unsafe_code)]
 
 mod boot;
-mod cmdline;
+// Public for the fuzz targets (fuzz/): the extras and SMBIOS come from outside the UKI.
+pub mod cmdline;
 mod console;
 mod extra_args;
 mod initrd;
 mod load_options;
-#[cfg(not(test))]
+#[cfg(not(any(test, fuzzing)))]
 mod mem;
 mod sections;
-mod smbios;
+pub mod smbios;
 
 use r_efi::efi;
 
@@ -45,7 +47,7 @@ pub unsafe extern "efiapi" fn efi_main(
     }
 }
 
-#[cfg(not(test))]
+#[cfg(not(any(test, fuzzing)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     // No unwinding and nothing to clean up: a bug in the stub stops the machine here.

@@ -6,8 +6,11 @@
 //! `user-data` and `meta-data` (both required, as cloud-init requires them) and an
 //! optional `network-config`, which is parsed and reported but not applied.
 
-mod fat;
-mod iso9660;
+// Public for the fuzz targets (fuzz/): the volume is outside the agent's trust.
+#[doc(hidden)]
+pub mod fat;
+#[doc(hidden)]
+pub mod iso9660;
 
 use std::path::PathBuf;
 

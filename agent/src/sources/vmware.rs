@@ -22,7 +22,9 @@
 
 mod encoding;
 mod guestinfo;
-mod ovf_env;
+// Public for the fuzz target ovf_env (fuzz/): the hypervisor's XML is outside the agent's trust.
+#[doc(hidden)]
+pub mod ovf_env;
 
 use std::collections::BTreeMap;
 
