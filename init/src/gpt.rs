@@ -225,6 +225,19 @@ impl Table {
                 "unsupported GPT entry array: {count} entries of {entry_size} bytes"
             )));
         }
+        // The array lies between the header and the first usable LBA, or rewriting the
+        // table would overwrite the header or a partition.
+        let entry_sectors = ((count * entry_size) as u64).div_ceil(SECTOR);
+        let first_usable = header.u64(40);
+        if entries_lba < 2
+            || entries_lba.saturating_add(entry_sectors) > first_usable
+            || first_usable > header.u64(48)
+        {
+            return Err(invalid(format!(
+                "GPT entry array at LBA {entries_lba} ({entry_sectors} sectors) does not lie \
+                 between the header and the first usable LBA {first_usable}"
+            )));
+        }
         let mut entries = vec![0u8; count * entry_size];
         let at = entries_lba
             .checked_mul(SECTOR)
@@ -314,7 +327,7 @@ impl Table {
         let backup_lba = self.sectors.saturating_sub(1);
         let backup_entries_lba = backup_lba
             .checked_sub(entry_sectors)
-            .filter(|&lba| lba > entries_lba.saturating_add(entry_sectors))
+            .filter(|&lba| lba > last_usable)
             .ok_or_else(|| GptError::Invalid {
                 disk: disk_name.into(),
                 problem: format!(
@@ -791,6 +804,28 @@ mod tests {
             v
         }] {
             let _ = ensure_partition(&RefCell::new(bytes), "m", &var(1), [1; 16]);
+        }
+    }
+
+    #[test]
+    fn an_entry_array_over_the_header_or_the_partitions_is_refused() {
+        if !tool("sfdisk") {
+            return;
+        }
+        let (_d, path) = disk(16);
+        for (entries_lba, problem) in [(1u64, "at LBA 1"), (4096, "at LBA 4096")] {
+            let f = open(&path);
+            let mut header = [0u8; HEADER_SIZE];
+            FileExt::read_exact_at(&f, &mut header, SECTOR).unwrap();
+            let mut h = Header { bytes: header };
+            h.set_u64(72, entries_lba);
+            h.seal();
+            FileExt::write_all_at(&f, &h.bytes, SECTOR).unwrap();
+            let e = ensure_partition(&f, "disk.raw", &var(1), [7; 16]).unwrap_err();
+            assert!(
+                e.to_string().contains(problem) && e.to_string().contains("first usable LBA"),
+                "{e}"
+            );
         }
     }
 
