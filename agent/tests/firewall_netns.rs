@@ -475,7 +475,9 @@ fn exactly_the_allowed_ports_answer_and_other_tables_survive() {
             assert!(ok, "ping {addr} through the firewall");
         }
     } else {
-        harmony_test_support::skip("icmp echo: tool busybox not installed: Debian package busybox-static");
+        harmony_test_support::skip(
+            "icmp echo: tool busybox not installed: Debian package busybox-static",
+        );
     }
 
     // Drops were counted (and logged, rate-limited) by the last rule.

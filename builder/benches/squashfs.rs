@@ -86,6 +86,8 @@ fn main() {
             println!("mksquashfs {theirs:.2?} -> {size} bytes");
         }
         Ok(s) => println!("mksquashfs failed: {s}"),
-        Err(_) => harmony_test_support::skip("tool mksquashfs not installed: Debian package squashfs-tools"),
+        Err(_) => harmony_test_support::skip(
+            "tool mksquashfs not installed: Debian package squashfs-tools",
+        ),
     }
 }

@@ -167,7 +167,7 @@ fn smbios_table(fw: &Firmware, console: &Console) -> Option<&'static [u8]> {
                 // identity-mapped while boot services run.
                 return Some(unsafe {
                     core::slice::from_raw_parts(table.address as usize as *const u8, table.len)
-                })
+                });
             }
             Err(what) => console.note(&[name, b" ignored: ", what.as_bytes()]),
         }

@@ -471,7 +471,9 @@ fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
 #[test]
 fn openscap_cis_scan_of_the_hardened_fixture() {
     let Some(oscap) = harmony_test_support::find_tool("oscap-chroot") else {
-        harmony_test_support::skip("tool oscap-chroot not installed: Debian package openscap-utils");
+        harmony_test_support::skip(
+            "tool oscap-chroot not installed: Debian package openscap-utils",
+        );
         return;
     };
     let content = Path::new("/usr/share/xml/scap/ssg/content/ssg-cs9-ds.xml");
@@ -534,4 +536,3 @@ fn openscap_cis_scan_of_the_hardened_fixture() {
             .unwrap_or_default()
     );
 }
-

@@ -149,7 +149,9 @@ mod tests {
             .output()
         {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                harmony_test_support::skip("tool systemd-analyze not installed: Debian package systemd");
+                harmony_test_support::skip(
+                    "tool systemd-analyze not installed: Debian package systemd",
+                );
                 return;
             }
             r => r.unwrap(),

@@ -9,7 +9,6 @@
 // Test code: an unwrap here is an assertion (clippy's allow-unwrap-in-tests covers only
 // #[test] functions, not the helpers beside them).
 #![allow(clippy::unwrap_used)]
-
 // Two test crates include this module and each uses a part of it.
 #![allow(dead_code)]
 

@@ -196,7 +196,9 @@ mod tests {
         assert!(cfg.contains("bind :9000"), "{cfg}");
         assert!(cfg.contains("server s1 10.0.0.2:6443 check"), "{cfg}");
         if !std::path::Path::new("/usr/sbin/haproxy").exists() {
-            harmony_test_support::skip("tool haproxy not installed: haproxy -c of the rendered config");
+            harmony_test_support::skip(
+                "tool haproxy not installed: haproxy -c of the rendered config",
+            );
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -539,7 +539,9 @@ mod tests {
                 assert!(text.contains(": 7 files, "), "{text}");
                 assert_eq!(text.lines().count(), 2, "fsck.vfat had remarks: {text}");
             }
-            Err(_) => harmony_test_support::skip("tool fsck.vfat not installed: Debian package dosfstools"),
+            Err(_) => harmony_test_support::skip(
+                "tool fsck.vfat not installed: Debian package dosfstools",
+            ),
         }
         match std::process::Command::new("mdir")
             .args(["-/", "-b", "-i"])

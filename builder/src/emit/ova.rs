@@ -220,7 +220,9 @@ mod tests {
     #[test]
     fn virt_v2v_reads_the_ova() {
         if Command::new("virt-v2v").arg("--version").output().is_err() {
-            harmony_test_support::skip("tool virt-v2v not installed: virt-v2v -i ova --print-source");
+            harmony_test_support::skip(
+                "tool virt-v2v not installed: virt-v2v -i ova --print-source",
+            );
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -191,7 +191,9 @@ pub(crate) mod tests {
     pub fn schema() -> Result<PathBuf, String> {
         let path = match std::env::var_os("HARMONY_OVF_SCHEMA") {
             Some(p) => PathBuf::from(p),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ovf-schema/ovf-all.xsd"),
+            None => {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/ovf-schema/ovf-all.xsd")
+            }
         };
         if path.is_file() {
             Ok(path)

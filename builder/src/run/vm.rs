@@ -549,7 +549,9 @@ mod tests {
         );
 
         if medium::ovmf().is_err() {
-            harmony_test_support::skip("tool ovmf not installed: the QEMU arguments of a disk boot");
+            harmony_test_support::skip(
+                "tool ovmf not installed: the QEMU arguments of a disk boot",
+            );
             return;
         }
         let mut opts = VmOptions::new("/nonexistent");

@@ -119,7 +119,9 @@ fn nft_accepts_every_variant() {
     if Command::new("nft").arg("--version").output().is_err()
         || Command::new("unshare").arg("--version").output().is_err()
     {
-        harmony_test_support::skip("tool nft or unshare not installed: Debian packages nftables, util-linux");
+        harmony_test_support::skip(
+            "tool nft or unshare not installed: Debian packages nftables, util-linux",
+        );
         return;
     }
     if !nix::unistd::geteuid().is_root() {
