@@ -13,6 +13,7 @@
 //! systemd (Restart=always) or supervise-daemon restarts it.
 
 mod image;
+mod in_root;
 mod unpack;
 
 use std::path::{Path, PathBuf};
