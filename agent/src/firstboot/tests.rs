@@ -122,6 +122,21 @@ fn invalid_config_writes_only_the_report_and_retries() {
     assert_eq!(run(&opts(&f)).unwrap().status, Status::Failed);
 }
 
+/// The report carries command output tails and URLs: readable by root only, even when a
+/// world-readable report from an older agent is already there.
+#[test]
+fn the_report_is_readable_by_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fake(Some(GOOD));
+    let report = f.root.join("var/lib/harmony/firstboot.json");
+    std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+    std::fs::write(&report, "{}").unwrap();
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o644)).unwrap();
+    run(&opts(&f)).unwrap();
+    let mode = std::fs::metadata(&report).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
 #[test]
 fn no_config_is_success_with_null_source() {
     let f = fake(None);

@@ -20,6 +20,14 @@ pub use action::{Action, ExistingKind};
 use crate::accounts::{AccountError, Accounts};
 use crate::target_root::{NodeKind, TargetRoot};
 
+/// The account files holding password hashes.
+const SECRET_ACCOUNT_FILES: &[&str] = &[
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnitState {
     pub name: String,
@@ -349,15 +357,46 @@ impl Planner<'_> {
                 self.appends.record(path, append, &bytes);
             }
         }
+        let (mode, gid) = if SECRET_ACCOUNT_FILES.contains(&path) {
+            self.secret_account_file_mode(mode.or(existing_mode), gid)?
+        } else {
+            (mode.or(existing_mode).unwrap_or(0o644), gid)
+        };
         self.actions.push(Action::WriteFile {
             path: path.to_string(),
             contents: bytes.clone(),
-            mode: mode.or(existing_mode).unwrap_or(0o644),
+            mode,
             uid,
             gid,
         });
         self.planned.insert(path.to_string(), State::File(bytes));
         Ok(())
+    }
+
+    /// Password hashes are never world-readable, whatever a config asks (a write_files
+    /// entry is 0644 unless it says otherwise). Without a mode: the distribution's, 0640
+    /// root:shadow where the root has a `shadow` group (Debian, Alpine), else 0000 (RHEL).
+    fn secret_account_file_mode(
+        &self,
+        mode: Option<u32>,
+        gid: u32,
+    ) -> Result<(u32, u32), PlanError> {
+        if let Some(m) = mode {
+            return Ok((m & !0o007, gid));
+        }
+        let groups = self
+            .root
+            .read("/etc/group")
+            .map_err(|e| Self::io("/etc/group", e))?
+            .unwrap_or_default();
+        let shadow_gid = String::from_utf8_lossy(&groups).lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&"shadow")).then(|| f.get(2)?.parse::<u32>().ok())?
+        });
+        Ok(match shadow_gid {
+            Some(shadow) => (0o640, if gid == 0 { shadow } else { gid }),
+            None => (0o000, gid),
+        })
     }
 
     pub(crate) fn symlink(

@@ -84,12 +84,14 @@ fn today() -> Option<i64> {
     Some(secs / 86400).filter(|d| *d > 0)
 }
 
+/// An existing table keeps its mode and owner; a new one gets the planner's default
+/// (for shadow and gshadow, the distribution's: see `Planner::file`).
 fn write_table(p: &mut Planner, t: &Table) -> Result<(), PlanError> {
     let (mode, uid, gid) = match p.root.node(t.path).map_err(|e| Planner::io(t.path, e))? {
-        Some(NodeKind::File { mode, uid, gid, .. }) => (mode, uid, gid),
-        _ => (0o644, 0, 0),
+        Some(NodeKind::File { mode, uid, gid, .. }) => (Some(mode), uid, gid),
+        _ => (None, 0, 0),
     };
-    p.file(t.path, true, &Some(t.render()), &[], Some(mode), uid, gid)
+    p.file(t.path, true, &Some(t.render()), &[], mode, uid, gid)
 }
 
 fn home_work(p: &mut Planner, h: HomeWork) -> Result<(), PlanError> {

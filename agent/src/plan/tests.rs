@@ -185,3 +185,41 @@ fn ancestors_are_listed_outermost_first() {
     );
     assert!(ancestors("/etc").is_empty());
 }
+
+/// A root without /etc/shadow: a config that writes one never makes it world-readable.
+/// Without a mode, 0640 root:shadow where the root has a `shadow` group (Debian, Alpine),
+/// 0000 root:root otherwise (RHEL); a world-readable mode loses its world bits.
+#[test]
+fn a_missing_shadow_is_created_with_the_distributions_mode() {
+    let config = cfg(r#","storage":{"files":[
+        {"path":"/etc/shadow","contents":{"source":"data:,root:*:::::::%0A"}},
+        {"path":"/etc/gshadow","mode":420,"contents":{"source":"data:,root:::%0A"}}]}"#);
+    let written = |d: &tempfile::TempDir| -> Vec<String> {
+        lines(&plan(&config, &TargetRoot::new(d.path())).unwrap())
+            .into_iter()
+            .filter(|l| l.contains("shadow"))
+            .map(|l| l.split(" (").next().unwrap_or_default().to_string())
+            .collect()
+    };
+    let rhel = root();
+    assert_eq!(
+        written(&rhel),
+        [
+            "file      /etc/shadow mode 0000 owner 0:0",
+            "file      /etc/gshadow mode 0640 owner 0:0",
+        ]
+    );
+    let debian = root();
+    std::fs::write(
+        debian.path().join("etc/group"),
+        "root:x:0:\nshadow:x:42:\ncore:x:1000:\n",
+    )
+    .unwrap();
+    assert_eq!(
+        written(&debian),
+        [
+            "file      /etc/shadow mode 0640 owner 0:42",
+            "file      /etc/gshadow mode 0640 owner 0:0",
+        ]
+    );
+}

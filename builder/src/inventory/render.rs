@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! DIR/inventory.json            every node: role, platform, addresses, its files and their sha256
-//! DIR/ignition/NAME.ign         the node's Ignition: host name and /etc/harmony/node.yaml
-//! DIR/sites/SITE/env.yml        Vaquero site: subnet, agent, the cluster's part of node.yaml
+//! DIR/ignition/NAME.ign         the node's Ignition: host name and /etc/harmony/node.yaml (0600)
+//! DIR/sites/SITE/env.yml        Vaquero site: subnet, agent, the cluster's part of node.yaml (0600)
 //! DIR/sites/SITE/NAME.yml       Vaquero host (metal nodes): MAC, IPv4, workflow, the node's part
 //! ```
 
@@ -71,7 +71,10 @@ fn platform_name(p: Platform) -> &'static str {
 }
 
 pub fn render(inv: &Inventory, out: &Path) -> anyhow::Result<(PathBuf, RenderReport)> {
-    let staged = StagedOutput::with_marker(out, MARKER)?;
+    let staged = StagedOutput::with_marker(out, MARKER, |bytes| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .is_ok_and(|v| v.get("site").is_some() && v.get("nodes").is_some_and(|n| n.is_array()))
+    })?;
     let root = staged.path();
     let ign_dir = root.join("ignition");
     let site_dir = root.join("sites").join(&inv.site_id);
@@ -81,12 +84,24 @@ pub fn render(inv: &Inventory, out: &Path) -> anyhow::Result<(PathBuf, RenderRep
     let write = |path: &Path, bytes: &[u8]| {
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
     };
+    // Files carrying the bootstrap token: 0600 whatever the umask.
+    let write_secret = |path: &Path, bytes: &[u8]| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes))
+            .with_context(|| format!("writing {}", path.display()))
+    };
     let cluster = inv
         .nodes
         .first()
         .map(|n| n.node_yaml.cluster.0.clone())
         .unwrap_or_default();
-    write(
+    write_secret(
         &site_dir.join("env.yml"),
         vaquero::env_doc(inv, &data_url(&cluster)).as_bytes(),
     )?;
@@ -98,7 +113,7 @@ pub fn render(inv: &Inventory, out: &Path) -> anyhow::Result<(PathBuf, RenderRep
         let mut ign = serde_json::to_vec_pretty(&node_ignition(node))?;
         ign.push(b'\n');
         let ign_name = format!("ignition/{}.ign", node.name);
-        write(&root.join(&ign_name), &ign)?;
+        write_secret(&root.join(&ign_name), &ign)?;
         let host = if node.platform == Platform::Metal {
             let name = format!("sites/{}/{}.yml", inv.site_id, node.name);
             let doc = vaquero::host_doc(inv, node, &data_url(&node.node_yaml.node.0));

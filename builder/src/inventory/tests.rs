@@ -277,3 +277,19 @@ fn a_failed_render_leaves_the_previous_output() {
         "3.3.0"
     );
 }
+
+/// The Ignition configs and env.yml carry the bootstrap token: 0600 under any umask.
+#[test]
+fn files_holding_the_bootstrap_token_are_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, report) = render(&example(), &tmp.path().join("out")).unwrap();
+    let token = example().nodes[0].node_yaml.cluster.0.clone();
+    let mut secret_files: Vec<String> = report.nodes.iter().map(|n| n.ignition.clone()).collect();
+    secret_files.push("sites/lab1/env.yml".to_string());
+    for f in &secret_files {
+        let mode = std::fs::metadata(out.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}: {mode:o}");
+    }
+    assert!(token.contains("bootstrap_token"), "{token}");
+}
