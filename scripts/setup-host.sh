@@ -35,6 +35,7 @@ fi
 # virt-v2v: parses our OVA (builder/src/emit/ova.rs; libguestfs forced to TCG there)
 # gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
 #   <linux/dm-ioctl.h>
+# strace: agent/tests/durability_syncs.rs traces the fsyncs and syncfs calls of apply
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
@@ -48,6 +49,7 @@ required=(
   openscap-scanner openscap-utils ssg-base ssg-nondebian ssg-debderived ssg-debian
   keepalived virt-v2v
   gcc libc6-dev linux-libc-dev
+  strace
 )
 # Packages above that bring a host service: the tests start their own (on loopback, in
 # namespaces, with their own config), so the service must not run on this host.

@@ -2,11 +2,12 @@
 //! one (temp file + rename), and an action whose result is already there changes
 //! nothing, so applying the same plan twice is a no-op the second time.
 //!
-//! Durability is batched: file contents go to temp files, one `syncfs` makes them all
-//! durable, then the renames happen and a second `syncfs` makes those durable. Two syncs
-//! per batch instead of two fsyncs per file: a 1,000-file config was ~6x slower than
-//! Ignition with per-file fsyncs. A batch is flushed before any link or removal, so a
-//! link never points at a file that is still a temp file.
+//! Durability: each file's contents go to a temp file that is fsynced, then the batch's
+//! renames happen, and every filesystem the batch wrote to is synced (`syncfs`) before and
+//! after them. Every filesystem, not the root's: on a disk boot `/` is the read-only
+//! image and /etc and /var are other filesystems (an overlay, the /var partition), so
+//! syncing `/` alone flushed nothing that was written. A batch is flushed before any link
+//! or removal, so a link never points at a file that is still a temp file.
 
 use std::fs;
 use std::io::{self, Write};
@@ -43,14 +44,14 @@ fn apply_in_batches(
     let mut changed = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
         if !matches!(a, Action::WriteFile { .. } | Action::CreateDir { .. }) {
-            batch.flush(root)?;
+            batch.flush()?;
         }
         changed.push(run(a, root, batch).map_err(|err| ApplyError {
             action: a.to_string(),
             err,
         })?);
     }
-    batch.flush(root)?;
+    batch.flush()?;
     Ok(changed)
 }
 
@@ -62,14 +63,21 @@ struct RenameBatch {
 }
 
 impl RenameBatch {
-    fn flush(&mut self, root: &TargetRoot) -> Result<(), ApplyError> {
+    fn flush(&mut self) -> Result<(), ApplyError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let sync = |what: &str| {
-            sync_filesystem(root.dir()).map_err(|err| ApplyError {
-                action: format!("sync {} ({what})", root.dir().display()),
+        let filesystems = filesystems_of(self.pending.iter().map(|(_, host, _)| host.as_path()))
+            .map_err(|err| ApplyError {
+                action: "finding the filesystems written".to_string(),
                 err,
+            })?;
+        let sync = |what: &str| {
+            filesystems.iter().try_for_each(|dir| {
+                sync_filesystem(dir).map_err(|err| ApplyError {
+                    action: format!("sync {} ({what})", dir.display()),
+                    err,
+                })
             })
         };
         sync("file contents")?;
@@ -79,6 +87,17 @@ impl RenameBatch {
         }
         sync("renames")
     }
+}
+
+/// One directory on each distinct filesystem holding these paths (by their parents).
+fn filesystems_of<'a>(paths: impl Iterator<Item = &'a Path>) -> io::Result<Vec<PathBuf>> {
+    let mut seen = std::collections::BTreeMap::new();
+    for p in paths {
+        let dir = p.parent().unwrap_or(Path::new("/"));
+        let dev = fs::metadata(dir)?.dev();
+        seen.entry(dev).or_insert_with(|| dir.to_path_buf());
+    }
+    Ok(seen.into_values().collect())
 }
 
 fn sync_filesystem(dir: &Path) -> io::Result<()> {
@@ -122,7 +141,8 @@ fn run(action: &Action, root: &TargetRoot, batch: &mut RenameBatch) -> io::Resul
                     .mode_0600()
                     .open(&tmp)?;
                 f.write_all(contents)?;
-                set_attrs(&tmp, *mode, *uid, *gid).map(|_| ())
+                set_attrs(&tmp, *mode, *uid, *gid)?;
+                f.sync_all()
             })();
             if result.is_err() {
                 let _cleanup = fs::remove_file(&tmp);
