@@ -263,3 +263,55 @@ fn the_binary_serves_from_its_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--backend"));
 }
+
+/// A backend that answers each connection with `count` bytes, one every `gap`, then
+/// closes: a watch that streams one way while the client stays silent.
+fn trickle_backend(count: usize, gap: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                for _ in 0..count {
+                    std::thread::sleep(gap);
+                    if s.write_all(b"x").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn idle_connections_are_closed_one_way_streams_are_not() {
+    use std::io::Read;
+    let quiet = LineBackend::start("quiet");
+    let idle = Duration::from_millis(300);
+    let start = |backend: SocketAddr| {
+        ApiProxy::start(ProxyConfig {
+            idle_timeout: Some(idle),
+            ..ProxyConfig::new("127.0.0.1:0".parse().unwrap(), vec![backend])
+        })
+        .unwrap()
+    };
+    // Nothing either way: the proxy closes the connection.
+    let proxy = start(quiet.addr);
+    let mut c = TcpStream::connect(proxy.local_addr()).unwrap();
+    c.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "an idle connection is closed");
+    proxy.shutdown();
+
+    // Bytes one way only, for longer than the idle timeout: all of them arrive.
+    let count = 8;
+    let proxy = start(trickle_backend(count, idle / 3));
+    let mut c = TcpStream::connect(proxy.local_addr()).unwrap();
+    c.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).unwrap();
+    assert_eq!(got, vec![b'x'; count]);
+    proxy.shutdown();
+}

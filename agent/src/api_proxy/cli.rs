@@ -29,9 +29,13 @@ pub struct ApiProxyArgs {
     /// Connections open at once; more are closed as they arrive.
     #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Close a connection with no bytes either way for this long; 0: never.
+    #[arg(long, value_name = "MS", default_value_t = super::DEFAULT_IDLE_TIMEOUT.as_millis() as u64)]
+    pub idle_timeout_ms: u64,
 }
 
 pub fn run(args: ApiProxyArgs) -> anyhow::Result<i32> {
+    raise_descriptor_limit()?;
     let cfg = ProxyConfig {
         check_interval: Duration::from_millis(args.check_interval_ms),
         connect_timeout: Duration::from_millis(args.connect_timeout_ms),
@@ -40,6 +44,8 @@ pub fn run(args: ApiProxyArgs) -> anyhow::Result<i32> {
             rise: args.rise,
         },
         max_connections: args.max_connections,
+        idle_timeout: (args.idle_timeout_ms > 0)
+            .then(|| Duration::from_millis(args.idle_timeout_ms)),
         ..ProxyConfig::new(args.listen, args.backends)
     };
     let backends: Vec<String> = cfg.backends.iter().map(ToString::to_string).collect();
@@ -51,4 +57,16 @@ pub fn run(args: ApiProxyArgs) -> anyhow::Result<i32> {
     );
     proxy.wait();
     Ok(1)
+}
+
+/// Each connection holds four descriptors (two sockets, each cloned for the second
+/// thread): the default soft limit (1024) would cap the proxy near 250 connections while
+/// the hard limit allows far more. Raise the soft limit to the hard one.
+fn raise_descriptor_limit() -> anyhow::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(())
 }

@@ -52,16 +52,32 @@ pub fn spawn_checkers(
                 .stack_size(64 * 1024)
                 .spawn(move || loop {
                     let addr = pool.backend(i).addr;
-                    let result = TcpStream::connect_timeout(&addr, timeout);
-                    let why = result.as_ref().err().map(ToString::to_string);
-                    drop(result);
-                    report(&pool, i, why);
+                    match TcpStream::connect_timeout(&addr, timeout) {
+                        Ok(_) => report(&pool, i, None),
+                        // The proxy's own shortage says nothing about the backend.
+                        Err(e) if is_local(&e) => {
+                            eprintln!("api-proxy: checking {addr}: {e} (local, not counted)")
+                        }
+                        Err(e) => report(&pool, i, Some(e.to_string())),
+                    }
                     if stop.sleep(interval) {
                         return;
                     }
                 })
         })
         .collect()
+}
+
+/// A failure of this host, not of the backend: out of descriptors (EMFILE, ENFILE), of
+/// buffers or of memory. A local process that opens idle connections until the proxy
+/// runs out must not mark every backend down.
+pub fn is_local(e: &std::io::Error) -> bool {
+    use nix::errno::Errno;
+    e.raw_os_error().is_some_and(|code| {
+        [Errno::EMFILE, Errno::ENFILE, Errno::ENOBUFS, Errno::ENOMEM]
+            .iter()
+            .any(|local| *local as i32 == code)
+    })
 }
 
 /// Record a check or connect result (`why` is the failure) and log a change of state.

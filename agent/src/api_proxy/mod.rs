@@ -28,6 +28,9 @@ pub use pool::{BackendStatus, Thresholds};
 const THREAD_STACK: usize = 128 * 1024;
 /// How long a spare thread waits for the next connection before it exits.
 const THREAD_IDLE: Duration = Duration::from_secs(30);
+/// Longer than any quiet spell of a live client: client-go pings its HTTP/2 connections
+/// every 30 s, and a watch without events gets bookmarks or ends within minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -39,6 +42,8 @@ pub struct ProxyConfig {
     pub thresholds: Thresholds,
     /// Connections open at once; more are closed as they arrive (each costs two threads).
     pub max_connections: usize,
+    /// A connection with no bytes either way for this long is closed; `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl ProxyConfig {
@@ -50,6 +55,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(1),
             thresholds: Thresholds { fall: 3, rise: 2 },
             max_connections: 4096,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
@@ -168,9 +174,10 @@ fn accept_loop(
         }
         open.fetch_add(1, Ordering::Relaxed);
         let (pool, open_now, timeout) = (Arc::clone(&pool), Arc::clone(&open), cfg.connect_timeout);
+        let idle = cfg.idle_timeout;
         let relay_workers = Arc::clone(&workers);
         let spawned = workers.run(move || {
-            serve(client, &pool, timeout, &relay_workers);
+            serve(client, &pool, timeout, idle, &relay_workers);
             open_now.fetch_sub(1, Ordering::Relaxed);
         });
         if let Err(e) = spawned {
@@ -181,9 +188,16 @@ fn accept_loop(
 }
 
 /// Connect the client to the first backend that answers, in pick order; a backend that
-/// refuses counts as a failed check. With none up (or none answering) the client's
-/// connection is closed at once.
-fn serve(client: TcpStream, pool: &pool::Pool, timeout: Duration, workers: &workers::Workers) {
+/// refuses counts as a failed check, a local shortage (out of descriptors) does not and
+/// ends this client's try. With none up (or none answering) the client's connection is
+/// closed at once.
+fn serve(
+    client: TcpStream,
+    pool: &pool::Pool,
+    timeout: Duration,
+    idle: Option<Duration>,
+    workers: &workers::Workers,
+) {
     for i in pool.candidates() {
         let addr = pool.backend(i).addr;
         match TcpStream::connect_timeout(&addr, timeout) {
@@ -191,7 +205,11 @@ fn serve(client: TcpStream, pool: &pool::Pool, timeout: Duration, workers: &work
                 let _count = pool.open(i);
                 let _ = client.set_nodelay(true);
                 let _ = backend.set_nodelay(true);
-                let _ = relay::relay(client, backend, workers);
+                let _ = relay::relay(client, backend, idle, workers);
+                return;
+            }
+            Err(e) if health::is_local(&e) => {
+                eprintln!("api-proxy: connecting to {addr}: {e} (local, not counted)");
                 return;
             }
             Err(e) => health::report(pool, i, Some(format!("connect: {e}"))),
