@@ -125,30 +125,75 @@ pub(super) fn get(
         let proxy = ureq::Proxy::new(p).map_err(|e| Attempt::Fatal(format!("proxy {p:?}: {e}")))?;
         b = b.proxy(proxy);
     }
-    let mut req = b.build().get(url);
+    // Redirects are ours to follow: ureq would follow one from https to http and carry
+    // the config's custom headers (tokens) to any host.
+    let agent = b.redirects(0).build();
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let resp = request(&agent, &current, headers)?;
+        if !(300..400).contains(&resp.status()) {
+            return body(resp, o.max_size);
+        }
+        let location = resp.header("location").ok_or_else(|| {
+            Attempt::Fatal(format!("HTTP {} without a Location header", resp.status()))
+        })?;
+        current = same_origin_redirect(&current, location).map_err(Attempt::Fatal)?;
+    }
+    Err(Attempt::Fatal(format!(
+        "more than {MAX_REDIRECTS} redirects"
+    )))
+}
+
+const MAX_REDIRECTS: usize = 5;
+
+/// Where a redirect leads, if it stays on the origin (scheme, host and port) it came
+/// from: https is never downgraded and headers never reach another host.
+pub(super) fn same_origin_redirect(from: &str, location: &str) -> Result<String, String> {
+    let base = url::Url::parse(from).map_err(|e| format!("{from:?}: {e}"))?;
+    let next = base
+        .join(location)
+        .map_err(|e| format!("redirect to {location:?}: {e}"))?;
+    if next.origin() != base.origin() {
+        return Err(format!(
+            "redirected from {from} to {next}: only redirects to the same origin \
+             (scheme, host and port) are followed"
+        ));
+    }
+    Ok(next.into())
+}
+
+fn request(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<ureq::Response, Attempt> {
+    let mut req = agent.get(url);
     for (k, v) in headers {
         req = req.set(k, v);
     }
-    let resp = match req.call() {
-        Ok(r) => r,
+    match req.call() {
+        Ok(r) => Ok(r),
         // Ignition keeps asking on 404 too: a config server may not have it yet.
         Err(ureq::Error::Status(code, r)) => {
             let msg = format!("HTTP {code} {}", r.status_text());
-            return Err(if code >= 500 || matches!(code, 404 | 408 | 429) {
+            Err(if code >= 500 || matches!(code, 404 | 408 | 429) {
                 Attempt::Retry(msg)
             } else {
                 Attempt::Fatal(msg)
-            });
+            })
         }
-        Err(e) => return Err(Attempt::Retry(e.to_string())),
-    };
+        Err(e) => Err(Attempt::Retry(e.to_string())),
+    }
+}
+
+fn body(resp: ureq::Response, max_size: u64) -> Result<Vec<u8>, Attempt> {
     let mut body = Vec::new();
     resp.into_reader()
-        .take(o.max_size + 1)
+        .take(max_size + 1)
         .read_to_end(&mut body)
         .map_err(|e| Attempt::Retry(format!("reading the body: {e}")))?;
-    if body.len() as u64 > o.max_size {
-        return Err(Attempt::Fatal(format!("larger than {} bytes", o.max_size)));
+    if body.len() as u64 > max_size {
+        return Err(Attempt::Fatal(format!("larger than {max_size} bytes")));
     }
     Ok(body)
 }

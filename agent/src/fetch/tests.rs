@@ -76,6 +76,81 @@ fn http_with_headers_and_retries() {
     );
 }
 
+/// Answers each connection with the next of `responses` (a status line and headers, no
+/// body); records request heads.
+fn redirecting_server(responses: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for response in responses {
+            let Ok((mut s, _)) = l.accept() else { return };
+            let mut head = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            log.lock().unwrap().push(head);
+            let _ = write!(s, "{response}Connection: close\r\n\r\n");
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn redirects_stay_on_their_origin_and_headers_never_leave_it() {
+    let secret = [("X-Token".to_string(), "s3cret".to_string())];
+    // Another origin (another port is another origin): never contacted.
+    let (elsewhere, elsewhere_seen) = http_server(vec![(200, "from elsewhere")]);
+    let (origin, _) = redirecting_server(vec![format!(
+        "HTTP/1.1 302 Found\r\nLocation: {elsewhere}/node.ign\r\nContent-Length: 0\r\n"
+    )]);
+    let err = quick()
+        .fetch_with_headers(&format!("{origin}/node.ign"), &secret)
+        .unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "redirected from {origin}/node.ign to {elsewhere}/node.ign"
+        )) && err.contains("same origin"),
+        "{err}"
+    );
+    assert!(elsewhere_seen.lock().unwrap().is_empty());
+
+    // The same origin: followed, the header kept.
+    let (origin, seen) = redirecting_server(vec![
+        "HTTP/1.1 301 Moved\r\nLocation: /real.ign\r\nContent-Length: 0\r\n".to_string(),
+        "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nconfig!".to_string(),
+    ]);
+    let body = quick()
+        .fetch_with_headers(&format!("{origin}/node.ign"), &secret)
+        .unwrap();
+    assert!(body.starts_with(b"config!"), "{body:?}");
+    let heads = seen.lock().unwrap();
+    assert!(heads[1].starts_with("GET /real.ign "), "{}", heads[1]);
+    assert!(heads[1].to_ascii_lowercase().contains("x-token: s3cret"));
+}
+
+#[test]
+fn https_is_never_downgraded_by_a_redirect() {
+    use super::http::same_origin_redirect;
+    assert!(same_origin_redirect("https://cfg.example/a", "http://cfg.example/a").is_err());
+    assert!(same_origin_redirect("https://cfg.example/a", "https://other.example/a").is_err());
+    assert!(same_origin_redirect("https://cfg.example/a", "https://cfg.example:8443/a").is_err());
+    assert_eq!(
+        same_origin_redirect("https://cfg.example/a/b", "../c").unwrap(),
+        "https://cfg.example/c"
+    );
+    assert_eq!(
+        same_origin_redirect("https://cfg.example/a", "https://cfg.example:443/d").unwrap(),
+        "https://cfg.example/d"
+    );
+}
+
 #[test]
 fn http_gives_up_and_says_why() {
     let (url, _) = http_server(vec![(500, ""), (500, ""), (500, "")]);

@@ -313,8 +313,16 @@ impl Client {
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| format!("repository:{}:{}", self.repository, self.actions));
         request = request.query("scope", &scope);
-        if let Some(c) = credentials {
-            request = request.set("Authorization", &c.basic());
+        match credentials {
+            Some(c) if self.may_send_credentials_to(&realm) => {
+                request = request.set("Authorization", &c.basic());
+            }
+            Some(_) => tracing::warn!(
+                "not sending the credentials for {} to the token realm {realm}: it is not \
+                 https on the registry's own host; asking for an anonymous token",
+                self.registry
+            ),
+            None => {}
         }
         let body: serde_json::Value = request
             .call()
@@ -338,6 +346,19 @@ impl Client {
                 url: realm,
                 problem: "token response has no token".into(),
             })
+    }
+
+    /// The registry's password goes only to a realm on the registry's own host, over
+    /// https — or over http when the registry itself is spoken to in plain http (a
+    /// loopback registry, `--plain-http`), where the password already travels that way.
+    /// A challenge may name any URL: it must not collect the credentials.
+    fn may_send_credentials_to(&self, realm: &str) -> bool {
+        let (Ok(realm), Ok(registry)) = (url::Url::parse(realm), url::Url::parse(&self.origin))
+        else {
+            return false;
+        };
+        let same_host = realm.host_str().is_some() && realm.host_str() == registry.host_str();
+        same_host && (realm.scheme() == "https" || registry.scheme() == "http")
     }
 
     /// An upload `Location` made absolute (registries may answer with a path).
@@ -498,6 +519,64 @@ mod tests {
         assert!(format!("{:?}", opts.credentials).contains("<redacted>"));
         assert!(!format!("{:?}", with.found).contains("s3cret"));
         assert!(Credentials::parse("nopassword").is_err());
+    }
+
+    /// A token server that records the request head of its one request.
+    fn token_server(ip: &str) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let url = format!("http://{}/token", l.local_addr().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut head = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line.to_ascii_lowercase());
+            }
+            let body = r#"{"token":"t"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tx.send(head).unwrap();
+        });
+        (url, rx)
+    }
+
+    /// A challenge names the realm: Basic credentials go only to the registry's own host
+    /// (here plain http, the registry being a loopback one), never to another host.
+    #[test]
+    fn credentials_go_only_to_a_realm_on_the_registrys_host() {
+        let opts = RegistryOptions {
+            credentials: Some(Credentials::parse("ci:s3cret").unwrap()),
+            ..RegistryOptions::default()
+        };
+        let client = Client::new("127.0.0.1:5000", "a", &opts, false);
+        let c = opts.credentials.as_ref();
+
+        let (elsewhere, heads) = token_server("127.0.0.2");
+        let challenge = format!(r#"Bearer realm="{elsewhere}",service="reg""#);
+        assert_eq!(client.fetch_token("http://x", &challenge, c).unwrap(), "t");
+        let head = heads.recv().unwrap();
+        assert!(!head.contains("authorization"), "{head}");
+
+        let (own_host, heads) = token_server("127.0.0.1");
+        let challenge = format!(r#"Bearer realm="{own_host}",service="reg""#);
+        assert_eq!(client.fetch_token("http://x", &challenge, c).unwrap(), "t");
+        assert!(heads.recv().unwrap().contains("authorization: basic "));
+
+        // An https registry: its password never goes over plain http, nor elsewhere.
+        let remote = Client::new("registry.example", "a", &opts, false);
+        assert!(remote.may_send_credentials_to("https://registry.example/token"));
+        assert!(!remote.may_send_credentials_to("http://registry.example/token"));
+        assert!(!remote.may_send_credentials_to("https://auth.example/token"));
+        assert!(!remote.may_send_credentials_to("not a url"));
     }
 
     #[test]
