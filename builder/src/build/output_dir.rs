@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::manifest::MANIFEST_FILE;
+use crate::manifest::{Manifest, MANIFEST_FILE};
 
 pub struct StagedOutput {
     final_dir: PathBuf,
@@ -14,17 +14,25 @@ pub struct StagedOutput {
 }
 
 impl StagedOutput {
-    /// Refuses to replace an existing, non-empty directory that is not a Harmony output:
-    /// `--out ~` must never delete a home directory.
+    /// Refuses to replace an existing, non-empty directory that is not a Harmony build:
+    /// `--out ~` must never delete a home directory, nor `--out` a project that happens
+    /// to hold a file named manifest.json. A previous build is recognised by its
+    /// manifest's content (it parses as a Harmony [`Manifest`]).
     pub fn new(final_dir: &Path) -> anyhow::Result<Self> {
-        Self::with_marker(final_dir, MANIFEST_FILE)
+        Self::with_marker(final_dir, MANIFEST_FILE, |bytes| {
+            serde_json::from_slice::<Manifest>(bytes).is_ok()
+        })
     }
 
     /// The same for an output whose own file `marker` says it is one (a rendered
-    /// inventory's `inventory.json`).
-    pub fn with_marker(final_dir: &Path, marker: &str) -> anyhow::Result<Self> {
+    /// inventory's `inventory.json`), when `is_ours` recognises that file's content.
+    pub fn with_marker(
+        final_dir: &Path,
+        marker: &str,
+        is_ours: impl Fn(&[u8]) -> bool,
+    ) -> anyhow::Result<Self> {
         if final_dir.exists() {
-            let is_output = final_dir.join(marker).is_file();
+            let is_output = std::fs::read(final_dir.join(marker)).is_ok_and(|b| is_ours(&b));
             let is_empty = std::fs::read_dir(final_dir)
                 .map(|mut d| d.next().is_none())
                 .unwrap_or(false);
@@ -104,20 +112,32 @@ impl Drop for StagedOutput {
 mod tests {
     use super::*;
 
+    /// A Harmony manifest, told apart by its name.
+    fn m(name: &str) -> String {
+        serde_json::to_string(&Manifest {
+            name: name.to_string(),
+            version: "1".to_string(),
+            cmdline: String::new(),
+            artifacts: Vec::new(),
+            inputs: serde_json::Value::Null,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn failed_build_leaves_the_previous_output_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        std::fs::write(out.join(MANIFEST_FILE), "old").unwrap();
+        std::fs::write(out.join(MANIFEST_FILE), m("old")).unwrap();
         {
             let staged = StagedOutput::new(&out).unwrap();
-            std::fs::write(staged.path().join(MANIFEST_FILE), "new").unwrap();
+            std::fs::write(staged.path().join(MANIFEST_FILE), m("new")).unwrap();
             // dropped without commit: a failed build
         }
         assert_eq!(
             std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
-            "old"
+            m("old")
         );
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
@@ -131,20 +151,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let staged = StagedOutput::new(&out).unwrap();
-        std::fs::write(staged.path().join(MANIFEST_FILE), "new").unwrap();
+        std::fs::write(staged.path().join(MANIFEST_FILE), m("new")).unwrap();
         staged.commit().unwrap();
         assert_eq!(
             std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
-            "new"
+            m("new")
         );
         let again = StagedOutput::new(&out).unwrap();
-        std::fs::write(again.path().join(MANIFEST_FILE), "newer").unwrap();
+        std::fs::write(again.path().join(MANIFEST_FILE), m("newer")).unwrap();
         again.commit().unwrap();
         assert_eq!(
             std::fs::read_to_string(out.join(MANIFEST_FILE)).unwrap(),
-            "newer"
+            m("newer")
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A project of the user's whose manifest.json is not a Harmony build's.
+    #[test]
+    fn refuses_a_directory_whose_manifest_json_is_not_a_harmony_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("webapp");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join(MANIFEST_FILE), r#"{"name":"app","icons":[]}"#).unwrap();
+        std::fs::write(out.join("index.html"), "precious").unwrap();
+        let err = StagedOutput::new(&out).err().unwrap().to_string();
+        assert!(err.contains("not a Harmony output"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("index.html")).unwrap(),
+            "precious"
+        );
     }
 
     #[test]

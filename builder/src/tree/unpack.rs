@@ -49,6 +49,10 @@ pub enum UnpackError {
     Unsupported { path: String, problem: String },
 }
 
+/// A file's buffer is reserved up to this size from its tar header, then grows with
+/// the data actually read.
+const PREALLOCATE_AT_MOST: u64 = 1 << 20;
+
 /// Apply one uncompressed layer tar onto `tree`.
 pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> Result<LayerStats, UnpackError> {
     let mut archive = tar::Archive::new(tar);
@@ -99,7 +103,8 @@ pub fn apply_layer(tree: &mut Tree, tar: impl Read) -> Result<LayerStats, Unpack
         let meta = meta_of(&mut entry, &raw_path)?;
         let kind = match entry_type {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let mut data = Vec::with_capacity(entry.size() as usize);
+                // The header's size is the layer's claim, not a fact: grow as bytes come.
+                let mut data = Vec::with_capacity(entry.size().min(PREALLOCATE_AT_MOST) as usize);
                 entry
                     .read_to_end(&mut data)
                     .map_err(|source| UnpackError::Data {
@@ -554,5 +559,28 @@ mod tests {
             .bytes();
         apply_layer(&mut t, &tar[..]).unwrap();
         assert_eq!(contents(&t, "usr/lib/x.so"), b"so");
+    }
+
+    /// A header claiming 64 TiB with four bytes behind it: an error for a short
+    /// archive, not an allocation of what the header says.
+    #[test]
+    fn a_header_size_is_not_trusted_for_an_allocation() {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_path("huge").unwrap();
+        h.set_mode(0o644);
+        h.set_size(1 << 46);
+        h.set_cksum();
+        let mut tar = h.as_bytes().to_vec();
+        tar.extend_from_slice(b"tiny");
+        let err = apply_layer(&mut Tree::new(), &tar[..]).unwrap_err();
+        // The short data, or the skip past it: either way an error, never an abort.
+        assert!(
+            matches!(err, UnpackError::Data { .. } | UnpackError::Read(_)),
+            "{err}"
+        );
     }
 }
