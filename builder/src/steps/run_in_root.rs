@@ -11,7 +11,13 @@
 //!
 //! Not carried into the scratch root: device nodes, fifos and sockets (they cannot be
 //! made without privilege; they are kept from the tree below), xattrs of changed files.
-//! The host's /dev and /proc are bind-mounted over the root's own for the command.
+//! The host's /dev and /sys are bind-mounted over the root's own for the command; /proc
+//! is a fresh one of its PID namespace.
+//!
+//! The command runs as PID 1 of a PID namespace of its own (util-linux `unshare --pid
+//! --fork`): when it exits, the kernel kills whatever it left behind, before we read the
+//! result back. Nothing can then swap a file for a symlink under our feet; the read-back
+//! goes through descriptors opened with O_NOFOLLOW all the same.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -25,7 +31,8 @@ use std::sync::Arc;
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use nix::unistd::{chdir, chroot, getpid, setgid, setuid, Gid, Uid};
+use nix::unistd::{getpid, setgid, setuid, Gid, Uid};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::tree::{Entry, Kind, Meta, Tree};
 
@@ -33,8 +40,14 @@ use crate::tree::{Entry, Kind, Meta, Tree};
 /// account or /etc/subuid range a build host hands out).
 pub const HOST_ID_BASE: u32 = 1_000_000;
 const ID_COUNT: u32 = 65_536;
-/// Never materialised nor read back: the command sees the host's.
+/// Never materialised nor read back: the command sees the host's (/dev, /sys) or its
+/// namespace's own (/proc).
 const HOST_MOUNTS: &[&str] = &["dev", "proc", "sys"];
+/// Bind-mounted from the host.
+const HOST_BINDS: &[&str] = &["dev", "sys"];
+/// util-linux's unshare (Debian: essential), which makes the PID namespace and forks the
+/// command into it as PID 1.
+const UNSHARE: &str = "/usr/bin/unshare";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -171,10 +184,22 @@ fn make_removable(dir: &Path) {
 /// Unprivileged, the command (root inside) may leave entries their owner — the caller —
 /// cannot read from outside (/etc/shadow 0000 on RHEL): give the caller the `need` bits
 /// before reading. The mode recorded is the one read before.
-fn let_caller_read(host: &Path, mode: u32, need: u32, mapping: IdMapping) -> Result<(), RunError> {
+fn let_caller_read(
+    dir: &OwnedFd,
+    name: &str,
+    host: &Path,
+    mode: u32,
+    need: u32,
+    mapping: IdMapping,
+) -> Result<(), RunError> {
     if mapping == IdMapping::CallerOnly && mode & need != need {
-        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode | need))
-            .map_err(io(format!("chmod u+r {}", host.display())))?;
+        rustix::fs::chmodat(
+            dir,
+            name,
+            Mode::from_raw_mode((mode | need) & 0o7777),
+            AtFlags::empty(),
+        )
+        .map_err(|e| io(format!("chmod u+r {}", host.display()))(e.into()))?;
     }
     Ok(())
 }
@@ -259,19 +284,26 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RunError> {
 
 /// Fork; in the child, unshare user + mount namespaces and wait while a thread of ours
 /// writes the id maps (only a process outside the namespace may map a range), then
-/// become root inside, bind the host's /dev and /proc, chroot and exec. Returns the exit
-/// status and stdout+stderr interleaved.
+/// become root inside, bind the host's /dev and /sys, and exec `unshare`, which makes the
+/// PID namespace, mounts its /proc, chroots and runs the command as its PID 1. Returns
+/// the exit status and stdout+stderr interleaved: the output ends when every process of
+/// the namespace is gone.
 fn spawn_in_namespace(
     root: &Path,
     argv: &[String],
     env: &[(&str, &str)],
     mapping: IdMapping,
 ) -> Result<(std::process::ExitStatus, String), RunError> {
+    if !Path::new(UNSHARE).is_file() {
+        return Err(RunError::Io {
+            what: format!("starting `{}` in a PID namespace", argv.join(" ")),
+            source: std::io::Error::other(format!("the host has no {UNSHARE} (util-linux)")),
+        });
+    }
     let (to_parent_r, to_parent_w) = pipe()?;
     let (to_child_r, to_child_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
-    let c_root = CString::new(root.as_os_str().as_encoded_bytes()).expect("no NUL in a temp path");
-    let binds: Vec<(CString, CString)> = HOST_MOUNTS
+    let binds: Vec<(CString, CString)> = HOST_BINDS
         .iter()
         .filter(|m| root.join(m).is_dir())
         .map(|m| {
@@ -308,8 +340,14 @@ fn spawn_in_namespace(
         Ok(())
     });
 
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
+    let mut cmd = Command::new(UNSHARE);
+    cmd.args(["--pid", "--fork", "--kill-child=SIGKILL", "--wd=/"])
+        .arg(format!("--root={}", root.display()));
+    if root.join("proc").is_dir() {
+        cmd.arg("--mount-proc=/proc");
+    }
+    cmd.arg("--")
+        .args(argv)
         .env_clear()
         .env(
             "PATH",
@@ -347,8 +385,6 @@ fn spawn_in_namespace(
                 None::<&str>,
             )?;
         }
-        chroot(c_root.as_c_str())?;
-        chdir("/")?;
         Ok(())
     };
     #[allow(unsafe_code)]
@@ -389,7 +425,13 @@ fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, Run
         after.insert_exact("", e.clone());
     }
     let mut found: BTreeMap<String, Entry> = BTreeMap::new();
-    walk(root, root, mapping, &mut found)?;
+    let root_dir = rustix::fs::open(
+        root,
+        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io(format!("opening {}", root.display()))(e.into()))?;
+    walk(&root_dir, "", root, mapping, &mut found)?;
     for (path, mut entry) in found {
         if let Some(old) = before.get_exact(&path) {
             let same_kind = match (&old.kind, &entry.kind) {
@@ -424,23 +466,41 @@ fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, Run
     Ok(after)
 }
 
+/// Every entry under the directory `dir` (at `prefix` in the tree; `shown` on the host,
+/// for messages), read through descriptors: stat without following, files and
+/// directories opened with O_NOFOLLOW, so a symlink is only ever read as a symlink.
 fn walk(
-    root: &Path,
-    dir: &Path,
+    dir: &OwnedFd,
+    prefix: &str,
+    shown: &Path,
     mapping: IdMapping,
     out: &mut BTreeMap<String, Entry>,
 ) -> Result<(), RunError> {
-    let rd = std::fs::read_dir(dir).map_err(io(format!("reading {}", dir.display())))?;
-    for item in rd {
-        let item = item.map_err(io(format!("reading {}", dir.display())))?;
-        let host = item.path();
-        let rel = host
-            .strip_prefix(root)
-            .expect("below root")
-            .to_string_lossy()
-            .into_owned();
-        let md =
-            std::fs::symlink_metadata(&host).map_err(io(format!("stat {}", host.display())))?;
+    let reading = || io(format!("reading {}", shown.display()));
+    let mut names = Vec::new();
+    for item in rustix::fs::Dir::read_from(dir).map_err(|e| reading()(e.into()))? {
+        let item = item.map_err(|e| reading()(e.into()))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if name != "." && name != ".." {
+            names.push(name);
+        }
+    }
+    for name in names {
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let host = shown.join(&name);
+        let failed = |what: &str| {
+            let what = format!("{what} {}", host.display());
+            move |e: rustix::io::Errno| RunError::Io {
+                what,
+                source: e.into(),
+            }
+        };
+        let st = rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(failed("stat"))?;
         let image_id = |id: u32| match mapping {
             IdMapping::Range => id
                 .checked_sub(HOST_ID_BASE)
@@ -449,32 +509,52 @@ fn walk(
             IdMapping::CallerOnly => 0,
         };
         let meta = Meta {
-            uid: image_id(md.uid()),
-            gid: image_id(md.gid()),
-            ..Meta::new(md.mode())
+            uid: image_id(st.st_uid),
+            gid: image_id(st.st_gid),
+            ..Meta::new(st.st_mode)
         };
-        let kind = if md.is_dir() {
-            Kind::Dir
-        } else if md.is_symlink() {
-            Kind::Symlink(
-                std::fs::read_link(&host)
-                    .map_err(io(format!("readlink {}", host.display())))?
+        let open = |flags: OFlags| {
+            rustix::fs::openat(
+                dir,
+                name.as_str(),
+                flags | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(failed("open"))
+        };
+        let kind = match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => Kind::Dir,
+            FileType::Symlink => Kind::Symlink(
+                rustix::fs::readlinkat(dir, name.as_str(), Vec::new())
+                    .map_err(failed("readlink"))?
                     .to_string_lossy()
                     .into_owned(),
-            )
-        } else if md.is_file() {
-            let_caller_read(&host, md.mode(), 0o400, mapping)?;
-            Kind::File(Arc::new(
-                std::fs::read(&host).map_err(io(format!("reading {}", host.display())))?,
-            ))
-        } else {
-            continue;
+            ),
+            FileType::RegularFile => {
+                let_caller_read(dir, &name, &host, st.st_mode, 0o400, mapping)?;
+                let mut f = std::fs::File::from(open(OFlags::NONBLOCK)?);
+                if !f
+                    .metadata()
+                    .map_err(io(format!("stat {}", host.display())))?
+                    .is_file()
+                {
+                    return Err(io(format!("reading {}", host.display()))(
+                        std::io::Error::other("replaced while being read"),
+                    ));
+                }
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes)
+                    .map_err(io(format!("reading {}", host.display())))?;
+                Kind::File(Arc::new(bytes))
+            }
+            _ => continue,
         };
-        let is_dir = md.is_dir();
+        let is_dir = matches!(kind, Kind::Dir);
         out.insert(rel.clone(), Entry { kind, meta });
         if is_dir && !HOST_MOUNTS.contains(&rel.as_str()) {
-            let_caller_read(&host, md.mode(), 0o500, mapping)?;
-            walk(root, &host, mapping, out)?;
+            let_caller_read(dir, &name, &host, st.st_mode, 0o500, mapping)?;
+            let child = open(OFlags::DIRECTORY)?;
+            walk(&child, &rel, &host, mapping, out)?;
         }
     }
     Ok(())
@@ -640,6 +720,27 @@ pub(crate) mod tests {
         assert!(
             err.to_string().contains("the image has no /sbin/apk"),
             "{err}"
+        );
+    }
+
+    /// A step that leaves a process behind: it waits for the command to be gone, then
+    /// changes the root (it could as well swap a file for a symlink to a host file while
+    /// the builder reads the result back). In its own PID namespace the command is PID 1,
+    /// and its exit kills the straggler before it can act: the layer holds only what the
+    /// command itself did.
+    #[test]
+    fn processes_a_step_leaves_behind_are_killed_before_read_back() {
+        let script = "echo done > /etc/done; \
+             ( while busybox kill -0 $$ 2>/dev/null; do busybox sleep 0.05; done; \
+               echo late > /etc/late ) & \
+             echo pid=$$";
+        let out = run_in_root(&busybox_root(), &sh(script), &[], IdMapping::for_caller())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.output.contains("pid=1\n"), "{}", out.output);
+        assert!(out.tree.get("etc/done").is_some());
+        assert!(
+            out.tree.get("etc/late").is_none(),
+            "the straggler wrote into the layer"
         );
     }
 }
