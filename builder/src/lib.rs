@@ -13,6 +13,7 @@ pub mod footprint;
 pub mod harden;
 pub mod inventory;
 pub mod kernel;
+pub mod kubernetes;
 pub mod manifest;
 pub mod oci;
 pub mod recipe;

@@ -98,6 +98,18 @@ for p in "$@"; do
         mkdir -p /etc/ssh/sshd_config.d
         printf 'PermitRootLogin yes\nSubsystem sftp /usr/libexec/openssh/sftp-server\n' > /etc/ssh/sshd_config
         chmod 600 /etc/ssh/sshd_config ;;
+    # From pkgs.k8s.io and Docker's repository: the repositories must be in place.
+    kubelet)
+        [ -f /etc/yum.repos.d/kubernetes.repo ] || { echo "fake dnf: no kubernetes.repo" >&2; exit 3; }
+        printf 'kubelet\n' > /usr/bin/kubelet; chmod 755 /usr/bin/kubelet
+        mkdir -p /usr/lib/systemd/system/kubelet.service.d
+        printf '[Service]\nExecStart=/usr/bin/kubelet\n' > /usr/lib/systemd/system/kubelet.service
+        printf '[Service]\nEnvironment="KUBELET_KUBECONFIG_ARGS=--kubeconfig=/etc/kubernetes/kubelet.conf"\n' > /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf ;;
+    containerd.io)
+        [ -f /etc/yum.repos.d/docker-ce.repo ] || { echo "fake dnf: no docker-ce.repo" >&2; exit 3; }
+        printf 'containerd\n' > /usr/bin/containerd; chmod 755 /usr/bin/containerd
+        printf '[Service]\nExecStart=/usr/bin/containerd\n' > /usr/lib/systemd/system/containerd.service
+        mkdir -p /etc/containerd; printf 'disabled_plugins = ["cri"]\n' > /etc/containerd/config.toml ;;
     esac
 done
 echo "$*" >> /var/log/fake-dnf.log
@@ -180,6 +192,10 @@ for p in "$@"; do
         mkdir -p /etc/init.d /etc/runlevels/boot
         printf '#!/sbin/openrc-run\n' > /etc/init.d/sysctl; chmod 755 /etc/init.d/sysctl ;;
     nftables) mkdir -p /usr/sbin; printf 'nft\n' > /usr/sbin/nft; chmod 755 /usr/sbin/nft ;;
+    kubelet~*) printf 'kubelet\n' > /usr/bin/kubelet; chmod 755 /usr/bin/kubelet ;;
+    kubelet-openrc) printf '#!/sbin/openrc-run\n' > /etc/init.d/kubelet; chmod 755 /etc/init.d/kubelet ;;
+    containerd) printf 'containerd\n' > /usr/bin/containerd; chmod 755 /usr/bin/containerd ;;
+    containerd-openrc) printf '#!/sbin/openrc-run\n' > /etc/init.d/containerd; chmod 755 /etc/init.d/containerd ;;
     esac
     echo "$p" >> /etc/apk/world
 done
@@ -252,6 +268,13 @@ fn alpine_shaped() -> Tree {
         link(&mut t, &format!("bin/{applet}"), "/bin/busybox");
     }
     put(&mut t, "sbin/apk", FAKE_APK.as_bytes(), 0o755);
+    // As the alpine image has it.
+    put(
+        &mut t,
+        "etc/apk/repositories",
+        b"https://dl-cdn.alpinelinux.org/alpine/v3.20/main\nhttps://dl-cdn.alpinelinux.org/alpine/v3.20/community\n",
+        0o644,
+    );
     // Alpine's /etc/profile reads profile.d with a umask 022 of its own.
     put(
         &mut t,
@@ -343,10 +366,11 @@ fn centos_hardened_builds_from_a_systemd_glibc_fixture_and_verifies_clean() {
         .filter(|r| r.outcome == Outcome::Pass)
         .map(|r| r.id)
         .collect();
+    // The kubelet package's unit drop-in makes the kubelet-files rule applicable.
     assert_eq!(
-        report.rules.len() - applicable.len(),
-        1,
-        "only kubelet files are not applicable: {applicable:?}"
+        report.rules.len(),
+        applicable.len(),
+        "every rule applies: {applicable:?}"
     );
 
     let t = image_tree(&out).unwrap();
@@ -361,6 +385,25 @@ fn centos_hardened_builds_from_a_systemd_glibc_fixture_and_verifies_clean() {
             .last(),
         Some("openssh-server")
     );
+    // `kubernetes:`: the repositories, containerd's config on the systemd cgroup driver
+    // (replacing containerd.io's, which disables the CRI plugin), both services enabled.
+    assert!(t
+        .read_text("etc/yum.repos.d/kubernetes.repo")
+        .unwrap()
+        .contains("\nbaseurl=https://pkgs.k8s.io/core:/stable:/v1.31/rpm/\n"));
+    assert!(t.read_text("etc/yum.repos.d/docker-ce.repo").is_some());
+    let containerd = t.read_text("etc/containerd/config.toml").unwrap();
+    assert!(
+        containerd.contains("SystemdCgroup = true") && !containerd.contains("disabled_plugins"),
+        "{containerd}"
+    );
+    for unit in ["containerd", "kubelet"] {
+        assert!(t
+            .get(&format!(
+                "etc/systemd/system/multi-user.target.wants/{unit}.service"
+            ))
+            .is_some());
+    }
     assert_eq!(
         mode(&t, "etc/shadow"),
         (0o000, 0, 0),
@@ -414,8 +457,19 @@ fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
     let t = image_tree(&out).unwrap();
     assert_eq!(
         t.read_text("etc/apk/world").unwrap(),
-        "linux-virt\nopenrc\nnftables\n"
+        "linux-virt\nopenrc\nnftables\nkubelet~1.30\nkubeadm~1.30\nkubectl~1.30\ncri-tools\n\
+         containerd\ncni-plugins\nkubelet-openrc\ncontainerd-openrc\n"
     );
+    assert!(t
+        .read_text("etc/containerd/config.toml")
+        .unwrap()
+        .contains("SystemdCgroup = false"));
+    for svc in ["containerd", "kubelet"] {
+        assert!(
+            t.get(&format!("etc/runlevels/default/{svc}")).is_some(),
+            "{svc} in the default runlevel"
+        );
+    }
     // The kernel stays where linux-virt put it: no bootc copy beside an unmerged /lib.
     let vmlinuz = &t.get("boot/vmlinuz-virt").unwrap().kind;
     assert!(matches!(t.get("lib/modules").unwrap().kind, Kind::Dir));

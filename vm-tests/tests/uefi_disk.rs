@@ -142,7 +142,10 @@ fn append_reaches_a_disk_boot_through_smbios_and_cannot_replace_the_root_hash() 
             && !cmdline.contains(&forged),
         "{cmdline}"
     );
-    assert!(cmdline.starts_with("console=ttyS0,115200 quiet "), "{cmdline}");
+    assert!(
+        cmdline.starts_with("console=ttyS0,115200 quiet "),
+        "{cmdline}"
+    );
     let hash_at = cmdline.find("harmony.verity.roothash=").unwrap();
     let marker_at = cmdline
         .find(marker)

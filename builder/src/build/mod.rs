@@ -205,6 +205,12 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
             Ok(Some(steps::packages::run_step(t, &recipe.run)?))
         }));
     }
+    // Kubernetes after them: it needs the init system they may have installed (OpenRC).
+    if let Some(version) = &recipe.kubernetes {
+        pending.push(Box::new(move |t: &Tree| {
+            Ok(Some(steps::kubernetes::kubernetes_step(t, version)?))
+        }));
+    }
     // Then the kernel in the bootc place, so the OCI image carries it there.
     pending.push(Box::new(|t: &Tree| {
         Ok(steps::bootc_kernel::bootc_kernel_step(t)?)

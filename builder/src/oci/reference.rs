@@ -274,7 +274,11 @@ mod tests {
             else {
                 panic!("{s}: {r:?}")
             };
-            assert_eq!((registry.as_str(), repo.as_str()), ("docker.io", repository), "{s}");
+            assert_eq!(
+                (registry.as_str(), repo.as_str()),
+                ("docker.io", repository),
+                "{s}"
+            );
         }
         // Other registries' single-name repositories are left alone.
         let r: ImageRef = "docker://quay.io/alpine:3".parse().unwrap();

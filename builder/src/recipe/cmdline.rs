@@ -11,7 +11,10 @@ pub(super) fn check(c: &mut Checker, args: &[String]) {
     for (i, arg) in args.iter().enumerate() {
         let field = format!("kernel.cmdline[{i}]");
         if arg.is_empty() || arg.chars().any(char::is_whitespace) {
-            c.fail(&field, format!("`{arg}` must be one argument without spaces"));
+            c.fail(
+                &field,
+                format!("`{arg}` must be one argument without spaces"),
+            );
             continue;
         }
         let Some(before) = i.checked_sub(1).map(|b| &args[b]) else {
@@ -38,7 +41,5 @@ fn is_console(arg: &str) -> bool {
 /// `115200n8`, `9600n8r`.
 fn is_serial_options(arg: &str) -> bool {
     let rest = arg.trim_start_matches(|ch: char| ch.is_ascii_digit());
-    rest.len() < arg.len()
-        && rest.len() <= 3
-        && rest.chars().all(|ch| "noe5678r".contains(ch))
+    rest.len() < arg.len() && rest.len() <= 3 && rest.chars().all(|ch| "noe5678r".contains(ch))
 }

@@ -128,10 +128,7 @@ impl Walker<'_> {
         let Some(line) = mark.line().checked_sub(1).and_then(|l| self.lines.get(l)) else {
             return false;
         };
-        mark.col()
-            .checked_sub(1)
-            .and_then(|c| line.chars().nth(c))
-            == Some(',')
+        mark.col().checked_sub(1).and_then(|c| line.chars().nth(c)) == Some(',')
     }
 
     /// The path of the value about to be read, and whether it is a mapping key.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub use error::{RecipeError, RecipeErrors};
 pub use model::{RecipeDoc, DEFAULT_BOOT_MODULES, DEFAULT_CMDLINE};
 
+use crate::kubernetes::KubernetesVersion;
 use crate::oci::reference::ImageRef;
 
 /// The recipe `harmony build` uses when given none: a Debian-package base made offline.
@@ -113,6 +114,8 @@ pub struct Recipe {
     pub directories: Vec<DirectoryItem>,
     pub links: Vec<LinkItem>,
     pub agent: bool,
+    /// `kubernetes: {version}`: the Kubernetes minor version to install.
+    pub kubernetes: Option<KubernetesVersion>,
     pub hardening: Option<Hardening>,
     pub components: Vec<ComponentItem>,
     pub outputs: Vec<Output>,

@@ -46,6 +46,9 @@ pub struct RecipeDoc {
     /// Platform components from the catalog (builder/src/components/).
     #[serde(default)]
     pub components: Vec<ComponentDoc>,
+    /// Kubernetes packages from their upstream repositories, containerd configured.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesDoc>,
     #[serde(default)]
     pub hardening: Option<HardeningDoc>,
     #[serde(default)]
@@ -89,6 +92,14 @@ pub struct DirectoryDoc {
 pub struct LinkDoc {
     pub path: String,
     pub target: String,
+}
+
+/// `kubernetes: {version: "1.31"}`: one layer, after `packages:` and `run:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesDoc {
+    /// The minor version, read as written (`1.30` unquoted would be the number 1.3).
+    pub version: serde_yaml_ng::Value,
 }
 
 /// `hardening: {profile: cis, exclude: [rule-id, …]}`: one layer, after every other step.

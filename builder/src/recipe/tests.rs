@@ -183,14 +183,16 @@ fn hardening_profile_and_exclusions_are_checked() {
 #[test]
 fn shipped_flavour_recipes_are_valid_and_pinned() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes");
-    for (file, packages) in [
+    for (file, packages, kubernetes) in [
         (
             "centos-hardened.yaml",
             vec!["nftables", "audit", "openssh-server"],
+            "1.31",
         ),
         (
             "alpine-minimal.yaml",
             vec!["linux-virt", "openrc", "nftables"],
+            "1.30",
         ),
     ] {
         let r = load(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -201,6 +203,14 @@ fn shipped_flavour_recipes_are_valid_and_pinned() {
             other => panic!("{file}: base {other} is not pinned by digest"),
         }
         assert_eq!(r.packages, packages, "{file}");
+        assert_eq!(
+            r.kubernetes.map(|k| k.to_string()).as_deref(),
+            Some(kubernetes),
+            "{file}"
+        );
+        for output in [Output::Disk, Output::Qcow2, Output::Ova] {
+            assert!(r.wants(&output), "{file}: {output:?}");
+        }
         assert_eq!(
             r.hardening
                 .as_ref()
@@ -232,22 +242,33 @@ fn a_kernel_argument_split_at_its_comma_is_refused_naming_its_line() {
     ));
     assert_eq!(
         errs,
-        ["r.yaml:5: kernel.cmdline[1]: `115200` was split off `console=ttyS0` by a comma \
+        [
+            "r.yaml:5: kernel.cmdline[1]: `115200` was split off `console=ttyS0` by a comma \
           (YAML separates flow-sequence items at commas): quote the whole argument, e.g. \
-          \"console=ttyS0,115200\""]
+          \"console=ttyS0,115200\""
+        ]
     );
     // A space after the comma still leaves a console's speed on its own.
     let errs = parse_err(&format!(
         "{MINIMAL}kernel:\n  cmdline: [quiet, console=ttyS0, 115200n8]\n"
     ));
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("r.yaml:5: kernel.cmdline[2]: `115200n8` was split off `console=ttyS0`"), "{errs:?}");
+    assert!(
+        errs[0]
+            .starts_with("r.yaml:5: kernel.cmdline[2]: `115200n8` was split off `console=ttyS0`"),
+        "{errs:?}"
+    );
     // Any key=value value cut at its comma.
     let errs = parse_err(&format!(
         "{MINIMAL}kernel:\n  cmdline:\n    [quiet,\n     modprobe.blacklist=floppy,pcspkr]\n"
     ));
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].starts_with("r.yaml:7: kernel.cmdline[2]: `pcspkr` was split off `modprobe.blacklist=floppy`"), "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "r.yaml:7: kernel.cmdline[2]: `pcspkr` was split off `modprobe.blacklist=floppy`"
+        ),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -258,7 +279,11 @@ fn kernel_arguments_with_commas_written_whole_are_kept() {
         "\n    - console=ttyS0,115200\n    - quiet",
     ] {
         let r = parse_ok(&format!("{MINIMAL}kernel:\n  cmdline: {cmdline}\n"));
-        assert_eq!(r.cmdline[..2], ["console=ttyS0,115200", "quiet"], "{cmdline}");
+        assert_eq!(
+            r.cmdline[..2],
+            ["console=ttyS0,115200", "quiet"],
+            "{cmdline}"
+        );
     }
 }
 
@@ -284,4 +309,18 @@ fn shipped_recipes_keep_the_console_argument_whole() {
     assert!(checked >= 3, "{checked} recipes");
     let r = load_default(Path::new("/cache")).unwrap();
     assert_eq!(r.cmdline, DEFAULT_CMDLINE);
+}
+
+#[test]
+fn kubernetes_versions_are_read_as_written() {
+    let r = parse_ok(&format!("{MINIMAL}kubernetes:\n  version: 1.30\n"));
+    assert_eq!(r.kubernetes.map(|k| k.to_string()).as_deref(), Some("1.30"));
+    let r = parse_ok(&format!("{MINIMAL}kubernetes: {{version: \"1.31\"}}\n"));
+    assert_eq!(r.kubernetes.map(|k| k.minor), Some(31));
+    assert_eq!(parse_ok(MINIMAL).kubernetes, None);
+    let errs = parse_err(&format!("{MINIMAL}kubernetes:\n  version: v1.31.2\n"));
+    assert_eq!(
+        errs,
+        ["r.yaml:5: kubernetes.version: `v1.31.2` is not a Kubernetes minor version such as \"1.31\""]
+    );
 }

@@ -10,6 +10,7 @@ use super::{
     DirectoryItem, FileContent, FileItem, Hardening, LinkItem, Output, Recipe, RecipeError,
     RecipeErrors,
 };
+use crate::kubernetes::KubernetesVersion;
 use crate::oci::reference::ImageRef;
 
 pub(super) struct Checker<'a> {
@@ -308,6 +309,23 @@ pub(super) fn validate(
         }
     });
     let components = super::components::check(&mut c, &doc.components);
+    let kubernetes = doc.kubernetes.as_ref().and_then(|k| {
+        // As written: an unquoted `1.30` is the number 1.3 to YAML.
+        let raw = c
+            .location("kubernetes.version")
+            .and_then(|l| l.raw.clone())
+            .or_else(|| k.version.as_str().map(String::from));
+        let Some(raw) = raw else {
+            c.fail(
+                "kubernetes.version",
+                "expected a minor version such as \"1.31\"",
+            );
+            return None;
+        };
+        KubernetesVersion::parse(&raw)
+            .map_err(|problem| c.fail("kubernetes.version", problem))
+            .ok()
+    });
 
     let mut outputs = Vec::new();
     let wanted = doc
@@ -370,6 +388,7 @@ pub(super) fn validate(
         directories,
         links,
         agent: doc.agent.enabled,
+        kubernetes,
         hardening,
         components,
         outputs,

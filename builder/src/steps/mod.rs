@@ -9,6 +9,7 @@ pub mod components;
 pub mod files;
 pub mod hardening;
 pub mod inittab;
+pub mod kubernetes;
 pub mod packages;
 pub mod run_in_root;
 
