@@ -16,6 +16,7 @@ fi
 # busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs
 # dnsmasq-base: the dnsmasq binary only (agent/src/fetch tests start their own TFTP server on
 #   loopback), not the dnsmasq host service
+# squashfs-tools-ng: rdsquashfs lists our squashfs's xattrs (emit::squashfs, selinux tests)
 # cloud-init (its `schema` check), cloud-image-utils + genisoimage (NoCloud seeds)
 # ignition: real Ignition 2.14, the oracle of agent/tests/differential.rs and agent/benches/apply_1000.rs
 # nftables, iproute2, ipvsadm, kmod, util-linux (unshare, setpriv): firewall probes in network
@@ -38,7 +39,7 @@ fi
 # strace: agent/tests/durability_syncs.rs traces the fsyncs and syncfs calls of apply
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
-  e2fsprogs squashfs-tools erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
+  e2fsprogs squashfs-tools squashfs-tools-ng erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
   busybox-static ca-certificates
   dnsmasq-base
   ignition

@@ -1,4 +1,4 @@
-//! Our squashfs writer (backhand, zstd 15) against mksquashfs on a real directory tree:
+//! Our squashfs writer (zstd 15, blocks compressed in parallel) against mksquashfs on a real directory tree:
 //! prints time and size of each. Timings live here, not in tests (they vary with load).
 //!
 //!     cargo bench -p harmony-builder --bench squashfs [-- DIR]
@@ -64,7 +64,7 @@ fn main() {
     let image = squashfs_image(&t, EPOCH).expect("squashfs image");
     let ours = start.elapsed();
     println!(
-        "{}: {} MB in; harmony (backhand) {:.2?} -> {} bytes",
+        "{}: {} MB in; harmony {:.2?} -> {} bytes",
         src.display(),
         t.file_bytes() / 1_000_000,
         ours,

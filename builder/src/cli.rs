@@ -176,8 +176,7 @@ pub fn main() -> ExitCode {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HARMONY_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,backhand=warn"));
+    let filter = EnvFilter::try_from_env("HARMONY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -272,6 +272,18 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     }
     phases.done("steps");
 
+    // SELinux labels from the image's own policy, on the root the node boots (the OCI
+    // layers stay unlabelled, as bootc images are).
+    if let Some(labelled) = crate::selinux::label_tree(&mut tree)? {
+        tracing::info!(
+            policy = labelled.policy,
+            specs = labelled.specs,
+            entries = labelled.entries,
+            "SELinux labels set from the image's file_contexts"
+        );
+        phases.done("selinux labels");
+    }
+
     let kernel = find_kernel(&tree)?;
     let lock = Lock {
         recipe: RecipeLock {

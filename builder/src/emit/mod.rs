@@ -29,11 +29,8 @@ use crate::kernel::KernelError;
 pub enum EmitError {
     #[error(transparent)]
     Kernel(#[from] KernelError),
-    #[error("squashfs: {path}: {source}")]
-    Squashfs {
-        path: String,
-        source: backhand::BackhandError,
-    },
+    #[error("squashfs: {path}: {problem}")]
+    Squashfs { path: String, problem: String },
     #[error("{what}: cannot write the cpio archive: {source}")]
     Cpio {
         what: String,

@@ -41,7 +41,7 @@ pub struct BootFiles {
 /// Build both initrds in memory (a bad input, e.g. an unknown module, fails here before
 /// any file is written).
 pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
-    // The squashfs dominates (single-threaded zstd in backhand): build the initramfs beside it.
+    // The squashfs dominates (zstd 15 over the whole root): build the initramfs beside it.
     let (root_image, initramfs) = std::thread::scope(|scope| {
         let squashfs = scope.spawn(|| squashfs_image(inputs.tree, inputs.source_date_epoch));
         let initramfs = initramfs_image(
