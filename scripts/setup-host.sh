@@ -37,6 +37,8 @@ fi
 # gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
 #   <linux/dm-ioctl.h>
 # strace: agent/tests/durability_syncs.rs traces the fsyncs and syncfs calls of apply
+# mmdebstrap (+ uidmap for unprivileged builds): the debian-node base, installed with
+#   maintainer scripts (`harmony base debian --mode install`; vm-tests/tests/debian_node.rs)
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools squashfs-tools-ng erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
@@ -51,6 +53,7 @@ required=(
   keepalived virt-v2v
   gcc libc6-dev linux-libc-dev
   strace
+  mmdebstrap uidmap
 )
 # Packages above that bring a host service: the tests start their own (on loopback, in
 # namespaces, with their own config), so the service must not run on this host.

@@ -144,13 +144,34 @@ enum InventoryCommand {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BaseModeArg {
+    Unpack,
+    Install,
+}
+
+impl From<BaseModeArg> for crate::base::BaseMode {
+    fn from(m: BaseModeArg) -> Self {
+        match m {
+            BaseModeArg::Unpack => crate::base::BaseMode::Unpack,
+            BaseModeArg::Install => crate::base::BaseMode::Install,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BaseCommand {
-    /// Make an OCI image layout from Debian packages (`apt-get download`, unpacked without root).
+    /// Make an OCI image layout from Debian packages, without root: unpacked (`apt-get
+    /// download`, no maintainer scripts) or installed (`mmdebstrap --mode=unshare`).
     Debian {
         /// Package list: one name per line, `#` comments.
         #[arg(long)]
         packages: PathBuf,
+        /// unpack: only the listed .debs, unpacked over a busybox skeleton (the default
+        /// base); install: the packages and their dependencies installed with their
+        /// maintainer scripts run (systemd images such as debian-node).
+        #[arg(long, value_enum, default_value = "unpack")]
+        mode: BaseModeArg,
         /// Where to write the OCI image layout.
         #[arg(long)]
         out: PathBuf,
@@ -309,6 +330,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Base(BaseCommand::Debian {
             packages,
+            mode,
             out,
             tag,
             cache,
@@ -318,6 +340,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading package list {}", packages.display()))?;
             let opts = crate::base::debian::DebianBaseOptions {
                 packages: names,
+                mode: mode.into(),
                 out,
                 tag,
                 cache: cache.unwrap_or_else(crate::cache::default_dir),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harmony::base::debian::{make_debian_base, DebianBaseOptions};
+use harmony::base::debian::{make_debian_base, BaseMode, DebianBaseOptions};
 use harmony::build::default_base::{ensure_default_base, parse_package_list, DEFAULT_PACKAGES};
 use harmony::build::{build, BuildOptions};
 use harmony::emit::initramfs::compress_cpio;
@@ -40,7 +40,8 @@ fn main() -> anyhow::Result<()> {
     let (_, base_time) = timed(|| {
         make_debian_base(&DebianBaseOptions {
             packages: parse_package_list(DEFAULT_PACKAGES),
-            out: work.path().join("base"),
+            mode: BaseMode::Unpack,
+        out: work.path().join("base"),
             tag: "latest".into(),
             cache: shared.clone(),
             source_date_epoch: 0,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use harmony::base::debian::{make_debian_base, DebianBaseOptions};
+use harmony::base::debian::{make_debian_base, BaseMode, DebianBaseOptions};
 use harmony::build::default_base::{ensure_default_base, DEFAULT_BASE_TAG};
 use harmony::build::{build, BuildOptions};
 use harmony::run::{run, VmOptions};
@@ -17,6 +17,7 @@ fn a_kernel_from_a_second_image_boots() {
     let userland = tmp.path().join("userland");
     make_debian_base(&DebianBaseOptions {
         packages: vec!["busybox-static".into()],
+        mode: BaseMode::Unpack,
         out: userland.clone(),
         tag: "latest".into(),
         cache: shared.clone(),

@@ -1,9 +1,14 @@
-//! `make_debian_base`: the default base image, built rootlessly from Debian packages.
+//! `make_debian_base`: a base image built rootlessly from Debian packages, in one of two
+//! modes ([`BaseMode`]):
 //!
-//! apt-get downloads each package (verified against the archive's SHA256), every .deb is
-//! unpacked into one Tree with merged /usr and the kernel under usr/lib/modules/KVER, a
-//! busybox skeleton is added, and the tree is written as a one-layer OCI layout. The same
-//! .debs and epoch give the same manifest digest.
+//! - unpack (the default base): apt-get downloads each package (verified against the
+//!   archive's SHA256), every .deb is unpacked into one Tree with merged /usr and the
+//!   kernel under usr/lib/modules/KVER, no maintainer script runs, a busybox skeleton is
+//!   added. The same .debs and epoch give the same manifest digest.
+//! - install (systemd images such as debian-node): the packages and what they depend on
+//!   are installed with their maintainer scripts run ([`super::install`]).
+//!
+//! Either way the tree is written as a one-layer OCI layout.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,11 +28,24 @@ pub const DEBIAN_VERSION: &str = "12";
 /// Metapackages are followed through at most this many Depends.
 const MAX_METAPACKAGE_DEPTH: usize = 4;
 
+/// How the packages become a root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BaseMode {
+    /// Unpack each listed .deb (no dependencies, no maintainer scripts) over a busybox
+    /// skeleton: fast and small.
+    #[default]
+    Unpack,
+    /// Install the packages and their dependencies with maintainer scripts run
+    /// (`mmdebstrap --mode=unshare`).
+    Install,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebianBaseOptions {
     /// Package names; `NAME: PATH PATH…` takes only those paths of the package (as the
     /// .deb lists them, e.g. `sbin/mke2fs`), with their parent directories.
     pub packages: Vec<String>,
+    pub mode: BaseMode,
     /// The OCI layout directory to write (replaced atomically).
     pub out: PathBuf,
     pub tag: String,
@@ -82,6 +100,19 @@ pub enum BaseError {
 
 /// Build the base image described by `opts`.
 pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseError> {
+    let (tree, packages) = match opts.mode {
+        BaseMode::Unpack => unpacked_root(opts)?,
+        BaseMode::Install => super::install::install_root(
+            &opts.packages,
+            &opts.cache,
+            opts.source_date_epoch,
+        )?,
+    };
+    write_base(opts, &tree, packages)
+}
+
+/// The unpack mode's root: each package's files placed, a busybox skeleton around them.
+fn unpacked_root(opts: &DebianBaseOptions) -> Result<(Tree, Vec<BasePackage>), BaseError> {
     let epoch = opts.source_date_epoch;
     let debs = opts.cache.join("debs");
     std::fs::create_dir_all(&debs).map_err(|e| BaseError::Apt {
@@ -137,16 +168,27 @@ pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseErr
     add_skeleton(&mut tree, DEBIAN_VERSION, epoch)
         .map_err(|e| BaseError::Skeleton(e.to_string()))?;
     add_busybox_applets(&mut tree, epoch).map_err(BaseError::Skeleton)?;
+    Ok((tree, packages))
+}
+
+/// Write `tree` as a one-layer OCI layout, annotated with the packages it came from.
+fn write_base(
+    opts: &DebianBaseOptions,
+    tree: &Tree,
+    packages: Vec<BasePackage>,
+) -> Result<BaseSummary, BaseError> {
+    let epoch = opts.source_date_epoch;
+    // Placed bootc-style (unpack) or where the kernel package put it (install).
     let kernels: Vec<String> = tree
         .children("usr/lib/modules")
         .map(|(kver, _)| kver.to_string())
         .filter(|kver| {
-            tree.get(&format!("usr/lib/modules/{kver}/vmlinuz"))
-                .is_some()
+            tree.get(&format!("usr/lib/modules/{kver}/vmlinuz")).is_some()
+                || tree.get(&format!("boot/vmlinuz-{kver}")).is_some()
         })
         .collect();
 
-    let layer = encode_layer(&diff_trees(&Tree::new(), &tree), epoch)?;
+    let layer = encode_layer(&diff_trees(&Tree::new(), tree), epoch)?;
     let mut writer = LayoutWriter::create(&opts.out, epoch)?;
     let names: Vec<String> = packages
         .iter()
@@ -336,6 +378,7 @@ mod tests {
     fn build(out: &Path, cache: &Path, packages: &[&str]) -> BaseSummary {
         make_debian_base(&DebianBaseOptions {
             packages: packages.iter().map(|p| p.to_string()).collect(),
+            mode: BaseMode::Unpack,
             out: out.to_path_buf(),
             tag: "base".into(),
             cache: cache.to_path_buf(),

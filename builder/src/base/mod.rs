@@ -2,7 +2,8 @@
 
 pub mod deb;
 pub mod debian;
+pub mod install;
 pub mod placement;
 pub mod skeleton;
 
-pub use debian::{make_debian_base, BaseSummary, DebianBaseOptions};
+pub use debian::{make_debian_base, BaseMode, BaseSummary, DebianBaseOptions};

@@ -5,7 +5,7 @@
 pub const MERGED_DIRS: [&str; 4] = ["bin", "sbin", "lib", "lib64"];
 
 /// Documentation, translations and packaging metadata (`usr/share/bug` is reportbug's).
-const DROPPED: [&str; 6] = [
+pub const DROPPED: [&str; 6] = [
     "usr/share/doc",
     "usr/share/man",
     "usr/share/info",

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::base::debian::{make_debian_base, DebianBaseOptions};
+use crate::base::debian::{make_debian_base, BaseMode, DebianBaseOptions};
 
 /// The package list the default base is made from (also in image-recipes/).
 pub const DEFAULT_PACKAGES: &str = include_str!("../../../image-recipes/debian-base.packages");
@@ -66,6 +66,7 @@ pub fn ensure_default_base(cache: &Path, source_date_epoch: i64) -> anyhow::Resu
     );
     let opts = DebianBaseOptions {
         packages: parse_package_list(DEFAULT_PACKAGES),
+        mode: BaseMode::Unpack,
         out: dir.clone(),
         tag: DEFAULT_BASE_TAG.to_string(),
         cache: cache.to_path_buf(),

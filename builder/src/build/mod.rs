@@ -7,6 +7,7 @@ pub mod default_base;
 mod layer_cache;
 pub mod lock;
 pub mod output_dir;
+pub mod packages_base;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -139,11 +140,11 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     phases.done("recipe");
 
     // Base (and kernel image) layers, verified as they are opened.
-    let base = open_resolved(&recipe.base, &recipe, &opts.cache, registry)
+    let base = open_resolved(&recipe.base, &recipe, opts, registry)
         .context("opening the base image")?;
     let kernel_image = match &recipe.kernel_from {
         Some(r) => Some(
-            open_resolved(r, &recipe, &opts.cache, registry)
+            open_resolved(r, &recipe, opts, registry)
                 .context("opening the kernel image (kernel.from)")?,
         ),
         None => None,
@@ -186,7 +187,7 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         .components
         .iter()
         .map(|c| {
-            open_resolved(&c.image, &recipe, &opts.cache, registry)
+            open_resolved(&c.image, &recipe, opts, registry)
                 .with_context(|| format!("opening component {}'s image {}", c.name, c.image))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -431,10 +432,23 @@ const GZIP_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 fn open_resolved(
     r: &ImageRef,
     recipe: &Recipe,
-    cache: &Path,
+    opts: &BuildOptions,
     registry: &RegistryOptions,
 ) -> anyhow::Result<SourceImage> {
+    let cache = &opts.cache;
     let resolved = match r {
+        ImageRef::DebianPackages { list } => {
+            let dir = packages_base::ensure_packages_base(
+                cache,
+                &recipe.dir.join(list),
+                opts.source_date_epoch,
+            )?;
+            ImageRef::Layout {
+                dir,
+                tag: Some(packages_base::TAG.to_string()),
+                digest: None,
+            }
+        }
         ImageRef::Layout { dir, tag, digest } if dir.is_relative() => ImageRef::Layout {
             dir: recipe.dir.join(dir),
             tag: tag.clone(),
@@ -458,7 +472,9 @@ fn pinned(r: &ImageRef, manifest_digest: &str) -> String {
             ..
         } => format!("docker://{registry}/{repository}@{manifest_digest}"),
         ImageRef::Layout { dir, .. } => format!("oci-layout:{}@{manifest_digest}", dir.display()),
-        ImageRef::Archive { .. } => format!("{r}@{manifest_digest}"),
+        ImageRef::Archive { .. } | ImageRef::DebianPackages { .. } => {
+            format!("{r}@{manifest_digest}")
+        }
     }
 }
 

@@ -40,6 +40,12 @@ pub fn open_image_with(
             let dir = archive::extract_archive(file, cache)?;
             layout::open_layout(&dir, tag.as_deref(), None, &reference)
         }
+        ImageRef::DebianPackages { .. } => Err(OciError::BadReference {
+            input: reference,
+            problem: "a debian-packages: base is made by `harmony build` (or `harmony base \
+                      debian --mode install`), not opened as an image"
+                .into(),
+        }),
         ImageRef::Registry {
             registry,
             repository,

@@ -48,7 +48,13 @@ pub enum ImageRef {
     },
     /// `oci-archive:FILE[:TAG]`: a tar of an image layout.
     Archive { file: PathBuf, tag: Option<String> },
+    /// `debian-packages:FILE`: a base made on this machine by `harmony build` from the
+    /// Debian packages FILE lists (one per line), installed with their maintainer
+    /// scripts (`harmony base debian --mode install`), kept in the cache.
+    DebianPackages { list: PathBuf },
 }
+
+pub const DEBIAN_PACKAGES_PREFIX: &str = "debian-packages:";
 
 impl FromStr for ImageRef {
     type Err = OciError;
@@ -126,9 +132,16 @@ impl FromStr for ImageRef {
                 file: PathBuf::from(file),
                 tag,
             })
+        } else if let Some(list) = input.strip_prefix(DEBIAN_PACKAGES_PREFIX) {
+            if list.is_empty() {
+                return Err(bad("the package list file is empty"));
+            }
+            Ok(ImageRef::DebianPackages {
+                list: PathBuf::from(list),
+            })
         } else {
             Err(bad(
-                "expected a docker://, oci-layout: or oci-archive: reference",
+                "expected a docker://, oci-layout:, oci-archive: or debian-packages: reference",
             ))
         }
     }
@@ -148,6 +161,9 @@ impl fmt::Display for ImageRef {
             }
             ImageRef::Archive { file, tag } => {
                 ("oci-archive:", file.display().to_string(), tag, &None)
+            }
+            ImageRef::DebianPackages { list } => {
+                (DEBIAN_PACKAGES_PREFIX, list.display().to_string(), &None, &None)
             }
         };
         write!(f, "{prefix}{name}")?;
@@ -228,6 +244,7 @@ mod tests {
             "oci-layout:relative/dir".to_string(),
             "oci-archive:/tmp/img.tar:latest".to_string(),
             "oci-archive:img.tar".to_string(),
+            "debian-packages:debian-node.packages".to_string(),
         ] {
             let r: ImageRef = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
             assert_eq!(r.to_string(), s);

@@ -74,7 +74,7 @@ pub(super) fn check(c: &mut Checker, docs: &[ComponentDoc]) -> Vec<ComponentItem
 fn pinned(c: &mut Checker, field: &str, r: ImageRef) -> Option<ImageRef> {
     let ok = match &r {
         ImageRef::Registry { digest, .. } | ImageRef::Layout { digest, .. } => digest.is_some(),
-        ImageRef::Archive { .. } => false,
+        ImageRef::Archive { .. } | ImageRef::DebianPackages { .. } => false,
     };
     if ok {
         Some(r)
