@@ -92,7 +92,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 platform,
                 config_file,
                 command_timeout: Duration::from_secs(command_timeout),
-            })?;
+            });
+            // Type=notify: systemd must hear READY=1 on every path, errors included.
+            crate::sd_notify::ready();
+            let report = report?;
             Ok(i32::from(report.status == crate::report::Status::Failed))
         }
         Command::Plan {

@@ -4,6 +4,7 @@
 
 mod command_runner;
 mod live_hostname;
+pub mod unit_activation;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -66,7 +67,13 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         node_role: Vec::new(),
         join: None,
     };
-    match configure(opts, &root, &mut report) {
+    let configured = configure(opts, &root, &mut report);
+    if configured.is_ok() {
+        activate_units(opts, &root, &mut report);
+    }
+    // systemd may go on past sysinit.target whatever happened (Type=notify).
+    crate::sd_notify::ready();
+    match configured {
         Err(e) => {
             report.status = Status::Failed;
             report.error = Some(format!("{e:#}"));
@@ -195,6 +202,60 @@ fn join(
         });
     }
     Ok(crate::join::JoinSection::Joined(joined))
+}
+
+/// On the live root of a systemd image, make what the config wrote or enabled active in
+/// this boot and record each named unit's state ([`unit_activation`]).
+fn activate_units(opts: &FirstbootOptions, root: &TargetRoot, report: &mut Report) {
+    let live = opts.root == Path::new("/") && opts.host.is_live();
+    let systemd = matches!(
+        crate::init_system::detect(root),
+        Ok(Some(crate::init_system::InitSystem::Systemd))
+    );
+    let written = report.written.iter().map(|w| w.path.as_str());
+    if !live || !systemd || !unit_activation::touches_units(written, report.units.len()) {
+        return;
+    }
+    let warn = |report: &mut Report, message: String| {
+        eprintln!("harmony-agent: warning: systemd: {message}");
+        report.warnings.push(report::WarningReport {
+            path: "systemd".to_string(),
+            message,
+        });
+    };
+    let cmdline = std::fs::read_to_string(opts.host.join("/proc/cmdline")).unwrap_or_default();
+    let target = unit_activation::boot_target(&cmdline);
+    let mut bus = match unit_activation::connect(&opts.root) {
+        Ok(bus) => bus,
+        Err(e) => return warn(report, format!("units not activated in this boot: {e}")),
+    };
+    match unit_activation::reload_and_start(&mut bus, &target) {
+        Ok(job) => eprintln!("harmony-agent: systemd reloaded; {target} started again ({job})"),
+        Err(e) => return warn(report, format!("reload and start {target}: {e}")),
+    }
+    // Units ordered after sysinit.target can start only once we are ready.
+    crate::sd_notify::ready();
+    let named: Vec<String> = report
+        .units
+        .iter()
+        .filter(|u| !u.masked)
+        .map(|u| u.name.clone())
+        .collect();
+    for (name, state) in unit_activation::settle(&mut bus, &named, unit_activation::SETTLE_TIMEOUT)
+    {
+        match state {
+            Ok(state) => {
+                eprintln!("harmony-agent: unit {name}: {state}");
+                if state == "failed" {
+                    warn(report, format!("{name} failed to start in this boot"));
+                }
+                if let Some(u) = report.units.iter_mut().find(|u| u.name == name) {
+                    u.state = Some(state);
+                }
+            }
+            Err(e) => warn(report, e),
+        }
+    }
 }
 
 fn run_commands(

@@ -16,6 +16,7 @@ pub mod join;
 pub mod node_role;
 pub mod plan;
 pub mod report;
+pub mod sd_notify;
 pub use ignition::rfc3339;
 pub mod sources;
 pub mod target_root;

@@ -145,6 +145,11 @@ pub struct UnitReport {
     pub name: String,
     pub enabled: Option<bool>,
     pub masked: bool,
+    /// systemd's ActiveState for the unit once first boot's jobs settled (`active`,
+    /// `failed`, `inactive`, …); absent where no systemd was asked (another init, a
+    /// root that is not the live one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// What the plan wrote, in plan order (removals are not "written").
@@ -208,6 +213,7 @@ pub fn units(states: &[UnitState]) -> Vec<UnitReport> {
             name: u.name.clone(),
             enabled: u.enabled,
             masked: u.masked,
+            state: None,
         })
         .collect()
 }

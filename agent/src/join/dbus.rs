@@ -10,6 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
+/// systemd's own peer-to-peer socket (root only): there from PID 1's start, before the
+/// system bus daemon runs — what systemctl uses, and what a sysinit.target service must.
+pub const SYSTEMD_PRIVATE: &str = "/run/systemd/private";
 /// Per spec a message may be 128 MiB; replies we wait for are tiny.
 const MAX_MESSAGE: usize = 1 << 20;
 
@@ -65,6 +68,18 @@ pub struct Reply {
     big_endian: bool,
 }
 
+/// A property value (`org.freedesktop.DBus.Properties.Get` returns a variant) of the
+/// types systemd's unit properties this agent reads have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `s` or `o`.
+    Str(String),
+    U32(u32),
+    Bool(bool),
+    /// `(uo)`: a unit's `Job` (id 0 and path "/" when it has none).
+    Job(u32, String),
+}
+
 impl Reply {
     /// The first value when it is a string or object path (StartUnit's job, Hello's name).
     pub fn first_string(&self) -> Option<String> {
@@ -72,6 +87,31 @@ impl Reply {
             return None;
         }
         Reader::new(&self.body, self.big_endian).string().ok()
+    }
+
+    /// The first value when it is a variant (a property).
+    pub fn first_variant(&self) -> Result<Value, DbusError> {
+        if !self.signature.starts_with('v') {
+            return Err(DbusError::Protocol(format!(
+                "expected a variant, got signature {:?}",
+                self.signature
+            )));
+        }
+        let mut r = Reader::new(&self.body, self.big_endian);
+        let inner = r.signature()?;
+        match inner.as_str() {
+            "s" | "o" => Ok(Value::Str(r.string()?)),
+            "u" => Ok(Value::U32(r.u32()?)),
+            "b" => Ok(Value::Bool(r.u32()? != 0)),
+            "(uo)" => {
+                r.align(8)?;
+                let id = r.u32()?;
+                Ok(Value::Job(id, r.string()?))
+            }
+            other => Err(DbusError::Protocol(format!(
+                "a variant of type {other:?} is not read here"
+            ))),
+        }
     }
 }
 
@@ -84,6 +124,23 @@ pub struct Connection {
 impl Connection {
     /// Connect, authenticate and say Hello.
     pub fn open(path: &Path, timeout: Duration) -> Result<Connection, DbusError> {
+        let mut c = Connection::open_peer(path, timeout)?;
+        let hello = c.call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "Hello",
+            &[],
+        )?;
+        c.unique_name = hello
+            .first_string()
+            .ok_or_else(|| DbusError::Protocol("Hello returned no name".into()))?;
+        Ok(c)
+    }
+
+    /// Connect and authenticate to a peer that is not a bus (systemd's private socket):
+    /// no Hello, no unique name.
+    pub fn open_peer(path: &Path, timeout: Duration) -> Result<Connection, DbusError> {
         let connect_err = |problem: String| DbusError::Connect {
             path: path.display().to_string(),
             problem,
@@ -97,17 +154,32 @@ impl Connection {
             unique_name: String::new(),
         };
         c.authenticate().map_err(|e| connect_err(e.to_string()))?;
-        let hello = c.call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "Hello",
-            &[],
-        )?;
-        c.unique_name = hello
-            .first_string()
-            .ok_or_else(|| DbusError::Protocol("Hello returned no name".into()))?;
         Ok(c)
+    }
+
+    /// How long one reply may take (a daemon reload under TCG takes seconds).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), DbusError> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.stream.set_write_timeout(Some(timeout))?;
+        Ok(())
+    }
+
+    /// `org.freedesktop.DBus.Properties.Get(interface, property)` on `path`.
+    pub fn get_property(
+        &mut self,
+        destination: &str,
+        path: &str,
+        interface: &str,
+        property: &str,
+    ) -> Result<Value, DbusError> {
+        self.call(
+            destination,
+            path,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            &[Arg::Str(interface), Arg::Str(property)],
+        )?
+        .first_variant()
     }
 
     fn authenticate(&mut self) -> Result<(), DbusError> {
@@ -506,6 +578,38 @@ mod tests {
         want.extend_from_slice(&0u32.to_le_bytes());
         want.extend_from_slice(&1u32.to_le_bytes());
         assert_eq!(w.buf, want);
+    }
+
+    #[test]
+    fn property_variants_are_read() {
+        // v "(uo)" (7, "/org/freedesktop/systemd1/job/7"), as systemd marshals a Job.
+        let path = "/org/freedesktop/systemd1/job/7";
+        let mut body = vec![4, b'(', b'u', b'o', b')', 0, 0, 0];
+        body.extend_from_slice(&7u32.to_le_bytes());
+        body.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        body.extend_from_slice(path.as_bytes());
+        body.push(0);
+        let reply = Reply {
+            signature: "v".into(),
+            body,
+            big_endian: false,
+        };
+        assert_eq!(reply.first_variant().unwrap(), Value::Job(7, path.into()));
+        let mut body = vec![1, b's', 0, 0];
+        body.extend_from_slice(&6u32.to_le_bytes());
+        body.extend_from_slice(b"active\0");
+        let reply = Reply {
+            signature: "v".into(),
+            body,
+            big_endian: false,
+        };
+        assert_eq!(reply.first_variant().unwrap(), Value::Str("active".into()));
+        let reply = Reply {
+            signature: "s".into(),
+            body: vec![],
+            big_endian: false,
+        };
+        assert!(reply.first_variant().is_err());
     }
 
     #[test]

@@ -21,7 +21,12 @@ Before=sysinit.target shutdown.target
 Conflicts=shutdown.target
 
 [Service]
-Type=oneshot
+# READY=1 once the node's files are written and systemd has reloaded: sysinit.target
+# waits for that, and no longer, so the agent can then wait for the units it enabled
+# (ordered after basic.target) and report their state (docs/boot-flow.md).
+Type=notify
+NotifyAccess=main
+TimeoutStartSec=infinity
 RemainAfterExit=yes
 ExecStart=/usr/bin/harmony-agent firstboot
 StandardOutput=journal+console
