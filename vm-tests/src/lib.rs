@@ -1,5 +1,6 @@
 //! Shared harness for the QEMU end-to-end tests and benchmarks: build the default image
-//! once per process (base and layers cached under `target/`), write configs, boot.
+//! once per process and debian-node once per machine per inputs (bases and layers
+//! cached), write configs, boot.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -55,6 +56,88 @@ pub fn default_image() -> &'static Path {
         build_default(&out).unwrap_or_else(|e| panic!("building the default image: {e:#}"));
         out
     })
+}
+
+/// The shipped debian-node recipe (image-recipes/debian-node.yaml).
+pub fn debian_node_recipe() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes/debian-node.yaml")
+}
+
+/// debian-node (systemd, containerd, nftables, IPVS; every output format), built once
+/// per machine per inputs: the output directory under `target/vm-tests/` is named by a
+/// digest of the recipe, its package list, the builder's sources and the static binaries
+/// baked in, and a lock file makes concurrent test binaries wait for one build instead
+/// of building twice or reading a half-built directory (`harmony build` renames the
+/// output into place only when it is complete). Its base is made once per machine in
+/// the Harmony cache ([`cache_dir`]).
+pub fn debian_node_image() -> &'static Path {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let recipe = debian_node_recipe();
+        let digest = debian_node_inputs_digest(&recipe)
+            .unwrap_or_else(|e| panic!("reading debian-node's inputs: {e:#}"));
+        let dir = target_dir().join("vm-tests");
+        std::fs::create_dir_all(&dir).expect("creating target/vm-tests");
+        let out = dir.join(format!("debian-node-{}", &digest[..16]));
+        let lock = std::fs::File::create(out.with_extension("lock")).expect("lock file");
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", out.display()));
+        if !out.join(harmony::manifest::MANIFEST_FILE).is_file() {
+            build(&BuildOptions {
+                recipe: Some(recipe),
+                out: out.clone(),
+                cache: cache_dir(),
+                agent_bin: None,
+                init_bin: None,
+                source_date_epoch: 0,
+            })
+            .unwrap_or_else(|e| panic!("building debian-node: {e:#}"));
+        }
+        out
+    })
+}
+
+/// sha256 over what a debian-node build is a function of (besides the Debian archive).
+fn debian_node_inputs_digest(recipe: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut add = |name: &str, bytes: &[u8]| {
+        h.update(format!("{name}\0{}\0", bytes.len()).as_bytes());
+        h.update(bytes);
+    };
+    add("recipe", &std::fs::read(recipe)?);
+    let recipes = recipe.parent().unwrap_or(Path::new("."));
+    add(
+        "packages",
+        &std::fs::read(recipes.join("debian-node.packages"))?,
+    );
+    add(
+        "agent",
+        &harmony::binaries::locate("harmony-agent", None)?.bytes,
+    );
+    add("init", &harmony::binaries::locate("harmony-init", None)?.bytes);
+    add("efi-stub", &harmony::binaries::locate_efi_stub()?.bytes);
+    let builder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../builder/src");
+    let mut files = Vec::new();
+    collect_files(&builder, &mut files)?;
+    files.sort();
+    for f in files {
+        let name = f.strip_prefix(&builder).unwrap_or(&f).display().to_string();
+        add(&name, &std::fs::read(&f)?);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Write `json` to a fresh file in `dir` and return its path.
