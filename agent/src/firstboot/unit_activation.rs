@@ -37,8 +37,7 @@ pub fn boot_target(cmdline: &str) -> String {
     cmdline
         .split_whitespace()
         .filter_map(|a| a.strip_prefix("systemd.unit="))
-        .filter(|u| !u.is_empty())
-        .next_back()
+        .rfind(|u| !u.is_empty())
         .unwrap_or("default.target")
         .to_string()
 }
