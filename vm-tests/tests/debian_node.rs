@@ -24,6 +24,8 @@ fn boot_qcow2(config: &serde_json::Value) -> (FirstBoot, f64) {
         ignition: Some(cfg),
         echo: echo_requested(),
         memory_mb: 2048,
+        // TCG on a busy host can fail the kernel's IO-APIC timer check (seen here).
+        extra_cmdline: vec!["no_timer_check".into()],
         medium: MediumChoice::Format(Format::Disk(DiskFormat::Qcow2)),
         ..VmOptions::new(out)
     };
@@ -195,6 +197,8 @@ fn firewall_is_live_and_ipvs_balances_in_the_booted_node() {
         ignition: Some(cfg),
         echo: echo_requested(),
         memory_mb: 2048,
+        // TCG on a busy host can fail the kernel's IO-APIC timer check (seen here).
+        extra_cmdline: vec!["no_timer_check".into()],
         medium: MediumChoice::Format(Format::Disk(DiskFormat::Qcow2)),
         forwards: vec![
             Forward::loopback_tcp(allowed, 8080),
