@@ -9,19 +9,32 @@
 
 pub mod audit;
 pub mod augenrules;
+pub mod banners;
 pub mod boot_hook;
+pub mod core_dumps;
+pub mod cron;
 pub mod firewall;
 pub mod flavour;
+pub mod journald;
 pub mod kubelet;
+pub mod login_defs;
 pub mod logs;
 pub mod modules;
 pub mod mounts;
+pub mod password_hashing;
 pub mod record;
 pub mod setuid;
 pub mod shadow;
+pub mod shell_timeout;
+pub mod single_user;
 pub mod ssh;
+pub mod su_wheel;
+pub mod sudo;
 pub mod sysctl;
+pub mod systemd_conf;
 pub mod umask;
+pub mod unowned;
+pub mod world_writable;
 
 use serde::Serialize;
 
@@ -67,22 +80,35 @@ pub struct Rule {
     pub check: CheckFn,
 }
 
-/// The CIS profile, in the order rules are applied. `setuid` comes after everything that
-/// adds files, `firewall` and the mount/sysctl boot hooks before it.
+/// The CIS profile, in the order rules are applied. The rules that judge every file
+/// (world-writable, unowned, setuid) come after everything that adds files; `firewall`
+/// and the mount/sysctl boot hooks before them.
 pub const RULES: &[Rule] = &[
     sysctl::NETWORK,
     sysctl::KERNEL,
+    sysctl::BPF,
+    core_dumps::OFF,
     modules::BLACKLIST,
     mounts::TMP,
     mounts::DEV_SHM,
     shadow::ACCOUNT_FILES,
+    password_hashing::HASHING,
     kubelet::FILES,
     logs::PERMISSIONS,
     ssh::ROOT_LOGIN,
     ssh::CRYPTO,
     umask::UMASK,
+    shell_timeout::TIMEOUT,
+    banners::LOGIN,
+    sudo::DEFAULTS,
+    su_wheel::WHEEL,
+    single_user::AUTH,
+    cron::PERMISSIONS,
+    journald::STORAGE,
     audit::RULES,
     firewall::DEFAULT_DENY,
+    world_writable::STICKY,
+    unowned::OWNED,
     setuid::ALLOW_LIST,
 ];
 

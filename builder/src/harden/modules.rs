@@ -1,6 +1,7 @@
 //! Kernel modules a node never needs (CIS 1.1.1.x filesystems, 3.2.x network protocols,
 //! 1.1.10 USB storage): `install MOD /bin/false` so neither modprobe nor an automatic
-//! request loads them, plus `blacklist MOD` against alias loading.
+//! request loads them, plus `blacklist MOD` against alias loading. Names are written as
+//! CIS and OpenSCAP spell them (`usb-storage`); kmod reads `-` and `_` alike.
 //!
 //! Deliberately NOT blacklisted although some CIS profiles list them: squashfs (the root
 //! image is one), overlay (the writable layer), vfat and iso9660 (EFI and NoCloud seeds).
@@ -19,7 +20,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("hfs", "1.1.1.4"),
     ("hfsplus", "1.1.1.5"),
     ("udf", "1.1.1.7"),
-    ("usb_storage", "1.1.10"),
+    ("usb-storage", "1.1.10"),
     ("dccp", "3.2.1"),
     ("sctp", "3.2.2"),
     ("rds", "3.2.3"),
@@ -70,7 +71,7 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
         let first = by_name.values().find_map(|(path, text)| {
             text.lines().find_map(|l| {
                 let mut w = l.split_whitespace();
-                (w.next() == Some("install") && w.next().map(canonical).as_deref() == Some(module))
+                (w.next() == Some("install") && w.next().map(canonical) == Some(canonical(module)))
                     .then(|| (path.clone(), w.collect::<Vec<_>>().join(" ")))
             })
         });
@@ -109,7 +110,7 @@ mod tests {
         };
         assert_eq!(p.len(), 1);
         assert!(
-            p[0].starts_with("usb_storage: /etc/modprobe.d/00-local.conf installs it with"),
+            p[0].starts_with("usb-storage: /etc/modprobe.d/00-local.conf installs it with"),
             "{p:?}"
         );
     }

@@ -76,6 +76,13 @@ const KERNEL_SETTINGS: &[(&str, &str)] = &[
     ("fs.protected_symlinks", "1"),
 ];
 
+/// Unprivileged BPF off and the BPF JIT hardened: a node's BPF users (CNI plugins such as
+/// Cilium, kube-proxy's helpers) run privileged.
+const BPF_SETTINGS: &[(&str, &str)] = &[
+    ("kernel.unprivileged_bpf_disabled", "1"),
+    ("net.core.bpf_jit_harden", "2"),
+];
+
 pub const NETWORK: Rule = Rule {
     id: "sysctl-network",
     title: "network parameters: no redirects, no source routing, martians logged, SYN cookies; forwarding on and rp_filter loose for Kubernetes",
@@ -90,6 +97,14 @@ pub const KERNEL: Rule = Rule {
     cis: "1.5.1-1.5.3",
     apply: apply_kernel,
     check: check_kernel,
+};
+
+pub const BPF: Rule = Rule {
+    id: "sysctl-bpf",
+    title: "unprivileged BPF off (kernel.unprivileged_bpf_disabled = 1), BPF JIT hardened",
+    cis: "1.5 (RHEL 9 v2 1.5.x)",
+    apply: apply_bpf,
+    check: check_bpf,
 };
 
 fn network_wanted() -> Vec<(&'static str, &'static str)> {
@@ -115,9 +130,9 @@ fn apply_kernel(tree: &mut Tree, flavour: &Flavour) -> Result<(), TreeError> {
     ensure_loader(tree, flavour)
 }
 
-/// Both sysctl rules share one CIS file: each merges its settings into what it holds, so
-/// excluding one rule leaves only the other's lines.
-fn write_settings(tree: &mut Tree, part: &[(&str, &str)]) -> Result<(), TreeError> {
+/// The sysctl rules (and core-dumps) share one CIS file: each merges its settings into
+/// what it holds, so excluding one rule leaves only the others' lines.
+pub(crate) fn write_settings(tree: &mut Tree, part: &[(&str, &str)]) -> Result<(), TreeError> {
     let mut current: BTreeMap<String, String> = tree
         .read_text(CIS_FILE)
         .map(|t| parse(t).into_iter().collect())
@@ -126,7 +141,7 @@ fn write_settings(tree: &mut Tree, part: &[(&str, &str)]) -> Result<(), TreeErro
         current.insert(k.to_string(), v.to_string());
     }
     let mut text = String::from(
-        "# CIS kernel parameters (harmony hardening, rules sysctl-network and sysctl-kernel).\n",
+        "# CIS kernel parameters (harmony hardening, rules sysctl-network, sysctl-kernel, sysctl-bpf, core-dumps).\n",
     );
     for (k, v) in &current {
         text += &format!("{k} = {v}\n");
@@ -134,7 +149,7 @@ fn write_settings(tree: &mut Tree, part: &[(&str, &str)]) -> Result<(), TreeErro
     put_file(tree, CIS_FILE, &text, 0o644)
 }
 
-fn ensure_loader(tree: &mut Tree, flavour: &Flavour) -> Result<(), TreeError> {
+pub(crate) fn ensure_loader(tree: &mut Tree, flavour: &Flavour) -> Result<(), TreeError> {
     match flavour.init {
         Some(InitSystem::BusyboxInit) => {
             put_file(
@@ -168,6 +183,15 @@ done
 exit 0
 "#;
 
+fn apply_bpf(tree: &mut Tree, flavour: &Flavour) -> Result<(), TreeError> {
+    write_settings(tree, BPF_SETTINGS)?;
+    ensure_loader(tree, flavour)
+}
+
+fn check_bpf(tree: &Tree, flavour: &Flavour) -> Outcome {
+    Outcome::from_problems(check_values(tree, flavour, BPF_SETTINGS))
+}
+
 fn check_network(tree: &Tree, flavour: &Flavour) -> Outcome {
     Outcome::from_problems(check_values(tree, flavour, &network_wanted()))
 }
@@ -185,7 +209,7 @@ fn check_kernel(tree: &Tree, flavour: &Flavour) -> Outcome {
     Outcome::from_problems(problems)
 }
 
-fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Vec<String> {
+pub(crate) fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Vec<String> {
     let effective = effective(tree);
     let mut problems = Vec::new();
     for (key, want) in wanted {
@@ -203,7 +227,7 @@ fn check_values(tree: &Tree, flavour: &Flavour, wanted: &[(&str, &str)]) -> Vec<
     problems
 }
 
-fn loader_problem(tree: &Tree, flavour: &Flavour) -> Option<String> {
+pub(crate) fn loader_problem(tree: &Tree, flavour: &Flavour) -> Option<String> {
     match flavour.init {
         Some(InitSystem::Systemd) => (!exists(tree, "usr/lib/systemd/systemd-sysctl")).then(|| {
             "systemd image without /usr/lib/systemd/systemd-sysctl: nothing loads sysctl.d".into()

@@ -1,9 +1,11 @@
 //! Default umask 027 for login shells and for accounts tools create (CIS 5.5.5):
 //! `/etc/profile.d/harmony-umask.sh`, an /etc/profile that reads profile.d (busybox
-//! images have none), and `UMASK 027` in login.defs where the image has one.
+//! images have none) and says `umask 027` itself, looser umasks in /etc/bashrc (RHEL)
+//! or /etc/bash.bashrc (Debian) tightened, and `UMASK 027` in login.defs where the image
+//! has one.
 
 use super::flavour::Flavour;
-use super::{files_in, put_file, Outcome, Rule};
+use super::{files_in, login_defs, put_file, Outcome, Rule};
 use crate::tree::{Tree, TreeError};
 
 pub const PROFILE_D: &str = "etc/profile.d/harmony-umask.sh";
@@ -11,7 +13,7 @@ const WANT: u32 = 0o027;
 
 pub const UMASK: Rule = Rule {
     id: "umask",
-    title: "default umask 027 (profile.d, /etc/profile, login.defs)",
+    title: "default umask 027 (profile.d, /etc/profile, bashrc, login.defs)",
     cis: "5.5.5",
     apply,
     check,
@@ -20,6 +22,34 @@ pub const UMASK: Rule = Rule {
 const SOURCE_PROFILE_D: &str =
     "for f in /etc/profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\nunset f\n";
 
+/// Shell start-up files a login or interactive shell reads besides profile.d: bash's
+/// system bashrc (RHEL's /etc/bashrc, Debian's /etc/bash.bashrc), where the image has one.
+const BASHRCS: &[&str] = &["etc/bashrc", "etc/bash.bashrc"];
+
+/// Make /etc/profile read /etc/profile.d (busybox images have no /etc/profile at all).
+pub(crate) fn ensure_profile_reads_profile_d(tree: &mut Tree) -> Result<(), TreeError> {
+    match tree.read_text("etc/profile").map(str::to_string) {
+        None => put_file(
+            tree,
+            "etc/profile",
+            &format!("# Login shells: read /etc/profile.d.\n{SOURCE_PROFILE_D}"),
+            0o644,
+        ),
+        Some(p) if !p.contains("/etc/profile.d") => {
+            let mode = tree
+                .get_resolved("etc/profile")
+                .map_or(0o644, |e| e.meta.mode);
+            put_file(
+                tree,
+                "etc/profile",
+                &format!("{p}\n{SOURCE_PROFILE_D}"),
+                mode,
+            )
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 fn apply(tree: &mut Tree, _: &Flavour) -> Result<(), TreeError> {
     put_file(
         tree,
@@ -27,65 +57,39 @@ fn apply(tree: &mut Tree, _: &Flavour) -> Result<(), TreeError> {
         "# CIS 5.5.5 (harmony hardening, rule umask)\numask 027\n",
         0o644,
     )?;
-    let profile = tree.read_text("etc/profile").map(str::to_string);
-    match profile {
-        None => put_file(
-            tree,
-            "etc/profile",
-            &format!("# Login shells: read /etc/profile.d.\n{SOURCE_PROFILE_D}"),
-            0o644,
-        )?,
-        Some(p) if !p.contains("/etc/profile.d") => put_file(
-            tree,
-            "etc/profile",
-            &format!("{p}\n{SOURCE_PROFILE_D}"),
-            0o644,
-        )?,
-        Some(_) => {}
+    ensure_profile_reads_profile_d(tree)?;
+    // /etc/profile states it too, so it holds even where profile.d is read first.
+    if let Some(p) = tree.read_text("etc/profile").map(str::to_string) {
+        if umasks(&p).is_empty() {
+            let mode = tree
+                .get_resolved("etc/profile")
+                .map_or(0o644, |e| e.meta.mode);
+            put_file(tree, "etc/profile", &format!("umask 027\n{p}"), mode)?;
+        }
     }
-    // Existing looser umasks in profile scripts are tightened where they stand.
-    let mut scripts: Vec<(String, String)> = files_in(tree, "etc/profile.d", ".sh")
-        .into_iter()
-        .map(|(p, t)| (p, t.to_string()))
-        .collect();
-    if let Some(t) = tree.read_text("etc/profile") {
-        scripts.push(("etc/profile".into(), t.to_string()));
-    }
-    for (path, text) in scripts {
+    // Existing looser umasks in profile scripts and bashrcs are tightened where they stand.
+    for (path, text) in shell_scripts(tree) {
         let fixed = rewrite_umasks(&text);
         if fixed != text {
             let mode = tree.get_resolved(&path).map_or(0o644, |e| e.meta.mode);
             put_file(tree, &path, &fixed, mode)?;
         }
     }
-    if let Some(defs) = tree.read_text("etc/login.defs").map(str::to_string) {
-        let mut found = false;
-        let mut lines: Vec<String> = defs
-            .lines()
-            .map(|l| {
-                if login_defs_umask(l).is_some() {
-                    found = true;
-                    "UMASK\t\t027".to_string()
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect();
-        if !found {
-            lines.push("UMASK\t\t027".into());
-        }
-        let mode = tree
-            .get_resolved("etc/login.defs")
-            .map_or(0o644, |e| e.meta.mode);
-        put_file(tree, "etc/login.defs", &(lines.join("\n") + "\n"), mode)?;
-    }
-    Ok(())
+    login_defs::set(tree, &[("UMASK", "027")])
 }
 
-fn login_defs_umask(line: &str) -> Option<&str> {
-    let mut w = line.split_whitespace();
-    (w.next()? == "UMASK").then_some(())?;
-    w.next()
+/// profile.d scripts, /etc/profile and the bashrcs, with their text.
+fn shell_scripts(tree: &Tree) -> Vec<(String, String)> {
+    let mut scripts: Vec<(String, String)> = files_in(tree, "etc/profile.d", ".sh")
+        .into_iter()
+        .map(|(p, t)| (p, t.to_string()))
+        .collect();
+    for path in std::iter::once(&"etc/profile").chain(BASHRCS) {
+        if let Some(t) = tree.read_text(path) {
+            scripts.push((path.to_string(), t.to_string()));
+        }
+    }
+    scripts
 }
 
 /// `umask NNN` statements (octal) in a shell script: (line, value).
@@ -123,14 +127,10 @@ fn rewrite_umasks(text: &str) -> String {
 
 fn check(tree: &Tree, _: &Flavour) -> Outcome {
     let mut problems = Vec::new();
-    let mut scripts: Vec<(String, &str)> = files_in(tree, "etc/profile.d", ".sh");
     let profile = tree.read_text("etc/profile");
-    if let Some(p) = profile {
-        scripts.push(("etc/profile".into(), p));
-    }
     let mut strict_found = false;
-    for (path, text) in &scripts {
-        for (line, v) in umasks(text) {
+    for (path, text) in shell_scripts(tree) {
+        for (line, v) in umasks(&text) {
             if strict_enough(v) {
                 strict_found = true;
             } else {
@@ -146,8 +146,8 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
                 .into(),
         );
     }
-    if let Some(defs) = tree.read_text("etc/login.defs") {
-        match defs.lines().filter_map(login_defs_umask).next_back() {
+    if let Some(defs) = tree.read_text(login_defs::PATH) {
+        match login_defs::value(defs, "UMASK") {
             Some(v) if strict_enough(u32::from_str_radix(v, 8).ok()) => {}
             Some(v) => problems.push(format!("/etc/login.defs: UMASK {v}, want 027")),
             None => problems.push("/etc/login.defs sets no UMASK, want 027".into()),
