@@ -1,69 +1,27 @@
-//! The hardening profile on real builds: the default image (unhardened) fails
-//! `harmony verify` with named rules; the same recipe with `hardening: {profile: cis}`
-//! verifies clean, boots, and has its settings live in the guest (sysctls, /tmp and
-//! /dev/shm options, umask); tampered copies of the hardened image fail the rule that
-//! guards what was changed — in the tree, and through an extra OCI layer.
+//! The hardening profile on real builds: the default image is hardened (its recipe
+//! applies the CIS profile, the firewall rule excluded and recorded: no nft in its
+//! busybox base) and verifies clean; the same image without its hardening layer fails
+//! with named rules; it boots with its settings live in the guest (sysctls, /tmp and
+//! /dev/shm options, umask, shell timeout); tampered copies fail the rule that guards
+//! what was changed — in the tree, and through an extra OCI layer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use harmony::build::default_base::ensure_default_base;
-use harmony::build::{build, BuildOptions};
-use harmony::harden::{check_all, RuleReport};
+use harmony::harden::{check_all, Outcome, RuleReport};
 use harmony::oci::layout::open_layout;
 use harmony::oci::{ImageDetails, LayoutWriter};
-use harmony::recipe::DEFAULT_RECIPE;
 use harmony::run::{Vm, VmOptions};
 use harmony::tree::layer::{encode_layer, LayerChanges};
-use harmony::tree::{Entry, Tree};
+use harmony::tree::{Entry, Meta, Tree};
 use harmony::verify::{image_tree, verify};
-use harmony_vm_tests::{ask, cache_dir, default_image, echo_requested, target_dir, write_config};
+use harmony_vm_tests::{ask, default_image, echo_requested, write_config};
 
 const BOOT: Duration = Duration::from_secs(240);
 
-/// The default recipe plus the CIS profile. The default base has no nft binary, so the
-/// firewall rule is excluded — and `verify` must report it as excluded.
-fn hardened_recipe(dir: &Path) -> PathBuf {
-    let base = ensure_default_base(&cache_dir(), 0).expect("default base");
-    let text = DEFAULT_RECIPE.replace(
-        "oci-layout:bases/debian-default:latest",
-        &format!("oci-layout:{}:latest", base.display()),
-    ) + "\nhardening:\n  profile: cis\n  exclude: [firewall-default-deny]\n";
-    // PXE (to boot it) and OCI (to verify it) are all this test needs: no disk images.
-    let text: String = text
-        .lines()
-        .map(|l| {
-            if l.starts_with("outputs:") {
-                "outputs: [pxe, oci]"
-            } else {
-                l
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let path = dir.join("hardened.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
+/// The default image: `image-recipes/default.yaml` carries the CIS profile.
 fn hardened_image() -> &'static Path {
-    static OUT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    OUT.get_or_init(|| {
-        let work = target_dir().join("vm-tests").join("hardened");
-        std::fs::create_dir_all(&work).unwrap();
-        let recipe = hardened_recipe(&work);
-        let out = work.join("out");
-        build(&BuildOptions {
-            recipe: Some(recipe),
-            out: out.clone(),
-            cache: cache_dir(),
-            agent_bin: None,
-            init_bin: None,
-            source_date_epoch: 0,
-        })
-        .unwrap_or_else(|e| panic!("building the hardened image: {e:#}"));
-        out
-    })
+    default_image()
 }
 
 fn failed(reports: &[RuleReport]) -> Vec<&str> {
@@ -74,47 +32,91 @@ fn failed(reports: &[RuleReport]) -> Vec<&str> {
         .collect()
 }
 
+/// A layout of `src`'s layers, the last `drop` left out, plus `extra`.
+fn relayered(src_dir: &Path, dest: &Path, drop: usize, extra: Option<LayerChanges>) {
+    let src = open_layout(src_dir, None, None, "default").unwrap();
+    let mut writer = LayoutWriter::create(dest, 0).unwrap();
+    for l in &src.layers[..src.layers.len() - drop] {
+        writer.add_source_layer(l, "default").unwrap();
+    }
+    if let Some(changes) = extra {
+        writer
+            .add_layer(&encode_layer(&changes, 0).unwrap(), "tamper")
+            .unwrap();
+    }
+    writer
+        .finish(&ImageDetails {
+            tag: "relayered".into(),
+            labels: Default::default(),
+            annotations: Default::default(),
+        })
+        .unwrap();
+}
+
+/// The hardening step is the image's last layer: without it, the rules a busybox image
+/// is judged by fail, each named.
 #[test]
-fn the_unhardened_default_image_fails_with_named_rules() {
-    let report = verify(default_image()).unwrap();
+fn the_default_image_without_its_hardening_layer_fails_with_named_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("unhardened");
+    relayered(&hardened_image().join("oci"), &dest, 1, None);
+    let report = verify(&dest).unwrap();
+    println!("{}", report.text());
     assert!(!report.ok());
     assert_eq!(
         report.failed_ids(),
         [
             "sysctl-network",
             "sysctl-kernel",
+            "sysctl-bpf",
+            "core-dumps",
             "kernel-modules-blacklist",
             "mount-tmp",
             "mount-dev-shm",
             "log-permissions",
             "umask",
+            "shell-timeout",
+            "login-banners",
             "firewall-default-deny",
         ],
         "{}",
         report.text()
     );
-    println!("{}", report.text());
 }
 
 #[test]
-fn a_hardened_build_verifies_clean() {
+fn the_default_image_is_hardened_and_verifies_clean() {
     let report = verify(hardened_image()).unwrap();
     println!("{}", report.text());
     assert!(report.ok(), "{}", report.text());
-    assert_eq!(report.excluded, 1);
-    // The default image has no sshd, auditd or kubelet files: those rules say so.
+    assert!(report.rules.len() >= 25);
+    // The firewall rule is excluded (no nft in the busybox base), and recorded so.
+    let excluded: Vec<&str> = report
+        .rules
+        .iter()
+        .filter(|r| r.excluded)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(excluded, ["firewall-default-deny"]);
+    // What a busybox image has none of: those rules say so.
     let na: Vec<&str> = report
         .rules
         .iter()
-        .filter(|r| !r.excluded && matches!(r.outcome, harmony::harden::Outcome::NotApplicable(_)))
+        .filter(|r| !r.excluded && matches!(r.outcome, Outcome::NotApplicable(_)))
         .map(|r| r.id)
         .collect();
     assert_eq!(
         na,
         [
+            "password-hashing",
             "kubelet-file-permissions",
             "ssh-root-login",
             "ssh-crypto-policy",
+            "sudo",
+            "su-wheel",
+            "single-user-auth",
+            "cron-permissions",
+            "journald-storage",
             "audit-rules"
         ]
     );
@@ -128,7 +130,7 @@ fn a_hardened_build_verifies_clean() {
 fn tampering_with_a_hardened_tree_fails_the_guarding_rule() {
     let hardened = image_tree(hardened_image()).unwrap();
     type Edit = fn(&mut Tree);
-    let cases: [(&str, Edit); 7] = [
+    let cases: [(&str, Edit); 13] = [
         ("account-file-permissions", |t| {
             t.get_mut("etc/shadow").unwrap().meta.mode = 0o644
         }),
@@ -163,6 +165,35 @@ fn tampering_with_a_hardened_tree_fails_the_guarding_rule() {
         ("log-permissions", |t| {
             t.insert("var/log/app.log", Entry::file("", 0o644)).unwrap();
         }),
+        ("sysctl-bpf", |t| {
+            t.insert(
+                "etc/sysctl.d/99-local.conf",
+                Entry::file("net.core.bpf_jit_harden = 0\n", 0o644),
+            )
+            .unwrap();
+        }),
+        ("core-dumps", |t| {
+            t.insert(
+                "etc/sysctl.d/99-local.conf",
+                Entry::file("kernel.core_pattern = core\n", 0o644),
+            )
+            .unwrap();
+        }),
+        ("shell-timeout", |t| {
+            t.remove("etc/profile.d/harmony-tmout.sh").unwrap();
+        }),
+        ("login-banners", |t| {
+            t.insert("etc/issue", Entry::file("Kernel \\r on an \\m\n", 0o644))
+                .unwrap();
+        }),
+        ("world-writable", |t| {
+            t.mkdir_all("var/lib/shared", &Meta::new(0o777)).unwrap();
+        }),
+        ("unowned-files", |t| {
+            let mut e = Entry::file("", 0o644);
+            e.meta.uid = 4242;
+            t.insert("etc/stray", e).unwrap();
+        }),
     ];
     assert!(failed(&check_all(&hardened)).is_empty());
     for (rule, edit) in cases {
@@ -172,30 +203,15 @@ fn tampering_with_a_hardened_tree_fails_the_guarding_rule() {
     }
 }
 
-/// The same through the image format: the hardened layers plus one more that deletes
+/// The same through the image format: the image's layers plus one more that deletes
 /// the module blacklist (a whiteout) make a layout that `verify` fails.
 #[test]
 fn a_layer_added_on_top_of_a_hardened_image_is_seen() {
-    let src_dir = hardened_image().join("oci");
-    let src = open_layout(&src_dir, None, None, "hardened").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("tampered");
-    let mut writer = LayoutWriter::create(&dest, 0).unwrap();
-    for l in &src.layers {
-        writer.add_source_layer(l, "hardened").unwrap();
-    }
     let mut changes = LayerChanges::default();
     changes.delete("/etc/modprobe.d/harmony-cis-blacklist.conf");
-    writer
-        .add_layer(&encode_layer(&changes, 0).unwrap(), "tamper")
-        .unwrap();
-    writer
-        .finish(&ImageDetails {
-            tag: "tampered".into(),
-            labels: Default::default(),
-            annotations: Default::default(),
-        })
-        .unwrap();
+    relayered(&hardened_image().join("oci"), &dest, 0, Some(changes));
     let report = verify(&dest).unwrap();
     assert_eq!(
         report.failed_ids(),
@@ -206,7 +222,7 @@ fn a_layer_added_on_top_of_a_hardened_image_is_seen() {
 }
 
 /// What the checks read in the tree is what the running node has: busybox init ran the
-/// sysctl loader and the remounts, login shells get umask 027.
+/// sysctl loader and the remounts, login shells get umask 027 and a 900 s TMOUT.
 #[test]
 fn a_hardened_image_boots_with_its_settings_live() {
     let tmp = tempfile::tempdir().unwrap();
@@ -250,6 +266,14 @@ fn a_hardened_image_boots_with_its_settings_live() {
         "SYSCTL=kernel.kptr_restrict=2"
     );
     assert_eq!(sysctl("fs.suid_dumpable"), "SYSCTL=fs.suid_dumpable=0");
+    assert_eq!(
+        sysctl("kernel.unprivileged_bpf_disabled"),
+        "SYSCTL=kernel.unprivileged_bpf_disabled=1"
+    );
+    assert_eq!(
+        sysctl("kernel.core_pattern"),
+        "SYSCTL=kernel.core_pattern=|/bin/false"
+    );
     for mnt in ["/tmp", "/dev/shm"] {
         let opts = ask(
             &vm,
@@ -263,6 +287,10 @@ fn a_hardened_image_boots_with_its_settings_live() {
     assert_eq!(
         ask(&vm, "echo UMASK=$(sh -l -c umask)", "UMASK="),
         "UMASK=0027"
+    );
+    assert_eq!(
+        ask(&vm, "echo TMOUT=$(sh -l -c 'echo $TMOUT')", "TMOUT="),
+        "TMOUT=900"
     );
     vm.shutdown().ok();
 }
