@@ -186,7 +186,7 @@ fn shipped_flavour_recipes_are_valid_and_pinned() {
     for (file, packages, kubernetes) in [
         (
             "centos-hardened.yaml",
-            vec!["nftables", "audit", "openssh-server"],
+            vec!["nftables", "audit", "openssh-server", "sudo"],
             "1.31",
         ),
         (
