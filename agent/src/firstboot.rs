@@ -179,7 +179,8 @@ fn configure(
     Ok(())
 }
 
-/// Join the cluster, or skip that without `cluster:`; kubelet's absence is a warning.
+/// Join the cluster (a control plane through kubeadm), or skip that without `cluster:`;
+/// kubelet's absence is a warning.
 fn join(
     opts: &FirstbootOptions,
     root: &TargetRoot,
@@ -194,6 +195,15 @@ fn join(
         ));
     }
     let join_opts = crate::join::JoinOptions::for_root(&opts.root, live, settings);
+    if settings
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.control_plane.is_some())
+    {
+        return Ok(crate::join::JoinSection::ControlPlane(
+            crate::join::control_plane(settings, root, &join_opts)?,
+        ));
+    }
     let joined = crate::join::join(settings, root, &join_opts)?;
     if let Some(message) = &joined.warning {
         report.warnings.push(report::WarningReport {

@@ -67,6 +67,41 @@ pub struct ClusterSettings {
     /// `discovery.timeout`), 1..=3600 s; default 300.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_timeout_seconds: Option<u64>,
+    /// A control plane made by kubeadm (role control-plane): `init: true` on the first
+    /// node, absent or false on the others, which join it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlaneSettings {
+    /// This node runs `kubeadm init`: the cluster's first control plane.
+    #[serde(default)]
+    pub init: bool,
+    /// kubeadm's controlPlaneEndpoint: the VIP or load balancer, `host:port`.
+    pub endpoint: String,
+    /// kubeadm's certificate key: 64 hex digits (an AES-256 key) that encrypts the
+    /// control-plane certificates init uploads and the others download. Never serialised.
+    #[serde(skip_serializing)]
+    pub certificate_key: CertificateKey,
+}
+
+/// `kubeadm certs certificate-key`'s output. A secret, like [`BootstrapToken`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct CertificateKey(String);
+
+impl CertificateKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CertificateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CertificateKey(<redacted>)")
+    }
 }
 
 /// A kubeadm bootstrap token (`[a-z0-9]{6}.[a-z0-9]{16}`). A secret: its Debug hides the

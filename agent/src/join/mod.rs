@@ -13,6 +13,7 @@ mod cluster_info;
 pub mod dbus;
 mod discovery;
 mod jws;
+pub mod kubeadm;
 mod kubeconfig;
 pub mod kubelet_files;
 pub mod kubelet_start;
@@ -72,6 +73,8 @@ pub enum JoinError {
     Start(String),
     #[error("join: harmony.cluster is not given: there is no cluster to join")]
     NoCluster,
+    #[error("join: control plane: {0}")]
+    Kubeadm(String),
 }
 
 impl JoinError {
@@ -143,6 +146,8 @@ pub const SKIPPED_NO_CLUSTER: &str = "skipped: no cluster settings";
 #[serde(untagged)]
 pub enum JoinSection {
     Joined(JoinReport),
+    /// A control plane, through kubeadm.
+    ControlPlane(kubeadm::KubeadmReport),
     /// [`SKIPPED_NO_CLUSTER`].
     Skipped(String),
 }
@@ -155,6 +160,16 @@ pub enum JoinPlan {
     Skipped { reason: String },
     /// The agent's own discovery, kubelet's bootstrap files, kubelet started.
     Discovery(DiscoveryPlan),
+    /// A control plane: kubeadm init or join from the rendered config.
+    Kubeadm(KubeadmPlan),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KubeadmPlan {
+    pub kubeadm: kubeadm::KubeadmAction,
+    pub binary: String,
+    pub config: String,
+    pub control_plane_endpoint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,21 +184,30 @@ pub struct DiscoveryPlan {
 }
 
 impl JoinPlan {
-    pub fn new(settings: &NodeSettings, root: &TargetRoot) -> JoinPlan {
+    /// `Err`: a control plane asked of an image without kubeadm.
+    pub fn new(settings: &NodeSettings, root: &TargetRoot) -> Result<JoinPlan, String> {
         let Some(cluster) = &settings.cluster else {
-            return JoinPlan::Skipped {
+            return Ok(JoinPlan::Skipped {
                 reason: SKIPPED_NO_CLUSTER.to_string(),
-            };
+            });
         };
+        if let Some(cp) = &cluster.control_plane {
+            return Ok(JoinPlan::Kubeadm(KubeadmPlan {
+                kubeadm: kubeadm::KubeadmAction::of(cp),
+                binary: kubeadm::binary(root)?.to_string(),
+                config: kubeadm::CONFIG_PATH.to_string(),
+                control_plane_endpoint: cp.endpoint.clone(),
+            }));
+        }
         let service_manager = ServiceManager::of(root);
-        JoinPlan::Discovery(DiscoveryPlan {
+        Ok(JoinPlan::Discovery(DiscoveryPlan {
             endpoints: cluster.api_endpoints.clone(),
             token_id: cluster.bootstrap_token.id().to_string(),
             ca_cert_hashes: cluster.ca_cert_hashes.clone(),
             writes: kubelet_files::PATHS.iter().map(|p| p.to_string()).collect(),
             service_manager,
             kubelet_installed: kubelet_start::installed(root, service_manager).is_ok(),
-        })
+        }))
     }
 }
 
@@ -192,6 +216,15 @@ impl fmt::Display for JoinPlan {
         match self {
             JoinPlan::Skipped { reason } => write!(f, "join      {reason}"),
             JoinPlan::Discovery(d) => d.fmt(f),
+            JoinPlan::Kubeadm(k) => write!(
+                f,
+                "join      control plane: write {} (0600) and run {} {} \
+                 (controlPlaneEndpoint {}); kubeadm starts kubelet",
+                k.config,
+                k.binary,
+                k.kubeadm.args().join(" "),
+                k.control_plane_endpoint
+            ),
         }
     }
 }
@@ -288,5 +321,88 @@ pub fn join_with_clock(
         service_manager: manager,
         kubelet,
         warning,
+    })
+}
+
+/// A control plane through kubeadm: write the rendered config (0600) with the node's
+/// other files, then run `kubeadm init` or `kubeadm join` on the live root.
+pub fn control_plane(
+    settings: &NodeSettings,
+    root: &TargetRoot,
+    opts: &JoinOptions,
+) -> Result<kubeadm::KubeadmReport, JoinError> {
+    let cluster = settings.cluster.as_ref().ok_or(JoinError::NoCluster)?;
+    let cp = cluster
+        .control_plane
+        .as_ref()
+        .ok_or_else(|| JoinError::Kubeadm("harmony.cluster.control_plane is not given".into()))?;
+    let binary = kubeadm::binary(root).map_err(JoinError::Kubeadm)?;
+    let action = kubeadm::KubeadmAction::of(cp);
+    let kubelet_config = crate::node_role::kubelet::config_yaml(
+        settings,
+        crate::node_role::kubelet::CgroupDriver::for_root(root),
+    );
+    let kube_proxy_config = settings
+        .proxy_mode()
+        .map(|mode| crate::node_role::kube_proxy::config(settings, mode));
+    let text = kubeadm::render(
+        settings,
+        cluster,
+        cp,
+        &kubelet_config,
+        kube_proxy_config.as_deref(),
+    );
+    let mut actions = Vec::new();
+    for dir in crate::plan::ancestors(kubeadm::CONFIG_PATH) {
+        if !matches!(root.node(dir), Ok(Some(_))) {
+            actions.push(crate::plan::Action::CreateDir {
+                path: dir.to_string(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            });
+        }
+    }
+    actions.push(crate::plan::Action::WriteFile {
+        path: kubeadm::CONFIG_PATH.to_string(),
+        contents: text.into_bytes(),
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+    });
+    let plan = crate::plan::Plan {
+        actions,
+        ..Default::default()
+    };
+    crate::apply::apply(&plan, root).map_err(|e| JoinError::Write(e.to_string()))?;
+    let command = format!("{binary} {}", action.args().join(" "));
+    let secrets = [
+        cluster.bootstrap_token.expose(),
+        cp.certificate_key.expose(),
+    ];
+    let (exit_code, outcome, output_tail) = match &opts.start {
+        Some(_) => {
+            eprintln!("harmony-agent: join: control plane: running {command}");
+            let (code, tail) =
+                kubeadm::run(root, binary, action, &secrets).map_err(JoinError::Kubeadm)?;
+            (Some(code), "succeeded".to_string(), tail)
+        }
+        None => (
+            None,
+            format!(
+                "not run: {} is not the running system",
+                root.dir().display()
+            ),
+            String::new(),
+        ),
+    };
+    Ok(kubeadm::KubeadmReport {
+        kubeadm: action,
+        command,
+        config: kubeadm::CONFIG_PATH.to_string(),
+        control_plane_endpoint: cp.endpoint.clone(),
+        exit_code,
+        outcome,
+        output_tail,
     })
 }

@@ -147,7 +147,7 @@ pub fn plan_with_platform(
     let mut live = Vec::new();
     let mut join = None;
     if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(cfg)? {
-        join = Some(crate::join::JoinPlan::new(&settings, root));
+        join = Some(crate::join::JoinPlan::new(&settings, root).map_err(PlanError::NodeRole)?);
         let role = crate::node_role::plan(&settings, platform_labels, root)
             .map_err(PlanError::NodeRole)?;
         for f in role.files {

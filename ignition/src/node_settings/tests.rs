@@ -633,3 +633,45 @@ fn kube_proxy_mode_and_the_older_ipvs_switch() {
         "{err}"
     );
 }
+
+#[test]
+fn control_plane_settings_are_checked_and_the_key_never_shown() {
+    let key = "0f".repeat(32);
+    let with = |role: &str, cp: &str| {
+        NodeSettings::from_yaml_str(&minimal_yaml().replace(
+            "role: worker\n",
+            &format!("  control_plane: {cp}\n{role}\n"),
+        ))
+    };
+    let s = with(
+        "role: control-plane",
+        &format!("{{init: true, endpoint: \"10.0.0.100:6443\", certificate_key: \"{key}\"}}"),
+    )
+    .unwrap();
+    let cp = s.cluster.as_ref().unwrap().control_plane.as_ref().unwrap();
+    assert!(cp.init);
+    assert_eq!(cp.certificate_key.expose(), key);
+    assert!(!format!("{s:?}").contains(&key));
+    assert!(!serde_json::to_string(&s).unwrap().contains(&key));
+    // `init` defaults to false: a node that joins the first.
+    let s = with(
+        "role: control-plane",
+        &format!("{{endpoint: \"api.example.com:6443\", certificate_key: \"{key}\"}}"),
+    )
+    .unwrap();
+    assert!(!s.cluster.unwrap().control_plane.unwrap().init);
+    let err = with(
+        "role: worker",
+        "{endpoint: \"https://10.0.0.100:6443\", certificate_key: \"secretvalue\"}",
+    )
+    .unwrap_err()
+    .to_string();
+    for want in [
+        "harmony.cluster.control_plane: is for control-plane nodes",
+        "harmony.cluster.control_plane.endpoint: \"https://10.0.0.100:6443\" must be host:port",
+        "harmony.cluster.control_plane.certificate_key: must be 64 hex digits",
+    ] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(!err.contains("secretvalue"), "{err}");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::k8s_syntax::{dns_subdomain, kubelet_may_set, label_value, qualified_name, taint};
-use super::{NodeSettings, ProxyMode, SettingsProblem, MAX_MAX_PODS, MIN_POD_PIDS_LIMIT};
+use super::{NodeSettings, ProxyMode, Role, SettingsProblem, MAX_MAX_PODS, MIN_POD_PIDS_LIMIT};
 
 struct Problems(Vec<SettingsProblem>);
 
@@ -70,6 +70,25 @@ fn cluster(s: &NodeSettings, p: &mut Problems) {
              trusts whoever answers)",
         );
     }
+    if let Some(cp) = &c.control_plane {
+        if s.role != Role::ControlPlane {
+            p.add(
+                "cluster.control_plane",
+                "is for control-plane nodes; this node's role is worker",
+            );
+        }
+        if let Err(why) = host_port(&cp.endpoint) {
+            p.add("cluster.control_plane.endpoint", why);
+        }
+        let key = cp.certificate_key.expose();
+        if !(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit())) {
+            p.add(
+                "cluster.control_plane.certificate_key",
+                "must be 64 hex digits, as `kubeadm certs certificate-key` prints \
+                 (the value is a secret and is not shown)",
+            );
+        }
+    }
     for (i, h) in c.ca_cert_hashes.iter().enumerate() {
         let hex = h.strip_prefix("sha256:");
         if !hex.is_some_and(|x| x.len() == 64 && x.bytes().all(|b| b.is_ascii_hexdigit())) {
@@ -89,6 +108,14 @@ fn is_bootstrap_token(t: &str) -> bool {
     };
     t.split_once('.')
         .is_some_and(|(id, secret)| part(id, 6) && part(secret, 16))
+}
+
+/// kubeadm's controlPlaneEndpoint: `host:port` (the same host rules as an endpoint URL).
+fn host_port(text: &str) -> Result<(), String> {
+    if text.contains("://") {
+        return Err(format!("{text:?} must be host:port, without a scheme"));
+    }
+    https_endpoint(&format!("https://{text}")).map_err(|e| e.replace("https://", ""))
 }
 
 /// `https://host:port` with an explicit port and nothing after it but an optional `/`.
