@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         make_debian_base(&DebianBaseOptions {
             packages: parse_package_list(DEFAULT_PACKAGES),
             mode: BaseMode::Unpack,
-        out: work.path().join("base"),
+            out: work.path().join("base"),
             tag: "latest".into(),
             cache: shared.clone(),
             source_date_epoch: 0,

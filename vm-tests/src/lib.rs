@@ -115,7 +115,10 @@ fn debian_node_inputs_digest(recipe: &Path) -> anyhow::Result<String> {
         "agent",
         &harmony::binaries::locate("harmony-agent", None)?.bytes,
     );
-    add("init", &harmony::binaries::locate("harmony-init", None)?.bytes);
+    add(
+        "init",
+        &harmony::binaries::locate("harmony-init", None)?.bytes,
+    );
     add("efi-stub", &harmony::binaries::locate_efi_stub()?.bytes);
     let builder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../builder/src");
     let mut files = Vec::new();

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use harmony::run::medium::{DiskFormat, Format, MediumChoice};
 use harmony::run::forward::Forward;
+use harmony::run::medium::{DiskFormat, Format, MediumChoice};
 use harmony::run::{wait_for_first_boot, FirstBoot, Vm, VmOptions};
 use harmony_vm_tests::{debian_node_image, echo_requested, write_config};
 use serde_json::json;
@@ -73,7 +73,11 @@ fn units_the_config_writes_or_enables_are_active_in_the_same_boot() {
     println!("harmony run to the first-boot report (qcow2, OVMF): {secs:.1} s");
     println!("{}", report.line);
     assert_eq!(r["status"], "success", "{r}");
-    for name in ["harmony-hello.service", "cni-dhcp.service", "containerd.service"] {
+    for name in [
+        "harmony-hello.service",
+        "cni-dhcp.service",
+        "containerd.service",
+    ] {
         assert_eq!(unit(r, name)["state"], "active", "{name}: {r}");
     }
     assert_eq!(unit(r, "harmony-hello.service")["enabled"], true, "{r}");
@@ -228,7 +232,11 @@ fn firewall_is_live_and_ipvs_balances_in_the_booted_node() {
         .as_array()
         .expect("node_role[]")
         .iter()
-        .find(|s| s["step"].as_str().is_some_and(|s| s.starts_with("load-firewall")))
+        .find(|s| {
+            s["step"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("load-firewall"))
+        })
         .unwrap_or_else(|| panic!("no load-firewall step: {r}"));
     assert_eq!(firewall["outcome"], "done", "{r}");
 
@@ -245,7 +253,10 @@ fn firewall_is_live_and_ipvs_balances_in_the_booted_node() {
     println!("probe 8080 from 10.0.2.2: {answer:?}; 8081: {silent_other:?}; ssh: {silent_ssh:?}");
     assert_eq!(answer, "allowed-8080");
     assert_eq!(silent_other, "", "8081 is allowed only from 192.0.2.0/24");
-    assert_eq!(silent_ssh, "", "ssh_sources is 192.0.2.0/24: no SSH banner for 10.0.2.2");
+    assert_eq!(
+        silent_ssh, "",
+        "ssh_sources is 192.0.2.0/24: no SSH banner for 10.0.2.2"
+    );
 
     let probe = ipvs[ipvs.find("IPVS-PROBE").unwrap()..].trim().to_string();
     println!("{probe}");
@@ -254,7 +265,11 @@ fn firewall_is_live_and_ipvs_balances_in_the_booted_node() {
     let mut seen = answers.clone();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, ["real1", "real2"], "both real servers answer: {probe}");
+    assert_eq!(
+        seen,
+        ["real1", "real2"],
+        "both real servers answer: {probe}"
+    );
     assert!(
         answers[0] != answers[1] && answers[0] == answers[2] && answers[1] == answers[3],
         "round robin alternates: {probe}"

@@ -47,9 +47,14 @@ pub fn boot_target(cmdline: &str) -> String {
 pub fn touches_units<'a>(mut paths: impl Iterator<Item = &'a str>, named_units: usize) -> bool {
     named_units > 0
         || paths.any(|p| {
-            ["/etc/systemd/", "/usr/lib/systemd/", "/lib/systemd/", "/usr/local/lib/systemd/"]
-                .iter()
-                .any(|d| p.starts_with(d))
+            [
+                "/etc/systemd/",
+                "/usr/lib/systemd/",
+                "/lib/systemd/",
+                "/usr/local/lib/systemd/",
+            ]
+            .iter()
+            .any(|d| p.starts_with(d))
         })
 }
 
@@ -138,7 +143,10 @@ mod tests {
 
     #[test]
     fn unit_directories_and_named_units_need_a_reload() {
-        assert!(!touches_units(["/etc/motd", "/etc/hostname"].into_iter(), 0));
+        assert!(!touches_units(
+            ["/etc/motd", "/etc/hostname"].into_iter(),
+            0
+        ));
         assert!(touches_units(
             ["/etc/systemd/system/multi-user.target.wants/x.service"].into_iter(),
             0

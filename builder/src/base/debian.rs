@@ -102,11 +102,9 @@ pub enum BaseError {
 pub fn make_debian_base(opts: &DebianBaseOptions) -> Result<BaseSummary, BaseError> {
     let (tree, packages) = match opts.mode {
         BaseMode::Unpack => unpacked_root(opts)?,
-        BaseMode::Install => super::install::install_root(
-            &opts.packages,
-            &opts.cache,
-            opts.source_date_epoch,
-        )?,
+        BaseMode::Install => {
+            super::install::install_root(&opts.packages, &opts.cache, opts.source_date_epoch)?
+        }
     };
     write_base(opts, &tree, packages)
 }
@@ -183,7 +181,8 @@ fn write_base(
         .children("usr/lib/modules")
         .map(|(kver, _)| kver.to_string())
         .filter(|kver| {
-            tree.get(&format!("usr/lib/modules/{kver}/vmlinuz")).is_some()
+            tree.get(&format!("usr/lib/modules/{kver}/vmlinuz"))
+                .is_some()
                 || tree.get(&format!("boot/vmlinuz-{kver}")).is_some()
         })
         .collect();

@@ -88,10 +88,7 @@ fn host_sources() -> Vec<PathBuf> {
                 .flatten()
                 .flatten()
                 .map(|e| e.path())
-                .filter(|f| {
-                    f.extension()
-                        .is_some_and(|x| x == "list" || x == "sources")
-                })
+                .filter(|f| f.extension().is_some_and(|x| x == "list" || x == "sources"))
                 .collect();
             files.sort();
             found.extend(files);
@@ -220,7 +217,9 @@ fn hash_archives(
         else {
             continue;
         };
-        if installed.get(&name) != Some(&version) || packages.iter().any(|p: &BasePackage| p.name == name) {
+        if installed.get(&name) != Some(&version)
+            || packages.iter().any(|p: &BasePackage| p.name == name)
+        {
             continue;
         }
         let file = std::fs::File::open(&path).map_err(|e| BaseError::Apt {
@@ -269,7 +268,10 @@ pub fn scrub(tree: &mut Tree, epoch: i64) -> Result<(), TreeError> {
             .map(|e| e.meta.clone())
             .unwrap_or_else(|| crate::tree::Meta::new(0o644));
         let mut entry = Entry::file(text.as_bytes().to_vec(), meta.mode);
-        entry.meta = crate::tree::Meta { mtime: epoch, ..meta };
+        entry.meta = crate::tree::Meta {
+            mtime: epoch,
+            ..meta
+        };
         tree.insert(path, entry)
     };
     file("etc/hostname", HOSTNAME)?;
@@ -325,13 +327,20 @@ mod tests {
     #[test]
     fn scrub_removes_host_and_machine_files() {
         let mut t = Tree::new();
-        t.mkdir_all("etc/ssh", &crate::tree::Meta::new(0o755)).unwrap();
-        t.insert("etc/ssh/ssh_host_rsa_key", Entry::file(b"k".to_vec(), 0o600))
+        t.mkdir_all("etc/ssh", &crate::tree::Meta::new(0o755))
             .unwrap();
+        t.insert(
+            "etc/ssh/ssh_host_rsa_key",
+            Entry::file(b"k".to_vec(), 0o600),
+        )
+        .unwrap();
         t.insert("etc/hostname", Entry::file(b"buildhost\n".to_vec(), 0o644))
             .unwrap();
-        t.insert("etc/resolv.conf", Entry::file(b"nameserver 1.1.1.1\n".to_vec(), 0o644))
-            .unwrap();
+        t.insert(
+            "etc/resolv.conf",
+            Entry::file(b"nameserver 1.1.1.1\n".to_vec(), 0o644),
+        )
+        .unwrap();
         scrub(&mut t, 7).unwrap();
         assert!(t.get("etc/ssh/ssh_host_rsa_key").is_none());
         assert!(t.get("etc/resolv.conf").is_none());

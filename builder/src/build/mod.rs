@@ -140,8 +140,8 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     phases.done("recipe");
 
     // Base (and kernel image) layers, verified as they are opened.
-    let base = open_resolved(&recipe.base, &recipe, opts, registry)
-        .context("opening the base image")?;
+    let base =
+        open_resolved(&recipe.base, &recipe, opts, registry).context("opening the base image")?;
     let kernel_image = match &recipe.kernel_from {
         Some(r) => Some(
             open_resolved(r, &recipe, opts, registry)

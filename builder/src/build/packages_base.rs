@@ -78,20 +78,39 @@ mod tests {
     #[test]
     fn the_shipped_debian_node_recipe_names_its_package_list() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image-recipes");
-        let r = crate::recipe::load(&dir.join("debian-node.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let r =
+            crate::recipe::load(&dir.join("debian-node.yaml")).unwrap_or_else(|e| panic!("{e}"));
         let crate::oci::ImageRef::DebianPackages { list } = &r.base else {
             panic!("base {} is not debian-packages:", r.base)
         };
         let packages = read_package_list(&r.dir.join(list)).unwrap();
         for p in [
-            "systemd", "dbus", "containerd", "runc", "containernetworking-plugins", "nftables",
-            "conntrack", "ipvsadm", "iproute2", "kmod", "openssh-server", "auditd",
-            "ca-certificates", "socat", "ethtool", "mount", "util-linux", "libcap2-bin",
+            "systemd",
+            "dbus",
+            "containerd",
+            "runc",
+            "containernetworking-plugins",
+            "nftables",
+            "conntrack",
+            "ipvsadm",
+            "iproute2",
+            "kmod",
+            "openssh-server",
+            "auditd",
+            "ca-certificates",
+            "socat",
+            "ethtool",
+            "mount",
+            "util-linux",
+            "libcap2-bin",
             "linux-image-cloud-amd64",
         ] {
             assert!(packages.iter().any(|x| x == p), "{p} not in {packages:?}");
         }
-        assert_eq!(r.hardening.as_ref().map(|h| h.profile.as_str()), Some("cis"));
+        assert_eq!(
+            r.hardening.as_ref().map(|h| h.profile.as_str()),
+            Some("cis")
+        );
         assert_eq!(r.outputs.len(), crate::recipe::Output::ALL.len());
         assert!(r.agent);
     }

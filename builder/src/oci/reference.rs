@@ -162,9 +162,12 @@ impl fmt::Display for ImageRef {
             ImageRef::Archive { file, tag } => {
                 ("oci-archive:", file.display().to_string(), tag, &None)
             }
-            ImageRef::DebianPackages { list } => {
-                (DEBIAN_PACKAGES_PREFIX, list.display().to_string(), &None, &None)
-            }
+            ImageRef::DebianPackages { list } => (
+                DEBIAN_PACKAGES_PREFIX,
+                list.display().to_string(),
+                &None,
+                &None,
+            ),
         };
         write!(f, "{prefix}{name}")?;
         if let Some(t) = tag {
