@@ -1,6 +1,8 @@
 //! Same recipe, built twice at different times into different directories with separate
 //! layer caches: every artifact has the same sha256. Only the base (made once from the
-//! same .debs) is shared, as a registry image would be.
+//! same .debs) is shared, as a registry image would be. Then a rebuild into the second
+//! cache copies every artifact from it, and one whose cached bytes were tampered with is
+//! made again: the same sha256 every time.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,16 @@ fn digests(m: &Manifest) -> BTreeMap<String, (u64, String)> {
 #[test]
 fn two_builds_give_identical_artifacts() {
     let shared = cache_dir();
+    let build_into = |cache: &std::path::Path, out: std::path::PathBuf| {
+        build(&BuildOptions {
+            recipe: None,
+            out,
+            cache: cache.to_path_buf(),
+            agent_bin: None,
+            init_bin: None,
+            source_date_epoch: 0,
+        })
+    };
     ensure_default_base(&shared, 0).expect("default base");
     let tmp = tempfile::tempdir().unwrap();
     let mut manifests = Vec::new();
@@ -31,18 +43,12 @@ fn two_builds_give_identical_artifacts() {
         let stamp = base.with_extension("stamp");
         std::os::unix::fs::symlink(&stamp, cache.join(DEFAULT_BASE_DIR).with_extension("stamp"))
             .unwrap();
-        let report = build(&BuildOptions {
-            recipe: None,
-            out: tmp.path().join(format!("out-{run}")),
-            cache,
-            agent_bin: None,
-            init_bin: None,
-            source_date_epoch: 0,
-        })
-        .unwrap_or_else(|e| panic!("{run} build: {e:#}"));
+        let report = build_into(&cache, tmp.path().join(format!("out-{run}")))
+            .unwrap_or_else(|e| panic!("{run} build: {e:#}"));
         assert_eq!(
-            report.cached_steps, 0,
-            "the {run} build must not reuse layers"
+            (report.cached_steps, report.cached_artifacts),
+            (0, 0),
+            "the {run} build must not reuse layers or artifacts"
         );
         manifests.push(report.manifest);
         // Wall-clock time must not leak into the bytes.
@@ -54,4 +60,26 @@ fn two_builds_give_identical_artifacts() {
         a, b,
         "artifacts differ between two builds of the same recipe"
     );
+
+    // Nothing changed: every artifact group (boot files, disk, disk formats) is copied.
+    let cache = tmp.path().join("cache-second");
+    let again = build_into(&cache, tmp.path().join("out-second")).expect("rebuild");
+    assert_eq!(again.cached_artifacts, 3, "{}", again.summary());
+    assert_eq!(
+        digests(&again.manifest),
+        a,
+        "a cached rebuild changed an artifact"
+    );
+
+    // A cached blob that no longer has its digest is never copied: made again instead.
+    let qcow2 = &a["disk.qcow2"].1;
+    std::fs::write(cache.join("artifacts/blobs").join(qcow2), b"tampered").unwrap();
+    let remade = build_into(&cache, tmp.path().join("out-second")).expect("rebuild");
+    assert_eq!(remade.cached_artifacts, 2, "{}", remade.summary());
+    assert_eq!(digests(&remade.manifest), a);
+    let out_qcow2 = std::fs::read(tmp.path().join("out-second/disk.qcow2")).unwrap();
+    assert_ne!(out_qcow2, b"tampered");
+    // And stored again.
+    let healed = build_into(&cache, tmp.path().join("out-second")).expect("rebuild");
+    assert_eq!(healed.cached_artifacts, 3, "{}", healed.summary());
 }

@@ -24,6 +24,8 @@ pub struct CachedLayer {
 pub struct LayerCache {
     index: PathBuf,
     blobs: PathBuf,
+    /// Records this build read or wrote: eviction never removes them.
+    used: std::cell::RefCell<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl LayerCache {
@@ -31,6 +33,7 @@ impl LayerCache {
         LayerCache {
             index: cache.join("layers"),
             blobs: cache.join("blobs").join("sha256"),
+            used: Default::default(),
         }
     }
 
@@ -39,8 +42,17 @@ impl LayerCache {
     }
 
     /// A cached layer whose blob is still there and still has its digest; anything else is a miss.
+    pub fn used(&self) -> std::collections::BTreeSet<PathBuf> {
+        self.used.borrow().clone()
+    }
+
+    fn record_path(&self, key: &str) -> PathBuf {
+        self.index.join(format!("{key}.json"))
+    }
+
     pub fn get(&self, key: &str) -> Option<CachedLayer> {
-        let record = std::fs::read(self.index.join(format!("{key}.json"))).ok()?;
+        let record_path = self.record_path(key);
+        let record = std::fs::read(&record_path).ok()?;
         let mut layer: CachedLayer = serde_json::from_slice(&record).ok()?;
         layer.path = self.blob_path(&layer.digest);
         let bytes = std::fs::read(&layer.path).ok()?;
@@ -52,6 +64,8 @@ impl LayerCache {
             );
             return None;
         }
+        super::artifact_cache::touch(&record_path);
+        self.used.borrow_mut().insert(record_path);
         Some(layer)
     }
 
@@ -63,10 +77,9 @@ impl LayerCache {
             path: self.blob_path(&encoded.digest),
         };
         write_atomic(&layer.path, &encoded.gzip)?;
-        write_atomic(
-            &self.index.join(format!("{key}.json")),
-            &serde_json::to_vec_pretty(&layer)?,
-        )?;
+        let record_path = self.record_path(key);
+        write_atomic(&record_path, &serde_json::to_vec_pretty(&layer)?)?;
+        self.used.borrow_mut().insert(record_path);
         Ok(layer)
     }
 }

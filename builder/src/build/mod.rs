@@ -3,7 +3,9 @@
 //! Every output is a function of the resolved inputs (the lock file): entries sorted,
 //! timestamps from SOURCE_DATE_EPOCH, ownership from metadata, never from the build user.
 
+mod artifact_cache;
 pub mod default_base;
+pub mod eviction;
 mod layer_cache;
 pub mod lock;
 pub mod output_dir;
@@ -18,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::binaries;
 use crate::emit::disk_formats::{emit_ova, emit_qcow2, emit_vmdk, DiskFormatInputs};
 use crate::emit::disk_image::{emit_disk_image, DiskInputs, DISK_KIND};
-use crate::emit::pxe::{boot_files, emit_pxe, PxeInputs};
+use crate::emit::pxe::{boot_images, emit_pxe, BootFiles, PxeInputs};
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::oci::client::RegistryOptions;
@@ -29,6 +31,7 @@ use crate::steps::{self, StepOutput};
 use crate::tree::layer::encode_layer;
 use crate::tree::unpack::apply_layer;
 use crate::tree::Tree;
+use artifact_cache::{ArtifactCache, InputKey, Source};
 use layer_cache::LayerCache;
 use lock::{BinaryLock, ImageLock, KernelLock, Lock, RecipeLock, StepLock};
 
@@ -49,6 +52,8 @@ pub struct BuildReport {
     pub phases: Vec<(String, Duration)>,
     /// Step layers taken from the cache.
     pub cached_steps: usize,
+    /// Artifact groups (boot files, disk, disk formats) copied from the cache.
+    pub cached_artifacts: usize,
 }
 
 impl BuildReport {
@@ -75,10 +80,11 @@ impl BuildReport {
             .map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64()))
             .collect();
         s += &format!(
-            "  time {:.2}s ({}); {} step layer(s) from cache\n",
+            "  time {:.2}s ({}); {} step layer(s) and {} artifact group(s) from cache\n",
             total.as_secs_f64(),
             phases.join(", "),
-            self.cached_steps
+            self.cached_steps,
+            self.cached_artifacts
         );
         s
     }
@@ -87,6 +93,14 @@ impl BuildReport {
 struct Phases(Vec<(String, Duration)>, Instant);
 
 impl Phases {
+    /// A phase that may have been a cache hit says so in its name.
+    fn done_from(&mut self, name: &str, source: Source) {
+        match source {
+            Source::Made => self.done(name),
+            Source::Cache => self.done(&format!("{name} (cached)")),
+        }
+    }
+
     fn done(&mut self, name: &str) {
         let now = Instant::now();
         tracing::info!("{name}: {:.2}s", (now - self.1).as_secs_f64());
@@ -109,6 +123,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildReport> {
 /// (`--authfile`); credentials are looked up per image, when its registry asks.
 pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Result<BuildReport> {
     let mut phases = Phases(Vec::new(), Instant::now());
+    let max = eviction::max_from_env()?;
     let recipe = match &opts.recipe {
         Some(path) => recipe::load(path)?,
         None => {
@@ -272,6 +287,8 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         });
     }
     phases.done("steps");
+    // Everything below reads the tree these layers make: this names it.
+    let tree_digest = hex::encode(chain.finalize());
 
     // SELinux labels from the image's own policy, on the root the node boots (the OCI
     // layers stay unlabelled, as bootc images are).
@@ -312,8 +329,12 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     };
 
     let out = staged.path();
+    let artifact_cache = ArtifactCache::new(&opts.cache);
+    let mut cached_artifacts = 0;
+    let mut count = |source: Source| cached_artifacts += usize::from(source == Source::Cache);
     let mut artifacts: Vec<Artifact> = Vec::new();
     let cmdline = recipe.cmdline.join(" ");
+    let recipe_sha256 = &lock.recipe.sha256;
     if recipe.wants(&Output::Oci) {
         artifacts.push(write_oci(out, &recipe, &layers, opts.source_date_epoch)?);
         phases.done("oci");
@@ -327,8 +348,23 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
             cmdline: &cmdline,
             source_date_epoch: opts.source_date_epoch,
         };
-        let boot = boot_files(&inputs)?;
-        phases.done("initrds");
+        let key = InputKey::new("boot-files").map(|k| {
+            k.with("tree", &tree_digest)
+                .with("init", &lock.init.sha256)
+                .with("boot_modules", recipe.boot_modules.join("\0"))
+                .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
+                .finish()
+        });
+        let (parts, source) = artifact_cache.bytes(key, || {
+            let (root_image, initramfs) = boot_images(&inputs)?;
+            Ok(vec![root_image, initramfs])
+        })?;
+        let [root_image, initramfs]: [Vec<u8>; 2] = parts
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("the boot files' cache record has the wrong shape"))?;
+        let boot = BootFiles::new(initramfs, root_image, opts.source_date_epoch)?;
+        count(source);
+        phases.done_from("initrds", source);
         if recipe.wants(&Output::Pxe) {
             artifacts.extend(emit_pxe(&inputs, &boot, out)?);
             phases.done("pxe");
@@ -345,12 +381,39 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
                 version: &recipe.version,
                 source_date_epoch: opts.source_date_epoch,
             };
-            artifacts.push(emit_disk_image(&disk, out)?);
-            phases.done("disk");
+            // The recipe's digest stands for every setting the disk reads from it.
+            let key = InputKey::new("disk").map(|k| {
+                k.with("root_image", Sha256::digest(boot.root_image.as_slice()))
+                    .with("initramfs", Sha256::digest(&boot.initramfs))
+                    .with("vmlinuz", &lock.kernel.vmlinuz_sha256)
+                    .with("cmdline", &cmdline)
+                    .with("efi_stub", Sha256::digest(&stub.bytes))
+                    .with("recipe", recipe_sha256)
+                    .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
+                    .finish()
+            });
+            let (disk, source) =
+                artifact_cache.files(key, out, || Ok(vec![emit_disk_image(&disk, out)?]))?;
+            artifacts.extend(disk);
+            count(source);
+            phases.done_from("disk", source);
         }
     }
     if let Some(raw) = artifacts.iter().find(|a| a.kind == DISK_KIND).cloned() {
-        artifacts.extend(emit_disk_formats(&recipe, &raw, out, opts, &mut phases)?);
+        let key = InputKey::new("disk-formats").map(|k| {
+            k.with("raw", &raw.sha256)
+                .with("recipe", recipe_sha256)
+                .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
+                .finish()
+        });
+        let (formats, source) = artifact_cache.files(key, out, || {
+            emit_disk_formats(&recipe, &raw, out, opts, &mut phases)
+        })?;
+        artifacts.extend(formats);
+        count(source);
+        if source == Source::Cache {
+            phases.done("disk formats (cached)");
+        }
     }
     if recipe.wants(&Output::Vaquero) {
         let pxe_args: Vec<String> = crate::emit::pxe::pxe_cmdline(&cmdline)
@@ -383,11 +446,24 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     )?;
     let out = staged.commit()?;
     phases.done("commit");
+    let mut keep = artifact_cache.used();
+    keep.extend(cache.used());
+    match eviction::evict(&opts.cache, max, &keep) {
+        Ok(e) if e.removed > 0 => tracing::info!(
+            "cache over {max} bytes: removed {} least recently used entries ({} -> {} bytes)",
+            e.removed,
+            e.before,
+            e.after
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cache eviction failed: {e:#}"),
+    }
     Ok(BuildReport {
         out,
         manifest,
         phases: phases.0,
         cached_steps,
+        cached_artifacts,
     })
 }
 

@@ -41,6 +41,13 @@ pub struct BootFiles {
 /// Build both initrds in memory (a bad input, e.g. an unknown module, fails here before
 /// any file is written).
 pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
+    let (root_image, initramfs) = boot_images(inputs)?;
+    BootFiles::new(initramfs, root_image, inputs.source_date_epoch)
+}
+
+/// The root squashfs and the initramfs, the two slow parts of [`BootFiles`] (and what
+/// the build caches).
+pub fn boot_images(inputs: &PxeInputs) -> Result<(Vec<u8>, Vec<u8>), EmitError> {
     // The squashfs dominates (zstd 15 over the whole root): build the initramfs beside it.
     let (root_image, initramfs) = std::thread::scope(|scope| {
         let squashfs = scope.spawn(|| squashfs_image(inputs.tree, inputs.source_date_epoch));
@@ -56,14 +63,23 @@ pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
             initramfs,
         )
     });
-    let initramfs = initramfs?;
-    let root_image = Arc::new(root_image?);
-    let rootfs = rootfs_image(root_image.clone(), inputs.source_date_epoch)?;
-    Ok(BootFiles {
-        initramfs,
-        rootfs,
-        root_image,
-    })
+    Ok((root_image?, initramfs?))
+}
+
+impl BootFiles {
+    pub fn new(
+        initramfs: Vec<u8>,
+        root_image: Vec<u8>,
+        source_date_epoch: i64,
+    ) -> Result<Self, EmitError> {
+        let root_image = Arc::new(root_image);
+        let rootfs = rootfs_image(root_image.clone(), source_date_epoch)?;
+        Ok(BootFiles {
+            initramfs,
+            rootfs,
+            root_image,
+        })
+    }
 }
 
 /// Write `out_dir/pxe/{vmlinuz,initramfs.img,rootfs.img,boot.ipxe}`, each under a
