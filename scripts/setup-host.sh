@@ -24,6 +24,7 @@ fi
 # haproxy: config checks and the baseline of the API proxy benchmark
 # docker-registry, skopeo: a real registry on loopback and an independent OCI client
 #   (python3: the bcrypt htpasswd of builder/tests/registry_*.rs; verity's oracle)
+# python3-venv: the venvs of the PyPI tools below (pip_tool)
 # openssl: test certificates for the join tests
 # curl: agent/tests/join_through_api_proxy.rs, and the host-side probe `harmony run --exec`
 #   runs in vm-tests/tests/run_exec.rs
@@ -36,6 +37,9 @@ fi
 # virt-v2v: parses our OVA (builder/src/emit/ova.rs; libguestfs forced to TCG there)
 # gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
 #   <linux/dm-ioctl.h>
+# libsqlite3-dev: the builder links sqlite to read rpm's rpmdb.sqlite (builder/src/sbom/rpmdb.rs)
+# rpm: rpmbuild and rpm make the real rpm database the SBOM reader is checked against
+#   (builder/src/sbom/rpmdb.rs)
 # strace: agent/tests/durability_syncs.rs traces the fsyncs and syncfs calls of apply
 # mmdebstrap (+ uidmap for unprivileged builds): the debian-node base, installed with
 #   maintainer scripts (`harmony base debian --mode install`; vm-tests/tests/debian_node.rs)
@@ -47,11 +51,12 @@ required=(
   ignition
   cloud-init cloud-image-utils genisoimage dosfstools mtools
   nftables iproute2 ipvsadm kmod util-linux haproxy
-  docker-registry skopeo python3 openssl curl
+  docker-registry skopeo python3 python3-venv openssl curl
   dbus-daemon python3-dbus python3-gi systemd openssh-server
   openscap-scanner openscap-utils ssg-base ssg-nondebian ssg-debderived ssg-debian
   keepalived virt-v2v
   gcc libc6-dev linux-libc-dev
+  libsqlite3-dev rpm
   strace
   mmdebstrap uidmap
 )
@@ -107,3 +112,23 @@ if command -v systemctl >/dev/null && systemctl is-enabled --quiet docker-regist
 fi
 # cloud-init is installed for its schema checker only: keep it from configuring this host.
 mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled
+# Python tools Debian does not package, from PyPI: each in its own venv under /opt/harmony
+# (Debian's python3 is externally managed, PEP 668: a venv keeps pip away from the system's
+# packages, unlike --break-system-packages), its commands linked into /usr/local/bin.
+# Needs python3-venv. Usage: pip_tool PACKAGE==VERSION COMMAND...
+pip_tool() {
+  local spec=$1 venv=/opt/harmony/${1%%==*} command
+  shift
+  if ! "$venv/bin/pip" show -q "${spec%%==*}" 2>/dev/null ||
+     [ "$("$venv/bin/pip" show "${spec%%==*}" | sed -n 's/^Version: //p')" != "${spec#*==}" ]; then
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "$spec"
+  fi
+  for command in "$@"; do
+    ln -sf "$venv/bin/$command" "/usr/local/bin/$command"
+  done
+  echo "setup-host: $spec in $venv ($*)"
+}
+# spdx-tools: pyspdxtools validates every build's NAME.spdx.json (builder/src/sbom tests,
+#   vm-tests/tests/reproducible.rs)
+pip_tool spdx-tools==0.8.5 pyspdxtools

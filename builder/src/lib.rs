@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod oci;
 pub mod recipe;
 pub mod run;
+pub mod sbom;
 pub mod selinux;
 pub mod steps;
 pub mod tree;

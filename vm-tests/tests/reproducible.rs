@@ -1,8 +1,9 @@
 //! Same recipe, built twice at different times into different directories with separate
-//! layer caches: every artifact has the same sha256. Only the base (made once from the
-//! same .debs) is shared, as a registry image would be. Then a rebuild into the second
-//! cache copies every artifact from it, and one whose cached bytes were tampered with is
-//! made again: the same sha256 every time.
+//! layer caches: every artifact has the same sha256, the SPDX SBOM included (which the SPDX
+//! project's validator accepts). Only the base (made once from the same .debs) is shared,
+//! as a registry image would be. Then a rebuild into the second cache copies every artifact
+//! from it, and one whose cached bytes were tampered with is made again: the same sha256
+//! every time.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,11 @@ fn two_builds_give_identical_artifacts() {
     }
     let (a, b) = (digests(&manifests[0]), digests(&manifests[1]));
     assert!(a.len() >= 5, "expected every artifact: {a:?}");
+    // The SBOM is an artifact like the others: the same bytes from both builds.
+    assert!(
+        a.contains_key("harmony-default.spdx.json"),
+        "no SBOM in the manifest: {a:?}"
+    );
     assert_eq!(
         a, b,
         "artifacts differ between two builds of the same recipe"
@@ -82,4 +88,25 @@ fn two_builds_give_identical_artifacts() {
     // And stored again.
     let healed = build_into(&cache, tmp.path().join("out-second")).expect("rebuild");
     assert_eq!(healed.cached_artifacts, 3, "{}", healed.summary());
+
+    // The SBOM passes the SPDX project's own validator.
+    let Some(validator) = harmony_test_support::find_tool("pyspdxtools") else {
+        harmony_test_support::skip(
+            "tool pyspdxtools not installed: PyPI spdx-tools (scripts/setup-host.sh)",
+        );
+        return;
+    };
+    let sbom = tmp.path().join("out-first/harmony-default.spdx.json");
+    let out = std::process::Command::new(validator)
+        .arg("-i")
+        .arg(&sbom)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pyspdxtools -i {}: {}{}",
+        sbom.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

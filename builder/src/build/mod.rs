@@ -429,6 +429,18 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         phases.done("vaquero");
     }
 
+    artifacts.push(write_sbom(
+        out,
+        &recipe,
+        &tree,
+        &kernel,
+        (&base, kernel_image.as_ref(), &component_images),
+        (agent.as_ref(), &init),
+        &artifacts,
+        opts.source_date_epoch,
+    )?);
+    phases.done("sbom");
+
     let inputs = serde_json::to_value(&lock)?;
     let lock_bytes = serde_json::to_vec_pretty(&lock)?;
     std::fs::write(out.join(lock::LOCK_FILE), &lock_bytes)?;
@@ -465,6 +477,71 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         cached_steps,
         cached_artifacts,
     })
+}
+
+/// `NAME.spdx.json`: what the image holds, with the source images by digest.
+#[allow(clippy::too_many_arguments)]
+fn write_sbom(
+    out: &Path,
+    recipe: &Recipe,
+    tree: &Tree,
+    kernel: &crate::kernel::Kernel,
+    (base, kernel_image, components): (&SourceImage, Option<&SourceImage>, &[SourceImage]),
+    (agent, init): (Option<&binaries::StaticBinary>, &binaries::StaticBinary),
+    artifacts: &[Artifact],
+    source_date_epoch: i64,
+) -> anyhow::Result<Artifact> {
+    use crate::sbom::{BinaryInput, SbomInputs, SourceImageInput};
+    let image_digest = artifacts
+        .iter()
+        .find(|a| a.kind == "oci-layout")
+        .map(|a| format!("sha256:{}", a.sha256));
+    let mut images: Vec<SourceImageInput<'_>> = recipe
+        .kernel_from
+        .iter()
+        .zip(kernel_image)
+        .map(|(reference, image)| SourceImageInput {
+            name: "kernel-image",
+            reference,
+            manifest_digest: &image.manifest_digest,
+        })
+        .collect();
+    images.extend(
+        recipe
+            .components
+            .iter()
+            .zip(components)
+            .map(|(c, image)| SourceImageInput {
+                name: &c.name,
+                reference: &c.image,
+                manifest_digest: &image.manifest_digest,
+            }),
+    );
+    let binaries = agent
+        .map(|a| ("harmony-agent", a))
+        .into_iter()
+        .chain(std::iter::once(("harmony-init", init)))
+        .map(|(name, b)| BinaryInput {
+            name,
+            bytes: &b.bytes,
+        })
+        .collect();
+    let inputs = SbomInputs {
+        name: &recipe.name,
+        version: &recipe.version,
+        tree,
+        kernel,
+        base: SourceImageInput {
+            name: "base",
+            reference: &recipe.base,
+            manifest_digest: &base.manifest_digest,
+        },
+        components: images,
+        binaries,
+        image_digest: image_digest.as_deref(),
+        source_date_epoch,
+    };
+    crate::sbom::write_sbom(&inputs, out).context("writing the SBOM")
 }
 
 /// disk.qcow2, disk.vmdk and NAME.ova, as the recipe asks, converted from disk.raw.
