@@ -157,6 +157,45 @@ impl ArtifactCache {
         Ok((parts, Source::Made))
     }
 
+    /// Remember `key` as the latest entry made for `label` (by this `harmony`), so that
+    /// the next build of it can take parts from it (see [`Self::recall`]).
+    pub fn remember(&self, label: &str, key: &str) {
+        let Some(path) = self.latest_path(label) else {
+            return;
+        };
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, key));
+        if let Err(e) = written {
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    /// The parts of the latest entry remembered for `label`, digests checked.
+    pub fn recall(&self, label: &str) -> Option<Vec<Vec<u8>>> {
+        let key = std::fs::read_to_string(self.latest_path(label)?).ok()?;
+        self.restore_bytes(key.trim())
+    }
+
+    /// `artifacts/latest/EXE-LABEL`: per `harmony` binary, so that no build takes
+    /// compressed blocks another Harmony (another zstd) made.
+    fn latest_path(&self, label: &str) -> Option<PathBuf> {
+        let exe = hex::encode(self_digest()?);
+        let safe: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.index.parent()?.join("latest");
+        Some(dir.join(format!("{}-{safe}", &exe[..16])))
+    }
+
     fn read_record(&self, key: &str) -> Option<Vec<Artifact>> {
         let path = self.record_path(key);
         let record = std::fs::read(&path).ok()?;

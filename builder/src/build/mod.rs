@@ -21,6 +21,7 @@ use crate::binaries;
 use crate::emit::disk_formats::{emit_ova, emit_qcow2, emit_vmdk, DiskFormatInputs};
 use crate::emit::disk_image::{emit_disk_image, DiskInputs, DISK_KIND};
 use crate::emit::pxe::{boot_images, emit_pxe, BootFiles, PxeInputs};
+use crate::emit::squashfs::earlier::EarlierBlocks;
 use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::oci::client::RegistryOptions;
@@ -355,11 +356,20 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
                 .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
                 .finish()
         });
-        let (parts, source) = artifact_cache.bytes(key, || {
-            let (root_image, initramfs) = boot_images(&inputs)?;
-            Ok(vec![root_image, initramfs])
+        let (parts, source) = artifact_cache.bytes(key.clone(), || {
+            // The last build of this recipe: its unchanged blocks need no compressing.
+            let previous = artifact_cache.recall(&recipe.name).unwrap_or_default();
+            let earlier = match previous.as_slice() {
+                [image, _, list] => EarlierBlocks::parse(image, list),
+                _ => EarlierBlocks::default(),
+            };
+            let made = boot_images(&inputs, &earlier)?;
+            Ok(vec![made.root_image, made.initramfs, made.block_list])
         })?;
-        let [root_image, initramfs]: [Vec<u8>; 2] = parts
+        if let Some(key) = &key {
+            artifact_cache.remember(&recipe.name, key);
+        }
+        let [root_image, initramfs, _]: [Vec<u8>; 3] = parts
             .try_into()
             .map_err(|_| anyhow::anyhow!("the boot files' cache record has the wrong shape"))?;
         let boot = BootFiles::new(initramfs, root_image, opts.source_date_epoch)?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::initramfs::initramfs_image;
 use super::ipxe::ipxe_script;
 use super::rootfs::{rootfs_image, ROOT_IMAGE_PATH};
-use super::squashfs::squashfs_image;
+use super::squashfs::earlier::EarlierBlocks;
+use super::squashfs::squashfs_image_reusing;
 use super::EmitError;
 use crate::kernel::Kernel;
 use crate::manifest::Artifact;
@@ -41,16 +42,28 @@ pub struct BootFiles {
 /// Build both initrds in memory (a bad input, e.g. an unknown module, fails here before
 /// any file is written).
 pub fn boot_files(inputs: &PxeInputs) -> Result<BootFiles, EmitError> {
-    let (root_image, initramfs) = boot_images(inputs)?;
-    BootFiles::new(initramfs, root_image, inputs.source_date_epoch)
+    let images = boot_images(inputs, &EarlierBlocks::default())?;
+    BootFiles::new(
+        images.initramfs,
+        images.root_image,
+        inputs.source_date_epoch,
+    )
 }
 
-/// The root squashfs and the initramfs, the two slow parts of [`BootFiles`] (and what
-/// the build caches).
-pub fn boot_images(inputs: &PxeInputs) -> Result<(Vec<u8>, Vec<u8>), EmitError> {
+/// The two slow parts of [`BootFiles`] (what the build caches), and the root image's
+/// block list (what lets the next build reuse its compressed blocks).
+pub struct BootImages {
+    pub root_image: Vec<u8>,
+    pub block_list: Vec<u8>,
+    pub initramfs: Vec<u8>,
+}
+
+/// The root squashfs (taking unchanged blocks from `earlier`) and the initramfs.
+pub fn boot_images(inputs: &PxeInputs, earlier: &EarlierBlocks) -> Result<BootImages, EmitError> {
     // The squashfs dominates (zstd 15 over the whole root): build the initramfs beside it.
     let (root_image, initramfs) = std::thread::scope(|scope| {
-        let squashfs = scope.spawn(|| squashfs_image(inputs.tree, inputs.source_date_epoch));
+        let squashfs =
+            scope.spawn(|| squashfs_image_reusing(inputs.tree, inputs.source_date_epoch, earlier));
         let initramfs = initramfs_image(
             inputs.tree,
             inputs.kernel,
@@ -63,7 +76,12 @@ pub fn boot_images(inputs: &PxeInputs) -> Result<(Vec<u8>, Vec<u8>), EmitError> 
             initramfs,
         )
     });
-    Ok((root_image?, initramfs?))
+    let (root_image, block_list) = root_image?;
+    Ok(BootImages {
+        root_image,
+        block_list,
+        initramfs: initramfs?,
+    })
 }
 
 impl BootFiles {

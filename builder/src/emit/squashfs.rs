@@ -8,6 +8,7 @@
 //! epoch, same bytes: entries in path order, compressed in parallel but placed in order.
 
 mod compress;
+pub mod earlier;
 mod metadata;
 mod xattrs;
 
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use super::EmitError;
 use crate::tree::{Entry, Kind, Meta, Tree};
 use compress::compress_all;
+use earlier::{BlockList, EarlierBlocks};
 use metadata::MetadataWriter;
 use xattrs::{split_name, XattrSet, XattrTable};
 
@@ -46,9 +48,19 @@ const EXTENDED: u16 = 7;
 
 /// Encode the whole tree; same tree and epoch, same bytes.
 pub fn squashfs_image(tree: &Tree, source_date_epoch: i64) -> Result<Vec<u8>, EmitError> {
+    Ok(squashfs_image_reusing(tree, source_date_epoch, &EarlierBlocks::default())?.0)
+}
+
+/// [`squashfs_image`], taking already compressed blocks from `earlier`; also returns the
+/// image's block list (see [`earlier`]), which lets the next build reuse its blocks.
+pub fn squashfs_image_reusing(
+    tree: &Tree,
+    source_date_epoch: i64,
+    earlier: &EarlierBlocks,
+) -> Result<(Vec<u8>, Vec<u8>), EmitError> {
     let epoch = source_date_epoch.clamp(0, u32::MAX as i64);
     let mut out = vec![0u8; SUPERBLOCK_SIZE];
-    let (files, fragments) = write_data(tree, &mut out);
+    let (files, fragments, block_list) = write_data(tree, &mut out, earlier);
 
     let mut w = Writer {
         tree,
@@ -135,7 +147,7 @@ pub fn squashfs_image(tree: &Tree, source_date_epoch: i64) -> Result<Vec<u8>, Em
     sb.extend_from_slice(&NOT_SET.to_le_bytes()); // no export (NFS) table
     out[..SUPERBLOCK_SIZE].copy_from_slice(&sb);
     out.resize(out.len().next_multiple_of(PAD_TO), 0);
-    Ok(out)
+    Ok((out, block_list.into_bytes()))
 }
 
 /// A table's metadata blocks, then the list of where each starts (what the superblock
@@ -169,11 +181,13 @@ struct Plan<'t> {
 }
 
 /// Write every file's whole blocks and then the fragment blocks into `out`; returns each
-/// file's layout (by path) and each fragment block's (offset, stored size).
+/// file's layout (by path), each fragment block's (offset, stored size) and the list of
+/// every stored block.
 fn write_data<'t>(
     tree: &'t Tree,
     out: &mut Vec<u8>,
-) -> (HashMap<&'t str, FileLayout>, Vec<(u64, u32)>) {
+    earlier: &EarlierBlocks,
+) -> (HashMap<&'t str, FileLayout>, Vec<(u64, u32)>, BlockList) {
     let mut blocks: Vec<&[u8]> = Vec::new();
     let mut plans: Vec<Plan> = Vec::new();
     let mut fragments: Vec<Vec<u8>> = Vec::new();
@@ -206,11 +220,12 @@ fn write_data<'t>(
     let file_blocks = blocks.len();
     blocks.extend(fragments.iter().map(Vec::as_slice));
 
-    let packed = compress_all(&blocks);
+    let packed = compress_all(&blocks, earlier);
     let mut placed: Vec<(u64, u32)> = Vec::with_capacity(blocks.len());
+    let mut block_list = BlockList::default();
     for (raw, packed) in blocks.iter().zip(&packed) {
         let at = out.len() as u64;
-        let size = match packed {
+        let size = match &packed.bytes {
             Some(p) => {
                 out.extend_from_slice(p);
                 p.len() as u32
@@ -220,6 +235,7 @@ fn write_data<'t>(
                 raw.len() as u32 | DATA_UNCOMPRESSED
             }
         };
+        block_list.push(&packed.sha, at, size);
         placed.push((at, size));
     }
     let files = plans
@@ -240,7 +256,7 @@ fn write_data<'t>(
             (plan.path, layout)
         })
         .collect();
-    (files, placed.split_off(file_blocks))
+    (files, placed.split_off(file_blocks), block_list)
 }
 
 /// An inode once written: where (for directory entries) and what.
@@ -565,6 +581,44 @@ mod tests {
         )
         .unwrap();
         t
+    }
+
+    /// A rebuild after one file changed takes every unchanged block from the earlier
+    /// image and still writes exactly what a fresh build writes.
+    #[test]
+    fn blocks_from_an_earlier_image_give_the_same_bytes() {
+        let mut tree = sample_tree();
+        let (first, list) =
+            squashfs_image_reusing(&tree, EPOCH, &EarlierBlocks::default()).unwrap();
+        assert_eq!(first, squashfs_image(&tree, EPOCH).unwrap());
+        let earlier = EarlierBlocks::parse(&first, &list);
+        assert!(!earlier.is_empty());
+        let changed = Entry {
+            kind: Kind::File(Arc::new(b"changed\n".repeat(40_000))),
+            meta: Meta::new(0o644),
+        };
+        tree.insert("etc/issue", changed).unwrap();
+        let (second, _) = squashfs_image_reusing(&tree, EPOCH, &earlier).unwrap();
+        assert_eq!(second, squashfs_image(&tree, EPOCH).unwrap());
+    }
+
+    /// The earlier image's blocks are really used: one whose stored bytes were replaced
+    /// shows up in the new image (which is why the block list is only ever read from a
+    /// cache entry whose digest was checked).
+    #[test]
+    fn an_earlier_block_is_taken_as_stored() {
+        let tree = sample_tree();
+        let (first, list) =
+            squashfs_image_reusing(&tree, EPOCH, &EarlierBlocks::default()).unwrap();
+        let marker = b"\x28\xb5\x2f\xfdPLANTED";
+        let mut planted = first.clone();
+        let record = &list[..44];
+        let start = u64::from_le_bytes(record[32..40].try_into().unwrap()) as usize;
+        planted[start..start + marker.len()].copy_from_slice(marker);
+        let earlier = EarlierBlocks::parse(&planted, &list);
+        let (second, _) = squashfs_image_reusing(&tree, EPOCH, &earlier).unwrap();
+        assert_ne!(second, first);
+        assert_eq!(&second[start..start + marker.len()], marker);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! zstd at mksquashfs's default level, kept only when it saves space (squashfs then
 //! stores the block as is and says so in its size field).
 
+use super::earlier::{digest, EarlierBlocks};
+
 /// 15 is mksquashfs's default for zstd: same ratio, comparable images.
 pub const ZSTD_LEVEL: i32 = 15;
 
@@ -10,21 +12,37 @@ pub fn compress(data: &[u8]) -> Option<Vec<u8>> {
     (packed.len() < data.len()).then_some(packed)
 }
 
-/// Compress every block, in parallel; results in input order, so the image does not
-/// depend on the number of threads. Blocks are dealt out in turn (thread t takes blocks
-/// t, t+n, …), so one large file does not land on a single thread.
-pub fn compress_all(blocks: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
+/// One block ready to place: its compressed bytes (`None`: stored raw) and the sha256 of
+/// its raw bytes.
+pub struct Packed {
+    pub bytes: Option<Vec<u8>>,
+    pub sha: [u8; 32],
+}
+
+/// Compress every block, in parallel, taking blocks an earlier build compressed from
+/// `earlier`; results in input order, so the image does not depend on the number of
+/// threads. Blocks are dealt out in turn (thread t takes blocks t, t+n, …), so one large
+/// file does not land on a single thread.
+pub fn compress_all(blocks: &[&[u8]], earlier: &EarlierBlocks) -> Vec<Packed> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(blocks.len().max(1));
-    let mut results: Vec<Option<Vec<u8>>> = vec![None; blocks.len()];
+    let mut results: Vec<Option<Packed>> = Vec::new();
+    results.resize_with(blocks.len(), || None);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     (t..blocks.len())
                         .step_by(threads)
-                        .map(|i| (i, compress(blocks[i])))
+                        .map(|i| {
+                            let sha = digest(blocks[i]);
+                            let bytes = match earlier.get(&sha) {
+                                Some(stored) => stored.map(<[u8]>::to_vec),
+                                None => compress(blocks[i]),
+                            };
+                            (i, Packed { bytes, sha })
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -34,9 +52,9 @@ pub fn compress_all(blocks: &[&[u8]]) -> Vec<Option<Vec<u8>>> {
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             for (i, packed) in done {
-                results[i] = packed;
+                results[i] = Some(packed);
             }
         }
     });
-    results
+    results.into_iter().flatten().collect()
 }
