@@ -1,4 +1,5 @@
-//! The command line: `firstboot` (what the image's init runs), `plan` and `apply`.
+//! The command line: `firstboot` (what the image's init runs), `plan`, `apply` and
+//! `validate`.
 //! CONFIG is an Ignition document or cloud-init user-data, told apart by content.
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,28 @@ pub enum Command {
         /// cloud-init meta-data to go with user-data (instance-id, local-hostname).
         #[arg(long, value_name = "FILE")]
         meta_data: Option<PathBuf>,
+    },
+    /// Check CONFIG offline and print its warnings; exit 0 valid, 1 invalid (or, with
+    /// --strict, any warning), 2 unreadable.
+    Validate {
+        /// Fail on warnings (unused keys, units that cannot be enabled, …), as `butane --strict`.
+        #[arg(long)]
+        strict: bool,
+        config: PathBuf,
+    },
+    /// Translate a Butane config (variant fcos 1.0.0-1.5.0, or harmony 1.0.0) into the
+    /// Ignition config Butane would write, on stdout; exit codes as `validate`.
+    Translate {
+        /// Where `local`, `contents_local`, `ssh_authorized_keys_local` and trees are read.
+        #[arg(long, value_name = "DIR")]
+        files_dir: Option<PathBuf>,
+        /// Fail on warnings about the translated config, as `butane --strict`.
+        #[arg(long)]
+        strict: bool,
+        /// Pretty-print the JSON.
+        #[arg(long)]
+        pretty: bool,
+        file: PathBuf,
     },
     /// Node-local TCP load balancer for the Kubernetes API (see README, "HA API endpoint").
     ApiProxy(crate::api_proxy::cli::ApiProxyArgs),
@@ -153,6 +176,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Validate { strict, config } => Ok(crate::validate::run(&config, strict)),
+        Command::Translate {
+            files_dir,
+            strict,
+            pretty,
+            file,
+        } => Ok(crate::translate::run(&file, files_dir, strict, pretty)),
         Command::ApiProxy(args) => crate::api_proxy::cli::run(args),
         Command::Component(ComponentCommand::Run { name, root }) => {
             crate::component::run(&root, &name)

@@ -1,6 +1,8 @@
 //! Which parser a config's bytes go to, decided by content as cloud-init and Ignition
 //! users expect: cloud-init user-data (`#cloud-config`, `#!`, boothooks, MIME, gzip)
-//! goes to [`ignition::cloud_config`], anything else is an Ignition document.
+//! goes to [`ignition::cloud_config`], a Butane YAML config (a mapping with `variant:`)
+//! is translated by [`ignition::butane`] (no local files at first boot), anything else
+//! is an Ignition document.
 
 use ignition::cloud_config::{CloudConfigError, MetaData};
 use ignition::{ConfigError, Fetcher, NodeConfig};
@@ -9,6 +11,7 @@ use ignition::{ConfigError, Fetcher, NodeConfig};
 pub enum ConfigFormat {
     Ignition,
     CloudConfig,
+    Butane,
 }
 
 /// The parser's error, prefixed with the format the content was taken for (the message
@@ -19,12 +22,16 @@ pub enum ConfigFormatError {
     Ignition(ConfigError),
     #[error("cloud-init user-data: {0}")]
     CloudConfig(CloudConfigError),
+    #[error("Butane config: {0}")]
+    Butane(ConfigError),
 }
 
 impl ConfigFormat {
     pub fn of(bytes: &[u8]) -> ConfigFormat {
         if ignition::cloud_config::is_user_data(bytes) {
             ConfigFormat::CloudConfig
+        } else if ignition::butane::is_butane(bytes) {
+            ConfigFormat::Butane
         } else {
             ConfigFormat::Ignition
         }
@@ -47,7 +54,25 @@ pub fn node_config(
         ConfigFormat::Ignition => {
             ignition::node_config(bytes, fetcher).map_err(ConfigFormatError::Ignition)
         }
+        ConfigFormat::Butane => {
+            let json = butane_to_ignition(bytes, &ignition::butane::TranslateOptions::default())?;
+            ignition::node_config(&json, fetcher).map_err(ConfigFormatError::Ignition)
+        }
     }
+}
+
+/// A Butane config as the Ignition document Butane would write (compact JSON).
+pub fn butane_to_ignition(
+    bytes: &[u8],
+    opts: &ignition::butane::TranslateOptions,
+) -> Result<Vec<u8>, ConfigFormatError> {
+    let doc = ignition::butane::translate(bytes, opts).map_err(ConfigFormatError::Butane)?;
+    serde_json::to_vec(&doc).map_err(|e| {
+        ConfigFormatError::Butane(ConfigError::new(
+            "",
+            ignition::Problem::Shape(e.to_string()),
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -89,6 +114,22 @@ mod tests {
         assert_eq!(ConfigFormat::of(ign), ConfigFormat::Ignition);
         let cfg = node_config(ign, None, &ignition::NoRemoteFetcher).unwrap();
         assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hi"[..]));
+    }
+
+    #[test]
+    fn butane_is_translated_then_read_as_ignition() {
+        let bu = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        inline: hi\n";
+        assert_eq!(ConfigFormat::of(bu), ConfigFormat::Butane);
+        let cfg = node_config(bu, None, &ignition::NoRemoteFetcher).unwrap();
+        assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hi"[..]));
+        let err = node_config(
+            b"variant: fcos\nversion: 9.0.0\n",
+            None,
+            &ignition::NoRemoteFetcher,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Butane config: version: "), "{err}");
     }
 
     #[test]

@@ -20,3 +20,5 @@ pub mod sd_notify;
 pub use ignition::rfc3339;
 pub mod sources;
 pub mod target_root;
+pub mod translate;
+pub mod validate;

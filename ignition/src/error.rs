@@ -37,6 +37,9 @@ pub enum Problem {
         since: &'static str,
         declared: String,
     },
+    /// A Butane config that cannot be translated (variant, version, local files).
+    #[error("Butane: {0}")]
+    Butane(String),
     #[error("not supported by Harmony yet: {0}")]
     NotSupportedYet(String),
     #[error("path {0:?} is not absolute")]
@@ -81,16 +84,12 @@ pub enum Problem {
     HardLinkTargetRelative(String),
     #[error("unit name {0:?} does not end in a unit suffix (.service, .socket, .device, .mount, .automount, .swap, .target, .path, .timer, .snapshot, .slice, .scope)")]
     UnitSuffix(String),
+    #[error("unit name {0:?} contains '/': it would be written outside /etc/systemd/system")]
+    UnitNameWithSlash(String),
     #[error("drop-in name {0:?} does not end in .conf")]
     DropinSuffix(String),
     #[error("invalid unit file, line {line}: {reason}")]
     UnitSyntax { line: usize, reason: String },
-    #[error("mask is true and contents are set: a masked unit is a link to /dev/null, its contents would never be used")]
-    MaskWithContents,
-    #[error("mask and enabled are both true: a masked unit cannot be enabled")]
-    MaskAndEnabled,
-    #[error("enabled is true but the contents have no [Install] section with WantedBy=, RequiredBy= or Alias=")]
-    NothingToEnable,
     #[error("path {path:?} conflicts with systemd unit {unit:?}, which writes it")]
     ConflictsWithUnit { path: String, unit: String },
     #[error("duplicate name {0:?}")]

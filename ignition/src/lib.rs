@@ -1,18 +1,21 @@
 //! Harmony's config model.
 //!
-//! Ignition v3 documents (spec 3.0.0–3.4.0) are parsed strictly (unknown keys are errors
-//! with their JSON path, keys are case-sensitive; see [`spec`]), validated with upstream's
-//! rules plus a few stricter ones ([`validate`]), and resolved into a [`NodeConfig`], the
-//! one model the agent plans from. Every failure is a [`ConfigError`] whose Display reads
-//! `json.path[3].field: what is wrong`.
+//! Ignition v3 documents (spec 3.0.0–3.4.0) are read as Ignition 2.14 reads them (unknown
+//! keys and fields of a later spec are warnings, keys match case-insensitively; see
+//! [`lenient`]), validated with upstream's rules plus a few stricter ones ([`validate`]),
+//! and resolved into a [`NodeConfig`], the one model the agent plans from. Every failure is
+//! a [`ConfigError`] whose Display reads `json.path[3].field: what is wrong`; every
+//! warning a [`ConfigWarning`] carried in the model (and the agent's report).
 
 mod abs_path;
+pub mod butane;
 pub mod cloud_config;
 pub mod data_url;
 mod error;
 pub mod fetch;
 pub mod hash;
 mod http_headers;
+pub mod lenient;
 pub mod limits;
 pub mod merge;
 mod node_config;
@@ -34,6 +37,11 @@ pub use version::SpecVersion;
 pub struct IgnitionConfig {
     pub version: SpecVersion,
     pub config: spec::Config,
+    /// What Ignition would warn about: unused keys, units it cannot enable, ….
+    pub warnings: Vec<ConfigWarning>,
+    /// The document as used (unused keys dropped, keys renamed to their field): what a
+    /// merge starts from.
+    pub(crate) used: serde_json::Value,
 }
 
 /// Parse and validate an Ignition document. The version is read first, so a config of
@@ -58,22 +66,25 @@ pub fn parse(json: &[u8]) -> Result<IgnitionConfig, ConfigError> {
             ))
         }
     };
-    let config: spec::Config = serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        ConfigError::new(
-            if path == "." { String::new() } else { path },
-            Problem::Shape(e.into_inner().to_string()),
-        )
-    })?;
-    validate::validate(&config, version)?;
-    Ok(IgnitionConfig { version, config })
+    let warnings = std::cell::RefCell::new(Vec::new());
+    let (config, used) = lenient::read::<spec::Config>(value, "", version, &warnings)?;
+    let mut warnings = warnings.into_inner();
+    validate::validate(&config, version, &mut warnings)?;
+    Ok(IgnitionConfig {
+        version,
+        config,
+        warnings,
+        used,
+    })
 }
 
 /// Parse, validate, render `ignition.config` references ([`merge`]) and resolve: the whole
 /// way from bytes to the node's model.
 pub fn node_config(json: &[u8], fetcher: &dyn Fetcher) -> Result<NodeConfig, ConfigError> {
     let parsed = merge::render(json, fetcher)?;
-    resolve::resolve(&parsed.config, fetcher)
+    let mut cfg = resolve::resolve(&parsed.config, fetcher)?;
+    cfg.warnings.extend(parsed.warnings);
+    Ok(cfg)
 }
 
 #[cfg(test)]

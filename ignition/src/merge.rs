@@ -24,14 +24,15 @@
 pub mod json_merge;
 mod translate;
 
-use serde::Deserialize;
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 use crate::error::{ConfigError, Problem};
 use crate::fetch::Fetcher;
 use crate::spec;
 use crate::version::SpecVersion;
-use crate::IgnitionConfig;
+use crate::{ConfigWarning, IgnitionConfig};
 
 pub use translate::LATEST;
 
@@ -43,47 +44,25 @@ pub const MAX_CONFIGS: usize = 64;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 /// `ignition.config` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct References {
-    #[serde(default)]
-    merge: Option<Vec<spec::Resource>>,
-    #[serde(default)]
-    replace: Option<spec::Resource>,
-}
+struct References<'a>(Option<&'a spec::References>);
 
-impl References {
-    fn read(raw: &Option<Value>) -> Result<References> {
-        let Some(v) = raw.as_ref().filter(|v| !v.is_null()) else {
-            return Ok(References::default());
-        };
-        serde_path_to_error::deserialize(v).map_err(|e| {
-            let inner = e.path().to_string();
-            let path = if inner == "." {
-                "ignition.config".to_string()
-            } else {
-                format!("ignition.config.{inner}")
-            };
-            ConfigError::new(path, Problem::Shape(e.into_inner().to_string()))
-        })
-    }
-
+impl References<'_> {
     /// The replacing config's source; an empty one replaces nothing (as in 2.14).
     fn replace(&self) -> Option<&spec::Resource> {
-        self.replace
-            .as_ref()
+        self.0
+            .and_then(|r| r.replace.as_ref())
             .filter(|r| r.source.as_deref().is_some_and(|s| !s.is_empty()))
     }
 
     fn merge(&self) -> &[spec::Resource] {
-        self.merge.as_deref().unwrap_or_default()
+        self.0.and_then(|r| r.merge.as_deref()).unwrap_or_default()
     }
 }
 
 /// Validation of `ignition.config` (called from [`crate::validate`]): each merge entry
 /// needs a source, sources are unique, and each reference is a valid resource.
-pub(crate) fn check_references(raw: &Option<Value>, version: SpecVersion) -> Result<()> {
-    let refs = References::read(raw)?;
+pub(crate) fn check_references(raw: &Option<spec::References>, version: SpecVersion) -> Result<()> {
+    let refs = References(raw.as_ref());
     let mut seen = std::collections::BTreeSet::new();
     for (i, r) in refs.merge().iter().enumerate() {
         let p = format!("ignition.config.merge[{i}]");
@@ -102,7 +81,7 @@ pub(crate) fn check_references(raw: &Option<Value>, version: SpecVersion) -> Res
         }
         crate::validate::check_resource(&p, r, version)?;
     }
-    if let Some(r) = &refs.replace {
+    if let Some(r) = raw.as_ref().and_then(|r| r.replace.as_ref()) {
         crate::validate::check_resource("ignition.config.replace", r, version)?;
     }
     Ok(())
@@ -113,30 +92,30 @@ pub(crate) fn check_references(raw: &Option<Value>, version: SpecVersion) -> Res
 /// [`crate::parse`] returns it.
 pub fn render(json: &[u8], fetcher: &dyn Fetcher) -> Result<IgnitionConfig> {
     let parsed = crate::parse(json)?;
-    let refs = References::read(&parsed.config.ignition.config)?;
+    let refs = References(parsed.config.ignition.config.as_ref());
     if refs.replace().is_none() && refs.merge().is_empty() {
         return Ok(parsed);
     }
-    let doc: Value = serde_json::from_slice(json)
-        .map_err(|e| ConfigError::new("", Problem::Syntax(e.to_string())))?;
     let mut walk = Walk {
         fetcher,
         chain: Vec::new(),
         fetched: 0,
+        warnings: parsed.warnings,
     };
-    let rendered = walk.render(translate::to_latest(doc, parsed.version))?;
+    let rendered = walk.render(translate::to_latest(parsed.used, parsed.version))?;
     let invalid =
         |e: ConfigError| ConfigError::new("ignition.config", Problem::MergedInvalid(Box::new(e)));
-    let config: spec::Config = serde_path_to_error::deserialize(&rendered).map_err(|e| {
-        invalid(ConfigError::new(
-            e.path().to_string(),
-            Problem::Shape(e.into_inner().to_string()),
-        ))
-    })?;
-    crate::validate::validate(&config, LATEST).map_err(invalid)?;
+    // Each document's warnings were collected as it was read; the merged one, made of
+    // used keys only, is checked again for errors.
+    let scratch = RefCell::new(Vec::new());
+    let (config, used) =
+        crate::lenient::read::<spec::Config>(rendered, "", LATEST, &scratch).map_err(invalid)?;
+    crate::validate::validate(&config, LATEST, &mut Vec::new()).map_err(invalid)?;
     Ok(IgnitionConfig {
         version: LATEST,
         config,
+        warnings: walk.warnings,
+        used,
     })
 }
 
@@ -145,12 +124,23 @@ struct Walk<'a> {
     fetcher: &'a dyn Fetcher,
     chain: Vec<String>,
     fetched: usize,
+    /// Every document's warnings, a referenced one's behind its reference's path.
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Walk<'_> {
     /// `doc` is valid and already at the latest spec.
     fn render(&mut self, doc: Value) -> Result<Value> {
-        let refs = References::read(&doc.pointer("/ignition/config").cloned())?;
+        let refs: Option<spec::References> = match doc.pointer("/ignition/config") {
+            Some(v) => crate::lenient::from_value(
+                v.clone(),
+                "ignition.config",
+                LATEST,
+                &RefCell::new(Vec::new()),
+            )?,
+            None => None,
+        };
+        let refs = References(refs.as_ref());
         if let Some(r) = refs.replace() {
             return self.child("ignition.config.replace", r);
         }
@@ -180,10 +170,14 @@ impl Walk<'_> {
             crate::resolve::resource(p, r, crate::limits::MAX_DOCUMENT_BYTES, self.fetcher)?;
         let inside = |e: ConfigError| at_source(Problem::InReferencedConfig(Box::new(e)));
         let parsed = crate::parse(&bytes).map_err(inside)?;
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| inside(ConfigError::new("", Problem::Syntax(e.to_string()))))?;
+        self.warnings.extend(
+            parsed
+                .warnings
+                .into_iter()
+                .map(|w| ConfigWarning::new(format!("{p}.source: {}", w.path), w.message)),
+        );
         self.chain.push(source);
-        let rendered = self.render(translate::to_latest(doc, parsed.version));
+        let rendered = self.render(translate::to_latest(parsed.used, parsed.version));
         self.chain.pop();
         rendered.map_err(inside)
     }

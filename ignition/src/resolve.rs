@@ -83,14 +83,19 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
                 name: u.name.clone(),
                 enabled: u.enabled,
                 mask: u.mask.unwrap_or(false),
-                contents: u.contents.clone().filter(|c| !c.is_empty()),
+                // Empty contents write nothing; a masked unit is only its link.
+                contents: u
+                    .contents
+                    .clone()
+                    .filter(|c| !c.is_empty() && u.mask != Some(true)),
                 dropins: u
                     .dropins
                     .iter()
                     .flatten()
                     .map(|d| DropinEntry {
                         name: d.name.clone(),
-                        contents: d.contents.clone().filter(|c| !c.is_empty()),
+                        // An empty drop-in is still written, as Ignition writes it.
+                        contents: d.contents.clone(),
                     })
                     .collect(),
             });

@@ -1,9 +1,8 @@
 //! The Ignition v3 document as written (spec 3.0.0–3.4.0), one superset of the versions.
 //!
-//! Every struct denies unknown keys. Upstream Ignition only warns about them ("Unused
-//! key"), which lets a typo (`"overwite": true`) silently change what a node becomes;
-//! Harmony makes them errors that name the JSON path. Keys are matched exactly: Go's
-//! encoding/json matches keys case-insensitively (`"Storage"` works upstream), we do not.
+//! Keys are read as Ignition 2.14 reads them ([`crate::lenient`]): unknown keys and
+//! fields of a later spec are warned about and ignored, keys match case-insensitively.
+//! `harmony-agent validate --strict` turns those warnings into failures.
 //!
 //! Every optional field may be `null`, as upstream allows. Sections Harmony does not apply
 //! yet (disks, raid, filesystems, luks, kernel arguments, TLS, proxy)
@@ -14,7 +13,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     pub ignition: Ignition,
     #[serde(default)]
@@ -28,13 +26,12 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Ignition {
     #[serde(default)]
     pub version: Option<String>,
-    /// `merge` / `replace`, read and rendered by `crate::merge`.
+    /// `merge` / `replace`, rendered by `crate::merge`.
     #[serde(default)]
-    pub config: Option<Value>,
+    pub config: Option<References>,
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
     #[serde(default)]
@@ -43,9 +40,17 @@ pub struct Ignition {
     pub proxy: Option<Value>,
 }
 
+/// `ignition.config`: configs this one is merged with or replaced by.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct References {
+    #[serde(default)]
+    pub merge: Option<Vec<Resource>>,
+    #[serde(default)]
+    pub replace: Option<Resource>,
+}
+
 /// Timeouts only matter for remote fetches; accepted and ignored until those exist.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Timeouts {
     #[serde(default, rename = "httpResponseHeaders")]
     pub http_response_headers: Option<i64>,
@@ -54,7 +59,6 @@ pub struct Timeouts {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Storage {
     #[serde(default)]
     pub disks: Option<Value>,
@@ -73,7 +77,6 @@ pub struct Storage {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NodeUser {
     #[serde(default)]
     pub id: Option<i64>,
@@ -82,7 +85,6 @@ pub struct NodeUser {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct File {
     pub path: String,
     #[serde(default)]
@@ -100,7 +102,6 @@ pub struct File {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Resource {
     #[serde(default)]
     pub source: Option<String>,
@@ -113,14 +114,12 @@ pub struct Resource {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Verification {
     #[serde(default)]
     pub hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Directory {
     pub path: String,
     #[serde(default)]
@@ -134,7 +133,6 @@ pub struct Directory {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Link {
     pub path: String,
     #[serde(default)]
@@ -150,14 +148,12 @@ pub struct Link {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Systemd {
     #[serde(default)]
     pub units: Option<Vec<Unit>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Unit {
     pub name: String,
     #[serde(default)]
@@ -171,7 +167,6 @@ pub struct Unit {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Dropin {
     pub name: String,
     #[serde(default)]
@@ -179,7 +174,6 @@ pub struct Dropin {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Passwd {
     #[serde(default)]
     pub users: Option<Vec<User>>,
@@ -188,7 +182,6 @@ pub struct Passwd {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
     #[serde(default, rename = "passwordHash")]
@@ -220,7 +213,6 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Group {
     pub name: String,
     #[serde(default)]

@@ -39,12 +39,18 @@ fn version_errors() {
 }
 
 #[test]
-fn unknown_and_miscased_keys_are_errors() {
+fn unknown_and_miscased_keys_are_warnings() {
+    let cfg = ok(&doc(
+        r#","storage":{"files":[{"path":"/a"},{"path":"/b","overwite":true}]}"#,
+    ));
+    assert!(!cfg.files[1].overwrite);
     assert_eq!(
-        err(&doc(r#","storage":{"files":[{"path":"/a"},{"path":"/b","overwite":true}]}"#)),
-        "storage.files[1].overwite: unknown field `overwite`, expected one of `path`, `overwrite`, `user`, `group`, `append`, `contents`, `mode`"
+        cfg.warnings[0].to_string(),
+        "storage.files[1].overwite: Unused key overwite"
     );
-    assert!(err(&doc(r#","Storage":{}"#)).starts_with("Storage: unknown field `Storage`"));
+    let cfg = ok(&doc(r#","Storage":{"files":[{"path":"/a"}]}"#));
+    assert_eq!(cfg.files[0].path, "/a");
+    assert_eq!(cfg.warnings[0].to_string(), "Storage: Unused key Storage");
     assert_eq!(
         err(&doc(r#","storage":{"files":[{"mode":420}]}"#)),
         "storage.files[0]: missing field `path`"
@@ -52,14 +58,22 @@ fn unknown_and_miscased_keys_are_errors() {
 }
 
 #[test]
-fn fields_newer_than_the_declared_version() {
-    assert_eq!(
-        err(r#"{"ignition":{"version":"3.1.0"},"passwd":{"users":[{"name":"a","shouldExist":true}]}}"#),
-        "passwd.users[0].shouldExist: this field needs spec version 3.2.0 or later, the config declares 3.1.0"
+fn fields_newer_than_the_declared_version_are_unused_keys() {
+    let cfg = ok(
+        r#"{"ignition":{"version":"3.1.0"},"passwd":{"users":[{"name":"a","shouldExist":false}]}}"#,
     );
     assert!(
-        err(r#"{"ignition":{"version":"3.2.0"},"kernelArguments":{}}"#)
-            .starts_with("kernelArguments: this field needs spec version 3.3.0")
+        cfg.users[0].should_exist,
+        "3.1.0 has no shouldExist: the user stays"
+    );
+    assert_eq!(
+        cfg.warnings[0].to_string(),
+        "passwd.users[0].shouldExist: Unused key shouldExist"
+    );
+    let cfg = ok(r#"{"ignition":{"version":"3.2.0"},"kernelArguments":{"shouldExist":["a"]}}"#);
+    assert_eq!(
+        cfg.warnings[0].to_string(),
+        "kernelArguments: Unused key kernelArguments"
     );
 }
 
@@ -177,6 +191,28 @@ fn links() {
     );
 }
 
+/// What Ignition 2.14 accepts about units with a warning, Harmony accepts with one too.
+#[test]
+fn unit_warnings() {
+    let cases = [
+        (r#"{"name":"a.service","mask":true,"contents":"[Unit]\n"}"#, "systemd.units[0].contents: unit \"a.service\" is masked: its contents are not written, the unit is a link to /dev/null"),
+        (r#"{"name":"a.service","mask":true,"enabled":true}"#, "systemd.units[0].enabled: unit \"a.service\" is masked: enabling it is written to the preset file only, systemd will not start it"),
+        (r#"{"name":"a.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}"#, "systemd.units[0].contents: unit \"a.service\" is enabled, but has no install section so enable does nothing"),
+    ];
+    for (unit, want) in cases {
+        let cfg = ok(&doc(&format!(r#","systemd":{{"units":[{unit}]}}"#)));
+        let w: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w, [want], "{unit}");
+    }
+    // Masking wins over contents; an empty drop-in is still written.
+    let cfg = ok(&doc(
+        r#","systemd":{"units":[{"name":"a.service","mask":true,"contents":"[Unit]\n","dropins":[{"name":"e.conf","contents":""},{"name":"n.conf"}]}]}"#,
+    ));
+    assert_eq!(cfg.units[0].contents, None);
+    assert_eq!(cfg.units[0].dropins[0].contents.as_deref(), Some(""));
+    assert_eq!(cfg.units[0].dropins[1].contents, None);
+}
+
 #[test]
 fn units() {
     let cfg = ok(&doc(r#","systemd":{"units":[
@@ -189,9 +225,7 @@ fn units() {
     let cases = [
         (r#"{"name":"hello"}"#, "systemd.units[0].name: unit name \"hello\" does not end in a unit suffix (.service, .socket, .device, .mount, .automount, .swap, .target, .path, .timer, .snapshot, .slice, .scope)"),
         (r#"{"name":"a.service","dropins":[{"name":"x.txt"}]}"#, "systemd.units[0].dropins[0].name: drop-in name \"x.txt\" does not end in .conf"),
-        (r#"{"name":"a.service","mask":true,"contents":"[Unit]\n"}"#, "systemd.units[0].mask: mask is true and contents are set: a masked unit is a link to /dev/null, its contents would never be used"),
-        (r#"{"name":"a.service","mask":true,"enabled":true}"#, "systemd.units[0].mask: mask and enabled are both true: a masked unit cannot be enabled"),
-        (r#"{"name":"a.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}"#, "systemd.units[0].contents: enabled is true but the contents have no [Install] section with WantedBy=, RequiredBy= or Alias="),
+        (r#"{"name":"../a.service"}"#, "systemd.units[0].name: unit name \"../a.service\" contains '/': it would be written outside /etc/systemd/system"),
         (r#"{"name":"a.service","contents":"ExecStart=/x\n"}"#, "systemd.units[0].contents: invalid unit file, line 1: \"ExecStart=/x\" comes before any [Section]"),
     ];
     for (unit, want) in cases {

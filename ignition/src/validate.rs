@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::abs_path;
 use crate::error::{ConfigError, Problem};
+use crate::node_config::ConfigWarning;
 use crate::spec::{self, Config};
 use crate::systemd_unit;
 use crate::version::SpecVersion;
@@ -32,25 +33,10 @@ const REMOTE_SCHEMES: &[&str] = &["http", "https", "tftp", "s3", "gs", "arn"];
 /// Where a unit's contents and drop-ins land; files there would fight with the unit.
 pub const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
 
-pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
+/// Fields of a later spec never get here: [`crate::lenient`] left them unused. What
+/// Ignition accepts with a warning is added to `warnings`.
+pub fn validate(cfg: &Config, version: SpecVersion, warnings: &mut Vec<ConfigWarning>) -> Result {
     let at = |path: &str, p: Problem| ConfigError::new(path, p);
-    let gate = |path: &str, present: bool, since: SpecVersion| -> Result {
-        if present {
-            version.require(since).map_err(|p| at(path, p))?;
-        }
-        Ok(())
-    };
-
-    gate(
-        "ignition.proxy",
-        cfg.ignition.proxy.is_some(),
-        SpecVersion::V3_1,
-    )?;
-    gate(
-        "kernelArguments",
-        cfg.kernel_arguments.is_some(),
-        SpecVersion::V3_3,
-    )?;
     crate::merge::check_references(&cfg.ignition.config, version)?;
     not_yet("ignition.security", &cfg.ignition.security, "TLS settings")?;
     not_yet("ignition.proxy", &cfg.ignition.proxy, "proxies")?;
@@ -58,7 +44,6 @@ pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
 
     let mut nodes = NodeTable::default();
     if let Some(storage) = &cfg.storage {
-        gate("storage.luks", storage.luks.is_some(), SpecVersion::V3_2)?;
         not_yet("storage.disks", &storage.disks, "disk partitioning")?;
         not_yet("storage.raid", &storage.raid, "RAID")?;
         not_yet("storage.filesystems", &storage.filesystems, "filesystems")?;
@@ -114,7 +99,7 @@ pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
         let mut names = BTreeMap::new();
         for (i, u) in systemd.units.iter().flatten().enumerate() {
             let p = format!("systemd.units[{i}]");
-            check_unit(&p, u)?;
+            check_unit(&p, u, warnings)?;
             if names.insert(u.name.clone(), ()).is_some() {
                 return Err(at(
                     &format!("{p}.name"),
@@ -129,11 +114,6 @@ pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
         let mut names = BTreeMap::new();
         for (i, u) in passwd.users.iter().flatten().enumerate() {
             let p = format!("passwd.users[{i}]");
-            gate(
-                &format!("{p}.shouldExist"),
-                u.should_exist.is_some(),
-                SpecVersion::V3_2,
-            )?;
             check_account_name(&format!("{p}.name"), &u.name, &mut names)?;
             check_id(&format!("{p}.uid"), u.uid)?;
             if let Some(home) = &u.home_dir {
@@ -148,11 +128,6 @@ pub fn validate(cfg: &Config, version: SpecVersion) -> Result {
         let mut names = BTreeMap::new();
         for (i, g) in passwd.groups.iter().flatten().enumerate() {
             let p = format!("passwd.groups[{i}]");
-            gate(
-                &format!("{p}.shouldExist"),
-                g.should_exist.is_some(),
-                SpecVersion::V3_2,
-            )?;
             check_account_name(&format!("{p}.name"), &g.name, &mut names)?;
             check_id(&format!("{p}.gid"), g.gid)?;
         }
@@ -211,11 +186,6 @@ fn check_owner(p: &str, user: &Option<spec::NodeUser>, group: &Option<spec::Node
 }
 
 pub(crate) fn check_resource(p: &str, r: &spec::Resource, version: SpecVersion) -> Result {
-    if r.http_headers.is_some() {
-        version
-            .require(SpecVersion::V3_1)
-            .map_err(|e| ConfigError::new(format!("{p}.httpHeaders"), e))?;
-    }
     crate::http_headers::check(
         &format!("{p}.httpHeaders"),
         &r.http_headers,
@@ -262,12 +232,14 @@ pub(crate) fn check_resource(p: &str, r: &spec::Resource, version: SpecVersion) 
     Ok(())
 }
 
-fn check_unit(p: &str, u: &spec::Unit) -> Result {
+fn check_unit(p: &str, u: &spec::Unit, warnings: &mut Vec<ConfigWarning>) -> Result {
     let at = |field: &str, prob: Problem| ConfigError::new(format!("{p}.{field}"), prob);
+    if u.name.contains('/') {
+        return Err(at("name", Problem::UnitNameWithSlash(u.name.clone())));
+    }
     if !UNIT_SUFFIXES
         .iter()
         .any(|s| u.name.ends_with(s) && u.name.len() > s.len())
-        || u.name.contains('/')
     {
         return Err(at("name", Problem::UnitSuffix(u.name.clone())));
     }
@@ -276,17 +248,33 @@ fn check_unit(p: &str, u: &spec::Unit) -> Result {
         Some(c) => Some(systemd_unit::parse(c).map_err(|e| at("contents", e))?),
         None => None,
     };
+    // Ignition 2.14 accepts these, masking wins over contents and writes the preset line;
+    // the report says what was not done.
     let masked = u.mask == Some(true);
+    let warn = |field: &str, message: String| ConfigWarning::new(format!("{p}.{field}"), message);
     if masked && contents.is_some() {
-        return Err(at("mask", Problem::MaskWithContents));
+        warnings.push(warn(
+            "contents",
+            format!("unit {:?} is masked: its contents are not written, the unit is a link to /dev/null", u.name),
+        ));
     }
     if masked && u.enabled == Some(true) {
-        return Err(at("mask", Problem::MaskAndEnabled));
+        warnings.push(warn(
+            "enabled",
+            format!("unit {:?} is masked: enabling it is written to the preset file only, systemd will not start it", u.name),
+        ));
     }
     if let (Some(true), Some(unit)) = (u.enabled, &parsed) {
         let info = unit.install_info();
         if !info.has_links() && info.also.is_empty() {
-            return Err(at("contents", Problem::NothingToEnable));
+            // Ignition 2.14's own words.
+            warnings.push(warn(
+                "contents",
+                format!(
+                    "unit {:?} is enabled, but has no install section so enable does nothing",
+                    u.name
+                ),
+            ));
         }
     }
     let mut names = BTreeMap::new();
@@ -398,8 +386,9 @@ impl NodeTable {
         if u.contents.as_deref().is_some_and(|c| !c.is_empty()) || u.mask == Some(true) {
             written.push(format!("{SYSTEM_UNIT_DIR}/{}", u.name));
         }
+        // A drop-in with contents, even empty ones, is written (as Ignition does).
         for d in u.dropins.iter().flatten() {
-            if d.contents.as_deref().is_some_and(|c| !c.is_empty()) {
+            if d.contents.is_some() {
                 written.push(format!("{SYSTEM_UNIT_DIR}/{}.d/{}", u.name, d.name));
             }
         }

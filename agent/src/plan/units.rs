@@ -1,7 +1,10 @@
 //! systemd units: contents and drop-ins under /etc/systemd/system, masks as links to
 //! /dev/null, and enablement as `systemctl enable` does it offline — a link per
 //! `[Install]` WantedBy=/RequiredBy= in `/etc/systemd/system/<target>.wants|.requires/`,
-//! one per Alias=, and the units named by Also= enabled the same way.
+//! one per Alias=, and the units named by Also= enabled the same way. A unit that cannot
+//! be enabled so (no unit file, no `[Install]` links, masked) gets the line Ignition writes
+//! for every enabled unit, `enable NAME` in `/etc/systemd/system-preset/20-ignition.preset`,
+//! as Ignition 2.14 accepts such configs.
 
 use std::collections::BTreeSet;
 
@@ -11,6 +14,8 @@ use ignition::UnitEntry;
 use super::{PlanError, Planner, UnitState};
 
 const ETC_UNITS: &str = "/etc/systemd/system";
+/// Ignition's preset file (systemd applies presets on a first boot).
+pub(crate) const IGNITION_PRESET: &str = "/etc/systemd/system-preset/20-ignition.preset";
 /// systemctl's search order for system units in an offline root.
 const UNIT_DIRS: &[&str] = &[
     "/etc/systemd/system",
@@ -24,6 +29,7 @@ pub(crate) fn plan_units(
     units: &[UnitEntry],
 ) -> Result<Vec<UnitState>, PlanError> {
     let mut states = Vec::new();
+    let mut preset = Vec::new();
     for u in units {
         let unit_path = format!("{ETC_UNITS}/{}", u.name);
         if let Some(c) = &u.contents {
@@ -55,6 +61,9 @@ pub(crate) fn plan_units(
             p.symlink(&unit_path, "/dev/null", true, 0, 0)?;
         }
         match u.enabled {
+            Some(true) if u.mask || !can_link(p, &u.name)? => {
+                preset.push(format!("enable {}", u.name))
+            }
             Some(true) => enable(p, &u.name, &mut BTreeSet::new())?,
             Some(false) => disable(p, &u.name)?,
             None => {}
@@ -65,7 +74,50 @@ pub(crate) fn plan_units(
             masked: u.mask,
         });
     }
+    write_preset(p, &preset)?;
     Ok(states)
+}
+
+/// Whether `systemctl enable` would make links for `name`: its unit file (or template)
+/// is found and has `[Install]` links or Also=.
+fn can_link(p: &Planner, name: &str) -> Result<bool, PlanError> {
+    let Some((_, text)) = locate(p, name)? else {
+        return Ok(false);
+    };
+    Ok(systemd_unit::parse(&text).is_ok_and(|u| {
+        let info = u.install_info();
+        info.has_links() || !info.also.is_empty()
+    }))
+}
+
+/// Add `lines` to Ignition's preset file, each once (a re-apply adds nothing).
+fn write_preset(p: &mut Planner, lines: &[String]) -> Result<(), PlanError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut text = p.read_text(IGNITION_PRESET)?.unwrap_or_default();
+    let before = text.clone();
+    for line in lines {
+        if !text.lines().any(|l| l == line) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    if text == before {
+        return Ok(());
+    }
+    p.file(
+        IGNITION_PRESET,
+        true,
+        &Some(text.into_bytes()),
+        &[],
+        Some(0o644),
+        0,
+        0,
+    )
 }
 
 fn unit_err(unit: &str, problem: impl Into<String>) -> PlanError {

@@ -345,7 +345,6 @@ fn reference_validation() {
         ),
         (json!({"replace": {"source": "ftp://h/c"}}), "ignition.config.replace.source: unsupported scheme \"ftp\""),
         (json!({"merge": {}}), "ignition.config.merge: invalid type: map, expected a sequence"),
-        (json!({"append": []}), "ignition.config.append: unknown field `append`, expected `merge` or `replace`"),
     ];
     for (refs, want) in cases {
         assert_eq!(err(&with_refs("3.4.0", refs.clone(), "")), want, "{refs}");
@@ -354,16 +353,44 @@ fn reference_validation() {
 
 #[test]
 fn the_merged_result_is_validated_again() {
-    let child = data_url(
-        r#"{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"a.service","mask":true}]}}"#,
-    );
+    let child =
+        data_url(r#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/a/b"}]}}"#);
     assert_eq!(
         err(&with_refs(
             "3.4.0",
             json!({"merge": [{"source": child}]}),
-            r#","systemd":{"units":[{"name":"a.service","contents":"[Service]\nExecStart=/bin/true\n"}]}"#
+            r#","storage":{"files":[{"path":"/a"}]}"#
         )),
-        "ignition.config: merging the referenced configs gives an invalid config: systemd.units[0].mask: mask is true and contents are set: a masked unit is a link to /dev/null, its contents would never be used"
+        "ignition.config: merging the referenced configs gives an invalid config: storage.files[1].path: path \"/a/b\" lies under storage.files[0], which is not a directory"
+    );
+}
+
+/// Each document's unused keys are warned about once, a referenced one's behind its
+/// reference; what a document did not use is not merged either.
+#[test]
+fn warnings_of_every_document_and_unused_keys_stay_unused() {
+    let child = data_url(
+        r#"{"ignition":{"version":"3.0.0"},"passwd":{"users":[{"name":"a","shouldExist":false,"colour":1}]}}"#,
+    );
+    let cfg = ok(&with_refs(
+        "3.4.0",
+        json!({"merge": [{"source": child}], "append": []}),
+        "",
+    ));
+    let w: Vec<String> = cfg.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "ignition.config.append: Unused key append".to_string(),
+            "ignition.config.merge[0].source: passwd.users[0].colour: Unused key colour"
+                .to_string(),
+            "ignition.config.merge[0].source: passwd.users[0].shouldExist: Unused key shouldExist"
+                .to_string(),
+        ]
+    );
+    assert!(
+        cfg.users[0].should_exist,
+        "a 3.0.0 config cannot remove a user"
     );
 }
 
