@@ -93,6 +93,23 @@ pub struct UserEntry {
     pub shell: Option<String>,
     pub system: bool,
     pub should_exist: bool,
+    /// Whose rules make the account (see [`AccountStyle`]).
+    pub style: AccountStyle,
+}
+
+/// Ignition and cloud-init make the same user differently; the agent follows the tool
+/// whose config it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountStyle {
+    /// Ignition's useradd: a missing group in `groups` is an error; ssh keys go to
+    /// `~/.ssh/authorized_keys.d/ignition`.
+    #[default]
+    Ignition,
+    /// cloud-init's: missing groups are created first (groupadd), a busybox image's
+    /// adduser always makes the user's own group, ssh keys are added to
+    /// `~/.ssh/authorized_keys`.
+    CloudInit,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

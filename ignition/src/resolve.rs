@@ -118,6 +118,7 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
                 shell: u.shell.clone(),
                 system: u.system.unwrap_or(false),
                 should_exist: u.should_exist.unwrap_or(true),
+                style: AccountStyle::Ignition,
             });
         }
         for (i, g) in passwd.groups.iter().flatten().enumerate() {

@@ -2,11 +2,18 @@
 //! stage runs them first, so files can be owned by users the config creates): the account
 //! files are edited in memory ([`crate::accounts::edit`]) and each changed one becomes one
 //! atomic file write keeping its mode and owner; home directories (skeleton copied),
-//! moves and removals and `~/.ssh/authorized_keys.d/ignition` become ordinary actions.
+//! moves and removals and ssh keys become ordinary actions.
+//!
+//! Users from cloud-config are made as cloud-init makes them ([`AccountStyle::CloudInit`]):
+//! groups named in `groups` that do not exist are created first (cloud-init's groupadd),
+//! on a busybox image (no login.defs, no useradd) the user gets its own group as busybox
+//! adduser gives it, and keys are added to `~/.ssh/authorized_keys`. Ignition's keys go
+//! to `~/.ssh/authorized_keys.d/ignition`, and an image with sshd gets the drop-in that
+//! makes sshd read that file ([`SSHD_KEYS_DROP_IN`]), as Fedora CoreOS ships one.
 
 use std::os::unix::fs::MetadataExt;
 
-use ignition::{NodeConfig, UserEntry};
+use ignition::{AccountStyle, GroupEntry, NodeConfig, UserEntry};
 
 use crate::accounts::db::{AccountDb, Table};
 use crate::accounts::defaults::UseraddDefaults;
@@ -25,6 +32,13 @@ pub(crate) fn plan_passwd(p: &mut Planner, cfg: &NodeConfig) -> Result<Vec<Strin
     let mut db = AccountDb::load(p.root).map_err(PlanError::Accounts)?;
     let original = db.clone();
     let defs = UseraddDefaults::load(p.root).map_err(PlanError::Accounts)?;
+    // busybox adduser (what cloud-init runs on Alpine and busybox images) always makes
+    // the user's own group; shadow's useradd follows login.defs.
+    let adduser_defs = UseraddDefaults {
+        user_groups: true,
+        ..defs.clone()
+    };
+    let busybox_adduser = is_busybox_adduser(p)?;
     let mut changes = Vec::new();
     let mut homes = Vec::new();
     {
@@ -42,11 +56,38 @@ pub(crate) fn plan_passwd(p: &mut Planner, cfg: &NodeConfig) -> Result<Vec<Strin
             changes.extend(c);
         }
         for (i, u) in cfg.users.iter().enumerate() {
-            let (c, h) = ed.user(u).map_err(|problem| PlanError::Account {
+            let account_err = |problem| PlanError::Account {
                 path: format!("passwd.users[{i}]"),
                 name: u.name.clone(),
                 problem,
-            })?;
+            };
+            let cloud_init = u.style == AccountStyle::CloudInit;
+            if cloud_init && u.should_exist {
+                for g in &u.groups {
+                    let declared = cfg.groups.iter().any(|d| &d.name == g);
+                    if !declared && ed.db.group.get(g).is_none() && g.parse::<u32>().is_err() {
+                        let c = ed
+                            .group(&GroupEntry {
+                                name: g.clone(),
+                                should_exist: true,
+                                ..GroupEntry::default()
+                            })
+                            .map_err(account_err)?;
+                        changes.extend(c);
+                    }
+                }
+            }
+            let (c, h) = if cloud_init && busybox_adduser {
+                Editor {
+                    db: &mut *ed.db,
+                    defs: &adduser_defs,
+                    today: ed.today,
+                }
+                .user(u)
+            } else {
+                ed.user(u)
+            }
+            .map_err(account_err)?;
             changes.extend(c);
             homes.extend(h);
         }
@@ -60,14 +101,61 @@ pub(crate) fn plan_passwd(p: &mut Planner, cfg: &NodeConfig) -> Result<Vec<Strin
     for h in homes {
         home_work(p, h)?;
     }
+    let mut ignition_keys = false;
     for u in cfg
         .users
         .iter()
         .filter(|u| u.should_exist && !u.ssh_authorized_keys.is_empty())
     {
+        ignition_keys |= u.style == AccountStyle::Ignition;
         ssh_keys(p, &db, u)?;
     }
+    if ignition_keys {
+        sshd_reads_authorized_keys_d(p)?;
+    }
     Ok(changes)
+}
+
+/// A root whose accounts are made by busybox adduser: busybox, and no shadow useradd.
+fn is_busybox_adduser(p: &Planner) -> Result<bool, PlanError> {
+    let has = |path: &str| -> Result<bool, PlanError> {
+        Ok(p.root
+            .node(path)
+            .map_err(|e| Planner::io(path, e))?
+            .is_some())
+    };
+    Ok((has("/bin/busybox")? || has("/usr/bin/busybox")?)
+        && !has("/usr/sbin/useradd")?
+        && !has("/sbin/useradd")?
+        && !has("/etc/login.defs")?)
+}
+
+/// The sshd drop-in that makes Ignition's keys count. sshd keeps the first value it
+/// reads; `40-` sorts after the hardening's `00-harmony-cis.conf`, which sets no
+/// AuthorizedKeysFile, so the two never fight.
+pub(crate) const SSHD_KEYS_DROP_IN: &str = "/etc/ssh/sshd_config.d/40-harmony-authorized-keys.conf";
+
+fn sshd_reads_authorized_keys_d(p: &mut Planner) -> Result<(), PlanError> {
+    let has_sshd = ["/usr/sbin/sshd", "/sbin/sshd", "/etc/ssh/sshd_config"]
+        .iter()
+        .map(|path| p.root.node(path).map_err(|e| Planner::io(path, e)))
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .any(Option::is_some);
+    if !has_sshd {
+        return Ok(());
+    }
+    let text = "# Written by harmony-agent: Ignition puts ssh keys in ~/.ssh/authorized_keys.d/ignition.\n\
+                AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys.d/ignition\n";
+    p.file(
+        SSHD_KEYS_DROP_IN,
+        true,
+        &Some(text.as_bytes().to_vec()),
+        &[],
+        Some(0o644),
+        0,
+        0,
+    )
 }
 
 /// shadow's "last changed" day: SOURCE_DATE_EPOCH when set (as shadow 4.13 honours it),
@@ -185,7 +273,8 @@ fn copy_tree(
 }
 
 /// Ignition writes the keys, newline-terminated, to `~/.ssh/authorized_keys.d/ignition`
-/// (0600), creating missing directories 0700 as the user.
+/// (0600), creating missing directories 0700 as the user. cloud-init adds each key not
+/// there yet to `~/.ssh/authorized_keys` (0600), keeping the file's other lines.
 fn ssh_keys(p: &mut Planner, db: &AccountDb, u: &UserEntry) -> Result<(), PlanError> {
     let rec = db.passwd.get(&u.name).cloned().unwrap_or_default();
     let id = |i: usize| rec.get(i).and_then(|f| f.parse::<u32>().ok()).unwrap_or(0);
@@ -195,6 +284,33 @@ fn ssh_keys(p: &mut Planner, db: &AccountDb, u: &UserEntry) -> Result<(), PlanEr
         .map(|h| h.trim_end_matches('/').to_string())
         .unwrap_or_default();
     let ssh = format!("{home}/.ssh");
+    if u.style == AccountStyle::CloudInit {
+        for d in [&home, &ssh] {
+            if !d.is_empty() && p.current(d)?.is_none() {
+                p.directory(d, false, 0o700, uid, gid)?;
+            }
+        }
+        let path = format!("{ssh}/authorized_keys");
+        let mut text = p.read_text(&path)?.unwrap_or_default();
+        for k in &u.ssh_authorized_keys {
+            if !text.lines().any(|l| l.trim() == k.trim()) {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(k.trim());
+                text.push('\n');
+            }
+        }
+        return p.file(
+            &path,
+            true,
+            &Some(text.into_bytes()),
+            &[],
+            Some(0o600),
+            uid,
+            gid,
+        );
+    }
     let dir = format!("{ssh}/authorized_keys.d");
     for d in [&home, &ssh, &dir] {
         if !d.is_empty() && p.current(d)?.is_none() {
@@ -215,3 +331,6 @@ fn ssh_keys(p: &mut Planner, db: &AccountDb, u: &UserEntry) -> Result<(), PlanEr
         gid,
     )
 }
+
+#[cfg(test)]
+mod tests;

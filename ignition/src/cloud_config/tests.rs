@@ -82,6 +82,7 @@ frobnicate: 1
                 shell: Some("/bin/sh".into()),
                 ssh_authorized_keys: vec!["ssh-ed25519 BBBB me@y".into()],
                 should_exist: true,
+                style: crate::AccountStyle::CloudInit,
                 ..UserEntry::default()
             },
             UserEntry {
@@ -93,6 +94,7 @@ frobnicate: 1
                 groups: vec!["wheel".into(), "adm".into()],
                 shell: Some("/bin/sh".into()),
                 should_exist: true,
+                style: crate::AccountStyle::CloudInit,
                 ..UserEntry::default()
             },
         ]

@@ -6,7 +6,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::error::{CloudConfigError, CloudProblem};
 use super::yaml_value::{bool_of, id_of, names_of, string_of, strings_of, wrong};
-use crate::{ConfigWarning, FileEntry, GroupEntry, Owner, UserEntry};
+use crate::{AccountStyle, ConfigWarning, FileEntry, GroupEntry, Owner, UserEntry};
 
 /// The image's default user, what `- default` (or no `users` key) means. cloud-init takes
 /// it from the distro's system_info; Harmony images have this one.
@@ -100,6 +100,7 @@ fn new_user(name: &str, path: &str) -> Result<UserEntry, CloudConfigError> {
     Ok(UserEntry {
         name: name.to_string(),
         should_exist: true,
+        style: AccountStyle::CloudInit,
         ..UserEntry::default()
     })
 }
@@ -130,6 +131,7 @@ fn push_default(users: &mut Vec<UserEntry>, sudo: &mut Vec<(String, Vec<String>)
         gecos: Some("Harmony".to_string()),
         shell: Some("/bin/sh".to_string()),
         should_exist: true,
+        style: AccountStyle::CloudInit,
         ..UserEntry::default()
     });
     sudo.push((DEFAULT_USER.to_string(), vec![DEFAULT_SUDO.to_string()]));
