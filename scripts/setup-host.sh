@@ -31,6 +31,8 @@ fi
 # dbus-daemon, python3-dbus, python3-gi: a real bus and a stand-in systemd for agent/tests/join_dbus.rs
 # systemd: systemd-analyze verify of the API proxy unit (agent/src/ha/proxy_service.rs)
 # openssh-server: sshd -t of the hardening drop-in (builder/src/harden/ssh.rs)
+# openssh-client: ssh and ssh-keygen log in to a booted debian-node with the config's key
+#   (vm-tests/tests/debian_node.rs, ssh_logs_in_with_the_configured_key_and_refuses_another)
 # openscap-scanner, openscap-utils (oscap-chroot), ssg-*: OpenSCAP's CIS scan beside
 #   `harmony verify` (vm-tests/tests/flavours.rs)
 # keepalived: `keepalived -t` on the rendered HA config (agent/src/ha/keepalived.rs)
@@ -52,7 +54,7 @@ required=(
   cloud-init cloud-image-utils genisoimage dosfstools mtools
   nftables iproute2 ipvsadm kmod util-linux haproxy
   docker-registry skopeo python3 python3-venv openssl curl
-  dbus-daemon python3-dbus python3-gi systemd openssh-server
+  dbus-daemon python3-dbus python3-gi systemd openssh-server openssh-client
   openscap-scanner openscap-utils ssg-base ssg-nondebian ssg-debderived ssg-debian
   keepalived virt-v2v
   gcc libc6-dev linux-libc-dev

@@ -276,6 +276,110 @@ fn firewall_is_live_and_ipvs_balances_in_the_booted_node() {
     );
 }
 
+/// Issue 14 item 9: a user and key from the config; a real `ssh` from the host through a
+/// forward logs in with that key (Ignition puts it in `~/.ssh/authorized_keys.d/ignition`,
+/// the agent's sshd drop-in makes sshd read it), and a second key not in the config is
+/// refused. The firewall lets 10.0.2.2 (the host, as QEMU's user network shows it) reach SSH.
+#[test]
+#[ignore = "not yet run against main: debian-node boots only with the squashfs writer that replaced backhand (README, debian-node); drop once it has passed here"]
+fn ssh_logs_in_with_the_configured_key_and_refuses_another() {
+    let out = debian_node_image();
+    let tmp = tempfile::tempdir().unwrap();
+    let keygen = |name: &str| {
+        let key = tmp.path().join(name);
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&key)
+            .status()
+            .expect("ssh-keygen (Debian package openssh-client; scripts/setup-host.sh)");
+        assert!(st.success(), "ssh-keygen failed");
+        key
+    };
+    let (configured, other) = (keygen("configured"), keygen("other"));
+    let public = std::fs::read_to_string(configured.with_extension("pub")).unwrap();
+    let config = json!({
+        "ignition": {"version": "3.3.0"},
+        "passwd": {"users": [{"name": "core", "sshAuthorizedKeys": [public.trim()]}]},
+        "storage": {"files": [
+            {"path": "/etc/harmony/node.yaml", "mode": 384,
+             "contents": {"source": format!("data:,{}", urlencode("role: worker\nfirewall:\n  ssh_sources: [10.0.2.2/32]\n"))}}
+        ]},
+        "systemd": {"units": [{"name": "ssh.service"}]}
+    });
+    let cfg = write_config(tmp.path(), "node.ign", &config);
+    let port = free_port();
+    let opts = VmOptions {
+        ignition: Some(cfg),
+        echo: echo_requested(),
+        memory_mb: 2048,
+        // TCG on a busy host can fail the kernel's IO-APIC timer check (seen here).
+        extra_cmdline: vec!["no_timer_check".into()],
+        medium: MediumChoice::Format(Format::Disk(DiskFormat::Qcow2)),
+        forwards: vec![Forward::loopback_tcp(port, 22)],
+        ..VmOptions::new(out)
+    };
+    let vm = Vm::boot(&opts).expect("starting QEMU");
+    let report = wait_for_first_boot(&vm, BOOT)
+        .unwrap_or_else(|e| panic!("first boot: {e}\n{}", vm.tail().join("\n")));
+    let r = &report.json;
+    println!("{}", report.line);
+    assert_eq!(r["status"], "success", "{r}");
+    assert_eq!(unit(r, "ssh.service")["state"], "active", "{r}");
+    let ssh = |key: &std::path::Path| {
+        std::process::Command::new("ssh")
+            .args(["-p", &port.to_string(), "-i"])
+            .arg(key)
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "ConnectTimeout=20",
+                "core@127.0.0.1",
+                "echo",
+                "SSH-LOGIN-OK",
+            ])
+            .output()
+            .expect("ssh (Debian package openssh-client; scripts/setup-host.sh)")
+    };
+    // The NIC gets its address from networkd's DHCP, possibly after the report.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut login = ssh(&configured);
+    while !login.status.success() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(3));
+        login = ssh(&configured);
+    }
+    let refused = ssh(&other);
+    vm.shutdown().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    println!(
+        "configured key: {:?} {:?}; other key: {:?}",
+        text(&login.stdout),
+        text(&login.stderr),
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        text(&login.stdout),
+        "SSH-LOGIN-OK",
+        "{}",
+        text(&login.stderr)
+    );
+    assert!(
+        !refused.status.success(),
+        "a key not in the config logged in"
+    );
+    assert!(
+        text(&refused.stderr).contains("Permission denied"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
+
 /// Percent-encoding for a `data:,` URL (RFC 2397): everything but unreserved characters.
 fn urlencode(text: &str) -> String {
     text.bytes()
