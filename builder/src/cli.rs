@@ -130,6 +130,10 @@ enum Command {
         /// Blobs larger than this many bytes are uploaded in chunks of this size.
         #[arg(long, default_value_t = crate::oci::push::DEFAULT_CHUNK_SIZE)]
         chunk_size: u64,
+        /// Sign the pushed image as cosign does (ECDSA P-256 PEM private key): the signature
+        /// goes to the same repository under the tag `sha256-<hex>.sig`.
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
     },
 }
 
@@ -296,6 +300,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             creds,
             authfile,
             chunk_size,
+            sign_key,
         } => {
             let credentials = creds
                 .as_deref()
@@ -307,7 +312,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 credentials,
                 authfile,
             };
-            push(&out, &reference, registry, chunk_size)?;
+            push(&out, &reference, registry, chunk_size, sign_key.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { image, json } => {
@@ -366,8 +371,15 @@ fn push(
     reference: &str,
     registry: crate::oci::client::RegistryOptions,
     chunk_size: u64,
+    sign_key: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     use crate::oci::push::{push_layout, PushOptions};
+    use crate::oci::sigstore;
+    // The key is read before anything is pushed: a bad key leaves the registry untouched.
+    let key = sign_key
+        .map(sigstore::load_signing_key)
+        .transpose()
+        .context("--sign-key")?;
     let layout = if out.join("oci-layout").is_file() {
         out.to_path_buf()
     } else {
@@ -391,6 +403,25 @@ fn push(
     let report = push_layout(&layout, &target, &opts)
         .with_context(|| format!("pushing {} to {full}", layout.display()))?;
     println!("{}", report.pinned);
+    if let (
+        Some(key),
+        crate::oci::ImageRef::Registry {
+            registry,
+            repository,
+            ..
+        },
+    ) = (key, &target)
+    {
+        let signature = sigstore::sign_pushed(
+            registry,
+            repository,
+            &report.manifest_digest,
+            &key,
+            &opts.registry,
+        )
+        .with_context(|| format!("signing {}", report.pinned))?;
+        println!("{signature}");
+    }
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use crate::kernel::find_kernel;
 use crate::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::oci::client::RegistryOptions;
 use crate::oci::reference::ImageRef;
+use crate::oci::sigstore::require_signature;
 use crate::oci::{open_image_with, ImageDetails, LayerBlob, LayoutWriter, SourceImage};
 use crate::recipe::{self, Output, Recipe};
 use crate::steps::{self, StepOutput};
@@ -158,6 +159,10 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     // Base (and kernel image) layers, verified as they are opened.
     let base =
         open_resolved(&recipe.base, &recipe, opts, registry).context("opening the base image")?;
+    if let Some(key) = &recipe.base_verify {
+        require_signature(&recipe.base, &base.manifest_digest, key, registry)
+            .context("verifying the base image's signature")?;
+    }
     let kernel_image = match &recipe.kernel_from {
         Some(r) => Some(
             open_resolved(r, &recipe, opts, registry)
@@ -203,8 +208,13 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         .components
         .iter()
         .map(|c| {
-            open_resolved(&c.image, &recipe, opts, registry)
-                .with_context(|| format!("opening component {}'s image {}", c.name, c.image))
+            let image = open_resolved(&c.image, &recipe, opts, registry)
+                .with_context(|| format!("opening component {}'s image {}", c.name, c.image))?;
+            if let Some(key) = &c.verify {
+                require_signature(&c.image, &image.manifest_digest, key, registry)
+                    .with_context(|| format!("verifying component {}'s image signature", c.name))?;
+            }
+            Ok(image)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     /// A step made once the tree it edits is known.

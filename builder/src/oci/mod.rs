@@ -10,6 +10,7 @@ pub mod layout;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod sigstore;
 pub mod writer;
 
 use std::path::Path;

@@ -138,7 +138,7 @@ pub fn push_layout(
     Ok(report)
 }
 
-fn has_blob(client: &mut Client, digest: &str) -> Result<bool, OciError> {
+pub(super) fn has_blob(client: &mut Client, digest: &str) -> Result<bool, OciError> {
     let url = format!("{}/blobs/{digest}", client.base);
     match client.try_send("HEAD", &url, &[], Body::Empty)? {
         Ok(_) => Ok(true),
@@ -197,7 +197,7 @@ fn upload_blob(
 }
 
 /// Where the upload continues: the response's `Location`, made absolute.
-fn next_location(
+pub(super) fn next_location(
     client: &Client,
     response: &ureq::Response,
     url: &str,
@@ -212,7 +212,7 @@ fn next_location(
 }
 
 /// A registry that names what it stored must name what we sent.
-fn check_digest_header(
+pub(super) fn check_digest_header(
     response: &ureq::Response,
     expected: &str,
     url: &str,

@@ -58,10 +58,16 @@ pub(super) fn check(c: &mut Checker, docs: &[ComponentDoc]) -> Vec<ComponentItem
                 None
             }
         };
+        let verify = c.signature_key(
+            &format!("{at}.verify.key"),
+            d.verify.as_ref(),
+            image.as_ref(),
+        );
         if let (Some(image), Some(rendered)) = (image, rendered) {
             items.push(ComponentItem {
                 name: d.name.clone(),
                 image,
+                verify,
                 config_mount: entry.config_mount.to_string(),
                 rendered,
             });

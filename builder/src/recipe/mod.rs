@@ -9,6 +9,7 @@ mod components;
 mod error;
 pub mod locate;
 mod model;
+mod signature;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -105,6 +106,8 @@ pub struct Recipe {
     pub name: String,
     pub version: String,
     pub base: ImageRef,
+    /// `base: {verify: {key}}`: the public key the base's signature must verify with.
+    pub base_verify: Option<PathBuf>,
     pub kernel_from: Option<ImageRef>,
     pub cmdline: Vec<String>,
     pub boot_modules: Vec<String>,
@@ -126,6 +129,8 @@ pub struct Recipe {
 pub struct ComponentItem {
     pub name: String,
     pub image: ImageRef,
+    /// `verify: {key}`: the public key the image's signature must verify with.
+    pub verify: Option<PathBuf>,
     pub config_mount: String,
     pub rendered: crate::components::Rendered,
 }

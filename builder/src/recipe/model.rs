@@ -25,8 +25,9 @@ pub const DEFAULT_CMDLINE: &[&str] = &["console=ttyS0,115200", "quiet"];
 pub struct RecipeDoc {
     pub name: String,
     pub version: String,
-    /// `docker://REGISTRY/REPO@sha256:…` or `:tag`, `oci-layout:DIR[:tag]`, `oci-archive:FILE`.
-    pub base: String,
+    /// `docker://REGISTRY/REPO@sha256:…` or `:tag`, `oci-layout:DIR[:tag]`, `oci-archive:FILE`;
+    /// or `{image: REF, verify: {key: FILE}}` to require a signature.
+    pub base: BaseDoc,
     #[serde(default)]
     pub kernel: KernelDoc,
     /// Installed with the base's own package manager (dnf, apk, apt-get), inside its root.
@@ -53,6 +54,42 @@ pub struct RecipeDoc {
     pub hardening: Option<HardeningDoc>,
     #[serde(default)]
     pub outputs: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an image reference, or a map {image: REFERENCE, verify: {key: FILE}}"
+)]
+pub enum BaseDoc {
+    Reference(String),
+    Verified {
+        image: String,
+        verify: Option<VerifyDoc>,
+    },
+}
+
+impl BaseDoc {
+    pub fn image(&self) -> &str {
+        match self {
+            BaseDoc::Reference(r) | BaseDoc::Verified { image: r, .. } => r,
+        }
+    }
+
+    pub fn verify(&self) -> Option<&VerifyDoc> {
+        match self {
+            BaseDoc::Reference(_) => None,
+            BaseDoc::Verified { verify, .. } => verify.as_ref(),
+        }
+    }
+}
+
+/// `verify: {key: FILE}`: the image must carry a sigstore (cosign) signature that the PEM
+/// public key FILE (relative to the recipe) verifies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyDoc {
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -138,4 +175,7 @@ pub struct ComponentDoc {
     /// Rendered into the component's config; the catalog entry's schema is strict.
     #[serde(default)]
     pub values: serde_yaml_ng::Value,
+    /// Require a signature on the image: `{key: FILE}`.
+    #[serde(default)]
+    pub verify: Option<VerifyDoc>,
 }

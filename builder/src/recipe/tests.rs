@@ -324,3 +324,48 @@ fn kubernetes_versions_are_read_as_written() {
         ["r.yaml:5: kubernetes.version: `v1.31.2` is not a Kubernetes minor version such as \"1.31\""]
     );
 }
+
+#[test]
+fn base_verify_takes_a_p256_public_key_relative_to_the_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    // A P-256 public key as `openssl pkey -pubout` writes it.
+    let key = "-----BEGIN PUBLIC KEY-----\n\
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEglQ0iXkE3tNPDnnz/AWLJBdzCpkE\n\
+Kbb7veHm0apk77kTTFoEDoG1+bPKhpOx9mczW4WvkHY/9Oc5D2BvDQPICw==\n\
+-----END PUBLIC KEY-----\n";
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("keys/base.pub"), key).unwrap();
+    let text = "name: n\nversion: '1'\nbase:\n  image: docker://127.0.0.1:5000/os/base:1\n  \
+                verify: {key: keys/base.pub}\n";
+    let r = parse(text, "r.yaml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.base_verify, Some(dir.path().join("keys/base.pub")));
+    assert_eq!(r.base.to_string(), "docker://127.0.0.1:5000/os/base:1");
+    assert_eq!(parse_ok(MINIMAL).base_verify, None);
+}
+
+#[test]
+fn base_verify_refuses_a_missing_key_and_a_local_image_naming_the_field() {
+    let err = parse_err(
+        "name: n\nversion: '1'\nbase:\n  image: docker://127.0.0.1:5000/os/base:1\n  \
+         verify: {key: nope.pub}\n",
+    );
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with("r.yaml:5: base.verify.key: /nonexistent/nope.pub: cannot read the key"),
+        "{err:?}"
+    );
+    let err = parse_err(
+        "name: n\nversion: '1'\nbase:\n  image: oci-layout:base:latest\n  verify: {key: k.pub}\n",
+    );
+    assert!(
+        err[0].contains(
+            "base.verify.key: oci-layout:base:latest: signatures are read from a registry"
+        ),
+        "{err:?}"
+    );
+    let err = parse_err("name: n\nversion: '1'\nbase: {verify: {key: k.pub}}\n");
+    assert!(
+        err[0].contains("an image reference, or a map {image: REFERENCE, verify: {key: FILE}}"),
+        "{err:?}"
+    );
+}

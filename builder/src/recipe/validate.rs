@@ -15,6 +15,8 @@ use crate::oci::reference::ImageRef;
 
 pub(super) struct Checker<'a> {
     label: &'a str,
+    /// The recipe's directory: relative paths (keys) resolve against it.
+    pub(super) dir: &'a Path,
     locations: &'a FieldLocations,
     errors: Vec<RecipeError>,
 }
@@ -123,6 +125,7 @@ pub(super) fn validate(
 ) -> Result<Recipe, RecipeErrors> {
     let mut c = Checker {
         label,
+        dir,
         locations,
         errors: Vec::new(),
     };
@@ -139,7 +142,12 @@ pub(super) fn validate(
     if doc.version.trim().is_empty() || doc.version.chars().any(char::is_whitespace) {
         c.fail("version", "must be a non-empty word, e.g. 1.0.0");
     }
-    let base = c.image_ref("base", &doc.base);
+    let base_field = match &doc.base {
+        super::model::BaseDoc::Reference(_) => "base",
+        super::model::BaseDoc::Verified { .. } => "base.image",
+    };
+    let base = c.image_ref(base_field, doc.base.image());
+    let base_verify = c.signature_key("base.verify.key", doc.base.verify(), base.as_ref());
     let kernel_from = doc
         .kernel
         .from
@@ -379,6 +387,7 @@ pub(super) fn validate(
         name: doc.name,
         version: doc.version,
         base: base.expect("checked above"),
+        base_verify,
         kernel_from,
         cmdline,
         boot_modules,
