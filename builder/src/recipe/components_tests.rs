@@ -67,3 +67,27 @@ fn unknown_components_and_value_keys_are_errors_with_lines() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_component_verify_key_is_read_and_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    // A P-256 public key as `openssl pkey -pubout` writes it.
+    let key = "-----BEGIN PUBLIC KEY-----\n\
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEglQ0iXkE3tNPDnnz/AWLJBdzCpkE\n\
+Kbb7veHm0apk77kTTFoEDoG1+bPKhpOx9mczW4WvkHY/9Oc5D2BvDQPICw==\n\
+-----END PUBLIC KEY-----\n";
+    std::fs::write(dir.path().join("prom.pub"), key).unwrap();
+    let text = format!(
+        "{MINIMAL}components:\n  - name: prometheus\n    image: docker://docker.io/prom/prometheus@{PIN}\n    verify: {{key: prom.pub}}\n"
+    );
+    let r = parse(&text, "r.yaml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.components[0].verify, Some(dir.path().join("prom.pub")));
+    let err = errors(&text);
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(
+        err[0].starts_with(
+            "r.yaml:7: components[0].verify.key: /nonexistent/prom.pub: cannot read the key"
+        ),
+        "{err:?}"
+    );
+}
