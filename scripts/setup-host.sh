@@ -45,6 +45,8 @@ fi
 # strace: agent/tests/durability_syncs.rs traces the fsyncs and syncfs calls of apply
 # mmdebstrap (+ uidmap for unprivileged builds): the debian-node base, installed with
 #   maintainer scripts (`harmony base debian --mode install`; vm-tests/tests/debian_node.rs)
+# sbsigntool: `sbverify --cert` checks the UKI's Authenticode signature
+#   (builder/src/emit/pe_authenticode.rs tests)
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools squashfs-tools-ng erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
@@ -61,6 +63,7 @@ required=(
   libsqlite3-dev rpm
   strace
   mmdebstrap uidmap
+  sbsigntool
 )
 # Packages above that bring a host service: the tests start their own (on loopback, in
 # namespaces, with their own config), so the service must not run on this host.
@@ -134,3 +137,6 @@ pip_tool() {
 # spdx-tools: pyspdxtools validates every build's NAME.spdx.json (builder/src/sbom tests,
 #   vm-tests/tests/reproducible.rs)
 pip_tool spdx-tools==0.8.5 pyspdxtools
+# virt-firmware: virt-fw-vars enrolls the image's certificate in a fresh OVMF variable store
+#   (`harmony run --secure-boot`; builder/src/run/secure_boot.rs, vm-tests/tests/secure_boot.rs)
+pip_tool virt-firmware==26.10 virt-fw-vars

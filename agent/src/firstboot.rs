@@ -66,6 +66,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         commands: Vec::new(),
         node_role: Vec::new(),
         join: None,
+        provenance: crate::provenance::read(&opts.root, &opts.host),
     };
     let configured = configure(opts, &root, &mut report);
     if configured.is_ok() {

@@ -15,6 +15,7 @@ pub mod init_system;
 pub mod join;
 pub mod node_role;
 pub mod plan;
+pub mod provenance;
 pub mod report;
 pub mod sd_notify;
 pub use ignition::rfc3339;

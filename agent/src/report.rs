@@ -39,6 +39,10 @@ pub struct Report {
     /// there are node settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join: Option<crate::join::JoinSection>,
+    /// What the node can prove it booted: `secure_boot`, `verity_root_hash`, `image`
+    /// (provenance.rs), as fields of the report itself.
+    #[serde(flatten)]
+    pub provenance: crate::provenance::Provenance,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,11 @@ enum Command {
         /// the build has it, else the first disk image it has.
         #[arg(long)]
         format: Option<crate::run::medium::Format>,
+        /// Boot the disk image under OVMF's Secure Boot firmware (q35, SMM), Secure Boot
+        /// enforced, with the build's `secure-boot.crt` enrolled in db of a fresh variable
+        /// store. Needs --format raw, qcow2 or vmdk.
+        #[arg(long)]
+        secure_boot: bool,
         /// Forward a host port to a guest port through QEMU's user network (repeatable):
         /// `tcp:HOSTADDR:HOSTPORT-:GUESTPORT`, e.g. `tcp:127.0.0.1:8080-:80`. The guest
         /// needs an address from QEMU's DHCP (busybox images: `--append ip=dhcp`).
@@ -251,6 +256,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             disks,
             quiet,
             format,
+            secure_boot,
             forwards,
             exec,
         } => {
@@ -266,6 +272,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     crate::run::medium::MediumChoice::Format(f)
                 }),
                 forwards,
+                secure_boot,
             };
             let timeout = Duration::from_secs(timeout);
             let Some(exec) = exec else {
@@ -451,6 +458,29 @@ mod tests {
         let shown: Vec<String> = forwards.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["tcp:127.0.0.1:8080-:80", "tcp::2222-:22"]);
         assert_eq!(exec.as_deref(), Some("curl -sf http://127.0.0.1:8080/"));
+    }
+
+    #[test]
+    fn run_takes_secure_boot_with_a_disk_format() {
+        let cli = parse(&["run", "out", "--format", "qcow2", "--secure-boot"]).unwrap();
+        let Command::Run {
+            secure_boot,
+            format,
+            ..
+        } = cli.command
+        else {
+            panic!("not run");
+        };
+        assert!(secure_boot);
+        assert_eq!(format.map(|f| f.to_string()).as_deref(), Some("qcow2"));
+        let cli = parse(&["run", "out"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Run {
+                secure_boot: false,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::console::Console;
 use crate::extra_args;
 use crate::initrd::{self, InitrdLoader};
 use crate::sections::{self, Section};
+use crate::security_override;
 
 pub struct Firmware {
     image: efi::Handle,
@@ -161,6 +162,11 @@ fn start_kernel(
 ) -> Result<efi::Status, Failure> {
     let bs = fw.boot_services();
     let mut kernel: efi::Handle = null_mut();
+    // Secure Boot verified the kernel as part of this image: let LoadImage take it.
+    let hooked = extra_args::secure_boot(fw).then(|| {
+        // SAFETY: boot services run; uninstalled right after LoadImage, below.
+        unsafe { security_override::install(bs, linux.ptr, linux.len) }
+    });
     // SAFETY: the .linux bytes stay mapped; LoadImage copies them.
     let status = unsafe {
         ((*bs).load_image)(
@@ -172,6 +178,10 @@ fn start_kernel(
             &mut kernel,
         )
     };
+    if let Some(hooked) = hooked {
+        // SAFETY: from install above.
+        unsafe { security_override::uninstall(hooked) };
+    }
     if status.is_error() {
         return Err(fail("LoadImage refused the .linux section", status));
     }

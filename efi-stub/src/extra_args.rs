@@ -89,7 +89,7 @@ fn add(console: &Console, line: &mut Cmdline, source: &[u8], extra: &[u8]) {
 }
 
 /// The EFI global variable `SecureBoot` is 1.
-fn secure_boot(fw: &Firmware) -> bool {
+pub fn secure_boot(fw: &Firmware) -> bool {
     let mut name: [u16; 11] = [0; 11];
     for (slot, b) in name.iter_mut().zip(b"SecureBoot") {
         *slot = u16::from(*b);

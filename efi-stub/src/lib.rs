@@ -5,7 +5,9 @@
 //! Linux initrd media LoadFile2 protocol, load the kernel's EFI stub with LoadImage, give
 //! it the command line as its load options and start it. Extra kernel arguments (load
 //! options, SMBIOS OEM string `io.systemd.stub.kernel-cmdline-extra=`) are appended to
-//! the built-in line, never replace it (cmdline.rs, extra_args.rs). Every failure is printed on the
+//! the built-in line, never replace it (cmdline.rs, extra_args.rs); under Secure Boot none
+//! are read, and the kernel, verified as part of this image, is loaded past the firmware's
+//! signature check (security_override.rs). Every failure is printed on the
 //! firmware console with the EFI status, then returned to the firmware.
 // The host's std only for `cargo test` of the pure parsers and for the fuzz targets
 // (fuzz/, built with `--cfg fuzzing`).
@@ -23,6 +25,7 @@ mod load_options;
 #[cfg(not(any(test, fuzzing)))]
 mod mem;
 mod sections;
+mod security_override;
 pub mod smbios;
 
 use r_efi::efi;

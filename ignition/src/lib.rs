@@ -15,6 +15,7 @@ mod error;
 pub mod fetch;
 pub mod hash;
 mod http_headers;
+pub mod image_identity;
 pub mod lenient;
 pub mod limits;
 pub mod merge;

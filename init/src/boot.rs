@@ -16,7 +16,7 @@ use crate::disk_args::DiskArgs;
 use crate::disk_root::mount_disk_root;
 use crate::kernel_modules::load_all;
 use crate::module_list::{parse_module_list, MODULE_LIST_PATH};
-use crate::mounts::{create_dir, mount_early_filesystems, mount_fs};
+use crate::mounts::{create_dir, mount_early_filesystems, mount_efivars, mount_fs};
 use crate::state_disk::wait_for_label;
 use crate::switch_root::{switch_root, Carry};
 
@@ -55,6 +55,12 @@ pub fn run() -> anyhow::Result<Infallible> {
         ))
     });
     say(format_args!("modules: {report}"));
+    // Not fatal: the node boots without it, and reports secure_boot false.
+    if let Err(e) = mount_efivars() {
+        warn(format_args!(
+            "{e}; the firmware's variables are not readable"
+        ));
+    }
 
     // From here on a failure may be a missing driver's fault: say which failed.
     let mounted = match &disk {

@@ -74,6 +74,22 @@ pub fn mount_early_filesystems() -> Result<(), MountError> {
     )
 }
 
+/// Where a UEFI boot's kernel shows the firmware, and where its variables are mounted.
+pub const EFI_FIRMWARE_DIR: &str = "/sys/firmware/efi";
+pub const EFIVARS_DIR: &str = "/sys/firmware/efi/efivars";
+
+/// efivarfs on a UEFI boot (after the modules: it is `efivarfs.ko` in Debian's kernels),
+/// as systemd mounts it: harmony-agent reads the SecureBoot variable there, and it moves
+/// to the new root with /sys. Ok(false): not a UEFI boot.
+pub fn mount_efivars() -> Result<bool, MountError> {
+    if !Path::new(EFI_FIRMWARE_DIR).is_dir() {
+        return Ok(false);
+    }
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs("efivarfs", Path::new(EFIVARS_DIR), "efivarfs", flags, None)?;
+    Ok(true)
+}
+
 /// `mount --move from to`, creating `to` first.
 pub fn move_mount(from: &Path, to: &Path) -> Result<(), MountError> {
     create_dir(to)?;

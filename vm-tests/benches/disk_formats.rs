@@ -203,6 +203,7 @@ fn main() -> anyhow::Result<()> {
         name: &report.manifest.name,
         version: &report.manifest.version,
         source_date_epoch: 0,
+        secure_boot: false,
     };
     let (q, q_time) = timed(|| emit_qcow2(&inputs));
     let q = q?;

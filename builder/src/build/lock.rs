@@ -19,7 +19,15 @@ pub struct Lock {
     /// harmony-efi-stub, when the build writes a disk image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efi_stub: Option<BinaryLock>,
+    /// The certificate of the recipe's `secure_boot` key (the key itself is never written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_boot: Option<SecureBootLock>,
     pub source_date_epoch: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecureBootLock {
+    pub cert_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -35,7 +35,7 @@ use crate::tree::unpack::apply_layer;
 use crate::tree::Tree;
 use artifact_cache::{ArtifactCache, InputKey, Source};
 use layer_cache::LayerCache;
-use lock::{BinaryLock, ImageLock, KernelLock, Lock, RecipeLock, StepLock};
+use lock::{BinaryLock, ImageLock, KernelLock, Lock, RecipeLock, SecureBootLock, StepLock};
 
 pub struct BuildOptions {
     /// None: the embedded default recipe.
@@ -301,6 +301,18 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     // Everything below reads the tree these layers make: this names it.
     let tree_digest = hex::encode(chain.finalize());
 
+    let out = staged.path();
+    let mut artifacts: Vec<Artifact> = Vec::new();
+    // The OCI image is the layers alone; what follows changes only the root the node boots.
+    let mut manifest_digest = None;
+    if recipe.wants(&Output::Oci) {
+        let oci = write_oci(out, &recipe, &layers, opts.source_date_epoch)?;
+        manifest_digest = Some(format!("sha256:{}", oci.sha256));
+        artifacts.push(oci);
+        phases.done("oci");
+    }
+    let image_identity = bake_image_identity(&mut tree, &recipe, manifest_digest)?;
+
     // SELinux labels from the image's own policy, on the root the node boots (the OCI
     // layers stay unlabelled, as bootc images are).
     if let Some(labelled) = crate::selinux::label_tree(&mut tree)? {
@@ -336,20 +348,17 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         agent: agent.as_ref().map(|a| binary_lock(&a.bytes)),
         init: binary_lock(&init.bytes),
         efi_stub: efi_stub.as_ref().map(|s| binary_lock(&s.bytes)),
+        secure_boot: recipe.secure_boot.as_ref().map(|s| SecureBootLock {
+            cert_sha256: hex::encode(Sha256::digest(s.cert_pem.as_bytes())),
+        }),
         source_date_epoch: opts.source_date_epoch,
     };
 
-    let out = staged.path();
     let artifact_cache = ArtifactCache::new(&opts.cache);
     let mut cached_artifacts = 0;
     let mut count = |source: Source| cached_artifacts += usize::from(source == Source::Cache);
-    let mut artifacts: Vec<Artifact> = Vec::new();
     let cmdline = recipe.cmdline.join(" ");
     let recipe_sha256 = &lock.recipe.sha256;
-    if recipe.wants(&Output::Oci) {
-        artifacts.push(write_oci(out, &recipe, &layers, opts.source_date_epoch)?);
-        phases.done("oci");
-    }
     if recipe.wants(&Output::Pxe) || recipe.wants(&Output::Disk) {
         let inputs = PxeInputs {
             tree: &tree,
@@ -361,6 +370,7 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
         };
         let key = InputKey::new("boot-files").map(|k| {
             k.with("tree", &tree_digest)
+                .with("image_identity", &image_identity)
                 .with("init", &lock.init.sha256)
                 .with("boot_modules", recipe.boot_modules.join("\0"))
                 .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
@@ -400,6 +410,7 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
                 name: &recipe.name,
                 version: &recipe.version,
                 source_date_epoch: opts.source_date_epoch,
+                signer: recipe.secure_boot.as_ref().map(|s| &*s.signer),
             };
             // The recipe's digest stands for every setting the disk reads from it.
             let key = InputKey::new("disk").map(|k| {
@@ -409,12 +420,21 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
                     .with("cmdline", &cmdline)
                     .with("efi_stub", Sha256::digest(&stub.bytes))
                     .with("recipe", recipe_sha256)
+                    .with(
+                        "secure_boot_cert",
+                        lock.secure_boot
+                            .as_ref()
+                            .map_or("", |s| s.cert_sha256.as_str()),
+                    )
                     .with("source_date_epoch", opts.source_date_epoch.to_le_bytes())
                     .finish()
             });
             let (disk, source) =
                 artifact_cache.files(key, out, || Ok(vec![emit_disk_image(&disk, out)?]))?;
             artifacts.extend(disk);
+            if let Some(secure_boot) = &recipe.secure_boot {
+                artifacts.push(write_secure_boot_cert(out, secure_boot)?);
+            }
             count(source);
             phases.done_from("disk", source);
         }
@@ -564,6 +584,54 @@ fn write_sbom(
     crate::sbom::write_sbom(&inputs, out).context("writing the SBOM")
 }
 
+/// `/usr/lib/harmony/image.json` in the booted root: the image's name, version and OCI
+/// manifest digest, which harmony-agent reports (agent/src/provenance.rs). Returns its
+/// bytes: the layers' digest does not cover them, so the boot files' cache key adds them.
+fn bake_image_identity(
+    tree: &mut Tree,
+    recipe: &Recipe,
+    manifest_digest: Option<String>,
+) -> anyhow::Result<Vec<u8>> {
+    use crate::tree::{Entry, Kind, Meta};
+    use ignition::image_identity::{ImageIdentity, IMAGE_IDENTITY_PATH};
+    let identity = ImageIdentity {
+        name: recipe.name.clone(),
+        version: recipe.version.clone(),
+        manifest_digest,
+    };
+    let path = IMAGE_IDENTITY_PATH.trim_start_matches('/');
+    let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+    tree.mkdir_all(parent, &Meta::new(0o755))
+        .with_context(|| format!("creating /{parent} for the image identity"))?;
+    let mut bytes = serde_json::to_vec_pretty(&identity)?;
+    bytes.push(b'\n');
+    tree.insert(
+        path,
+        Entry {
+            kind: Kind::File(std::sync::Arc::new(bytes.clone())),
+            meta: Meta::new(0o644),
+        },
+    )
+    .with_context(|| format!("writing {IMAGE_IDENTITY_PATH}"))?;
+    Ok(bytes)
+}
+
+/// `OUT/secure-boot.crt`: the certificate that signed the UKI, for the firmware's db
+/// (`harmony run --secure-boot` enrolls it; README, "Secure Boot").
+fn write_secure_boot_cert(
+    out: &Path,
+    secure_boot: &recipe::SecureBoot,
+) -> anyhow::Result<Artifact> {
+    let bytes = secure_boot.cert_pem.as_bytes();
+    let path = out.join(crate::run::secure_boot::CERT_FILE);
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Artifact::of_bytes(
+        crate::run::secure_boot::CERT_FILE,
+        crate::run::secure_boot::CERT_KIND,
+        bytes,
+    ))
+}
+
 /// disk.qcow2, disk.vmdk and NAME.ova, as the recipe asks, converted from disk.raw.
 fn emit_disk_formats(
     recipe: &Recipe,
@@ -579,6 +647,7 @@ fn emit_disk_formats(
         name: &recipe.name,
         version: &recipe.version,
         source_date_epoch: opts.source_date_epoch,
+        secure_boot: recipe.secure_boot.is_some(),
     };
     let mut artifacts = Vec::new();
     if recipe.wants(&Output::Qcow2) {

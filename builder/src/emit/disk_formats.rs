@@ -24,6 +24,8 @@ pub struct DiskFormatInputs<'a> {
     pub name: &'a str,
     pub version: &'a str,
     pub source_date_epoch: i64,
+    /// The recipe signs the UKI (`secure_boot`): the OVA's VM boots with Secure Boot on.
+    pub secure_boot: bool,
 }
 
 /// `OUT/disk.qcow2`.
@@ -53,6 +55,7 @@ pub fn emit_ova(i: &DiskFormatInputs, vmdk: Option<&VmdkSummary>) -> Result<Arti
                 vmdk,
                 vmdk_summary: summary,
                 source_date_epoch: i.source_date_epoch,
+                secure_boot: i.secure_boot,
             },
         )
     };
@@ -125,6 +128,7 @@ mod tests {
             name: "node",
             version: "1.0",
             source_date_epoch: 0,
+            secure_boot: false,
         }
     }
 

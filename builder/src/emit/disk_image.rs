@@ -19,6 +19,7 @@ use super::esp::{esp_image, esp_size};
 use super::gpt::{ESP_TYPE, SECTOR};
 use super::pxe::BootFiles;
 use super::uki::{unified_kernel_image, UkiParts};
+use super::uki_signer::UkiSigner;
 use super::verified_root::{
     VerifiedRoot, ROOT_PARTITION_NAME, ROOT_TYPE, VAR_PARTITION_NAME, VAR_TYPE,
     VAR_UNFORMATTED_ATTRIBUTE, VERITY_PARTITION_NAME, VERITY_TYPE,
@@ -52,6 +53,8 @@ pub struct DiskInputs<'a> {
     pub name: &'a str,
     pub version: &'a str,
     pub source_date_epoch: i64,
+    /// The recipe's `secure_boot` key: the UKI is signed with it.
+    pub signer: Option<&'a UkiSigner>,
 }
 
 /// The image's os-release (`.osrel`): its own file if it has one, else one naming the recipe.
@@ -85,6 +88,7 @@ pub fn emit_disk_image(inputs: &DiskInputs, out_dir: &Path) -> Result<Artifact, 
             linux: inputs.kernel.vmlinuz.as_slice(),
             initrd: inputs.boot.initramfs.clone(),
         },
+        inputs.signer,
     )?;
     // The volume serial number follows the content, like every GUID on the disk.
     let digest = Sha256::digest(&uki);
@@ -188,6 +192,7 @@ mod tests {
                 name: "test-image",
                 version: "1.2.3",
                 source_date_epoch: 0,
+                signer: None,
             },
             out,
         )

@@ -24,6 +24,8 @@ pub struct OvaInputs<'a> {
     pub vmdk: &'a Path,
     pub vmdk_summary: &'a VmdkSummary,
     pub source_date_epoch: i64,
+    /// The UKI is signed: the OVF turns Secure Boot on.
+    pub secure_boot: bool,
 }
 
 /// Write the OVA at `out` (a temporary file beside it, renamed when complete).
@@ -45,6 +47,7 @@ pub fn write_ova(out: &Path, i: &OvaInputs) -> Result<(), EmitError> {
         vmdk_size,
         capacity: i.vmdk_summary.capacity,
         populated: i.vmdk_summary.populated,
+        secure_boot: i.secure_boot,
     });
     let ovf_name = format!("{}.ovf", i.name);
     let manifest = format!(
@@ -147,6 +150,7 @@ mod tests {
                 vmdk: &vmdk,
                 vmdk_summary: &summary,
                 source_date_epoch: epoch,
+                secure_boot: false,
             },
         )
         .unwrap();

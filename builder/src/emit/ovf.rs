@@ -1,5 +1,6 @@
 //! The OVF 1.0 descriptor of the OVA: one virtual machine for vSphere (hardware version
-//! vmx-13, UEFI firmware without secure boot, a paravirtual SCSI controller holding the
+//! vmx-13, UEFI firmware (Secure Boot on when the recipe signs the UKI, as vSphere
+//! exports such a VM: `uefi.secureBoot.enabled` TRUE), a paravirtual SCSI controller holding the
 //! streamOptimized disk, a vmxnet3 NIC — Debian's cloud kernel drives both, and has no
 //! LSI Logic or e1000 driver), and vApp properties that vSphere hands to the guest
 //! through the OVF environment in guestinfo (`ovf:transport="com.vmware.guestInfo"`),
@@ -23,6 +24,8 @@ pub struct OvfInputs<'a> {
     pub capacity: u64,
     /// Bytes of disk that hold data.
     pub populated: u64,
+    /// The UKI is signed (recipe `secure_boot`): the VM boots with Secure Boot on.
+    pub secure_boot: bool,
 }
 
 /// A vApp property: `(key, label, description)`. The keys are the guestinfo keys the
@@ -155,7 +158,7 @@ pub fn ovf_descriptor(i: &OvfInputs) -> String {
         <rasd:ResourceType>10</rasd:ResourceType>
       </Item>
       <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="efi"/>
-      <vmw:Config ovf:required="false" vmw:key="uefi.secureBoot.enabled" vmw:value="false"/>
+      <vmw:Config ovf:required="false" vmw:key="uefi.secureBoot.enabled" vmw:value="{secure_boot}"/>
     </VirtualHardwareSection>
     <ProductSection ovf:required="false">
       <Info>Node configuration, read by harmony-agent at first boot</Info>
@@ -166,6 +169,7 @@ pub fn ovf_descriptor(i: &OvfInputs) -> String {
 </Envelope>
 "#,
         vmdk_size = i.vmdk_size,
+        secure_boot = if i.secure_boot { "TRUE" } else { "false" },
         capacity = i.capacity,
         populated = i.populated,
     )
@@ -248,7 +252,33 @@ pub(crate) mod tests {
             vmdk_size: 123_456,
             capacity: 1 << 30,
             populated: 65536 * 100,
+            secure_boot: false,
         })
+    }
+
+    #[test]
+    fn a_signed_image_asks_for_secure_boot_and_stays_valid() {
+        let plain = sample();
+        assert!(plain.contains(r#"vmw:key="uefi.secureBoot.enabled" vmw:value="false""#));
+        let signed = ovf_descriptor(&OvfInputs {
+            name: "harmony-default",
+            version: "0.1.0",
+            vmdk_name: "harmony-default-disk1.vmdk",
+            vmdk_size: 123_456,
+            capacity: 1 << 30,
+            populated: 65536 * 100,
+            secure_boot: true,
+        });
+        for needle in [
+            r#"<vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="efi"/>"#,
+            r#"<vmw:Config ovf:required="false" vmw:key="uefi.secureBoot.enabled" vmw:value="TRUE"/>"#,
+        ] {
+            assert!(signed.contains(needle), "{needle}\n{signed}");
+        }
+        let Some((ok, text)) = xmllint(&signed) else {
+            return;
+        };
+        assert!(ok && text.contains("validates"), "{text}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod components;
 mod error;
 pub mod locate;
 mod model;
+mod secure_boot;
 mod signature;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{RecipeError, RecipeErrors};
 pub use model::{RecipeDoc, DEFAULT_BOOT_MODULES, DEFAULT_CMDLINE};
+pub use secure_boot::SecureBoot;
 
 use crate::kubernetes::KubernetesVersion;
 use crate::oci::reference::ImageRef;
@@ -121,6 +123,8 @@ pub struct Recipe {
     pub kubernetes: Option<KubernetesVersion>,
     pub hardening: Option<Hardening>,
     pub components: Vec<ComponentItem>,
+    /// `secure_boot`: the disk image's UKI is signed.
+    pub secure_boot: Option<SecureBoot>,
     pub outputs: Vec<Output>,
 }
 

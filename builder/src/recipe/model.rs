@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 /// Modules harmony-init loads before it mounts the root: loop + squashfs for the root
 /// image, overlay for the writable layer, virtio for QEMU disks and NICs, fw_cfg for the
-/// agent's config, dm_verity for a disk boot's verified root. ext4 (state disk, /var) is
-/// built into Debian's cloud kernel.
+/// agent's config, dm_verity for a disk boot's verified root, efivarfs for the firmware's
+/// variables (the agent reports SecureBoot). ext4 (state disk, /var) is built into
+/// Debian's cloud kernel.
 pub const DEFAULT_BOOT_MODULES: &[&str] = &[
     "loop",
     "squashfs",
@@ -16,6 +17,7 @@ pub const DEFAULT_BOOT_MODULES: &[&str] = &[
     "virtio_scsi",
     "qemu_fw_cfg",
     "dm_verity",
+    "efivarfs",
 ];
 
 pub const DEFAULT_CMDLINE: &[&str] = &["console=ttyS0,115200", "quiet"];
@@ -52,6 +54,9 @@ pub struct RecipeDoc {
     pub kubernetes: Option<KubernetesDoc>,
     #[serde(default)]
     pub hardening: Option<HardeningDoc>,
+    /// Sign the disk image's UKI for UEFI Secure Boot.
+    #[serde(default)]
+    pub secure_boot: Option<SecureBootDoc>,
     #[serde(default)]
     pub outputs: Option<Vec<String>>,
 }
@@ -90,6 +95,16 @@ impl BaseDoc {
 #[serde(deny_unknown_fields)]
 pub struct VerifyDoc {
     pub key: String,
+}
+
+/// `secure_boot: {key: FILE, cert: FILE}`: PEM files relative to the recipe's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureBootDoc {
+    /// The private key: RSA (2048 bits or more) or ECDSA P-256, unencrypted.
+    pub key: String,
+    /// Its X.509 certificate: what a firmware's db must hold.
+    pub cert: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

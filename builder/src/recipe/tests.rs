@@ -369,3 +369,75 @@ fn base_verify_refuses_a_missing_key_and_a_local_image_naming_the_field() {
         "{err:?}"
     );
 }
+
+#[test]
+fn secure_boot_reads_key_and_cert_relative_to_the_recipe() {
+    let Some((key, cert)) =
+        crate::emit::uki_signer::tests::openssl_key_and_cert(&["-newkey", "rsa:2048"])
+    else {
+        harmony_test_support::skip("tool openssl not installed: Debian package openssl");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("keys/db.key"), &key).unwrap();
+    std::fs::write(dir.path().join("keys/db.crt"), &cert).unwrap();
+    let text = format!(
+        "{MINIMAL}secure_boot: {{key: keys/db.key, cert: keys/db.crt}}\noutputs: [disk, ova]\n"
+    );
+    let r = parse(&text, "r.yaml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let sb = r.secure_boot.unwrap();
+    assert_eq!(sb.key, dir.path().join("keys/db.key"));
+    assert_eq!(sb.cert_pem, cert);
+    assert!(
+        !format!("{sb:?}").contains("PRIVATE"),
+        "Debug never shows the key"
+    );
+
+    // Each problem names the file, the field and what is wrong.
+    let errors = |text: &str| -> Vec<String> {
+        parse(text, "r.yaml", dir.path())
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    let e = errors(&format!(
+        "{MINIMAL}secure_boot: {{key: keys/missing.key, cert: keys/missing.crt}}\noutputs: [disk]\n"
+    ));
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("r.yaml:4: secure_boot.key: cannot read ") && e[0].contains("missing.key"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("r.yaml:4: secure_boot.cert: cannot read ")
+            && e[1].contains("missing.crt"),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{MINIMAL}secure_boot: {{key: keys/db.key, cert: keys/db.key}}\noutputs: [disk]\n"
+    ));
+    assert!(
+        e[0].starts_with("r.yaml:4: secure_boot.cert: ") && e[0].contains("no CERTIFICATE block"),
+        "{e:?}"
+    );
+    std::fs::write(dir.path().join("keys/plain.txt"), "hello").unwrap();
+    let e = errors(&format!(
+        "{MINIMAL}secure_boot:\n  key: keys/plain.txt\n  cert: keys/db.crt\noutputs: [disk]\n"
+    ));
+    assert!(
+        e[0].starts_with("r.yaml:5: secure_boot.key: ") && e[0].contains("not a PEM file"),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{MINIMAL}secure_boot: {{key: keys/db.key, cert: keys/db.crt}}\noutputs: [pxe]\n"
+    ));
+    assert!(
+        e[0].contains("secure_boot: signs the disk image's UKI: add `disk`"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{MINIMAL}secure_boot: {{key: keys/db.key}}\n"));
+    assert!(e[0].contains("cert"), "{e:?}");
+}

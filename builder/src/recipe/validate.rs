@@ -377,6 +377,8 @@ pub(super) fn validate(
         }
     }
 
+    let secure_boot = super::secure_boot::check(&mut c, doc.secure_boot.as_ref(), dir, &outputs);
+
     if !c.errors.is_empty() {
         return Err(RecipeErrors(c.errors));
     }
@@ -400,6 +402,7 @@ pub(super) fn validate(
         kubernetes,
         hardening,
         components,
+        secure_boot,
         outputs,
     })
 }

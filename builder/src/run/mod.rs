@@ -5,6 +5,7 @@ pub mod console;
 pub mod forward;
 pub mod host_command;
 pub mod medium;
+pub mod secure_boot;
 pub mod vm;
 
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ use super::accel::{choose_accel, Accel};
 use super::console::{Console, WaitError};
 use super::forward::Forward;
 use super::medium::{self, DiskFormat, Medium, MediumChoice};
+use super::secure_boot;
 use super::RunError;
 use crate::manifest::Manifest;
 
@@ -40,6 +41,8 @@ pub struct VmOptions {
     pub medium: MediumChoice,
     /// QEMU user-network host forwards (`--forward`), the same for every medium.
     pub forwards: Vec<Forward>,
+    /// `--secure-boot`: a disk image under OVMF's Secure Boot firmware (secure_boot.rs).
+    pub secure_boot: bool,
 }
 
 impl VmOptions {
@@ -54,6 +57,7 @@ impl VmOptions {
             echo: false,
             medium: MediumChoice::Auto,
             forwards: Vec::new(),
+            secure_boot: false,
         }
     }
 }
@@ -63,9 +67,9 @@ pub struct Vm {
     stdin: Mutex<ChildStdin>,
     console: Console,
     qemu_stderr: Console,
-    /// initramfs + rootfs concatenated (PXE boots); QEMU reads it at start, kept until
-    /// the VM is gone.
-    _initrd: Option<tempfile::NamedTempFile>,
+    /// initramfs + rootfs concatenated (PXE boots), or the run's own UEFI variable store
+    /// (`--secure-boot`): kept until the VM is gone.
+    _scratch: Option<tempfile::NamedTempFile>,
 }
 
 impl Vm {
@@ -107,12 +111,15 @@ impl Vm {
         if accel == Accel::Kvm {
             cmd.args(["-cpu", "host"]);
         }
-        let initrd = match &medium {
+        let scratch = match &medium {
+            Medium::Pxe if opts.secure_boot => return Err(RunError::BadPath {
+                path: opts.out_dir.display().to_string(),
+                reason:
+                    "--secure-boot boots a disk image under UEFI: add --format raw, qcow2 or vmdk"
+                        .into(),
+            }),
             Medium::Pxe => Some(pxe_args(&mut cmd, opts)?),
-            Medium::Disk { path, format } => {
-                disk_args(&mut cmd, opts, path, *format)?;
-                None
-            }
+            Medium::Disk { path, format } => disk_args(&mut cmd, opts, path, *format)?,
         };
         if let Some(ignition) = &opts.ignition {
             cmd.arg("-fw_cfg").arg(format!(
@@ -143,7 +150,7 @@ impl Vm {
             stdin: Mutex::new(stdin),
             console: Console::new(stdout, TAIL_LINES, opts.echo),
             qemu_stderr: Console::new(stderr, TAIL_LINES, opts.echo),
-            _initrd: initrd,
+            _scratch: scratch,
         })
     }
 
@@ -278,13 +285,30 @@ fn pxe_args(cmd: &mut Command, opts: &VmOptions) -> Result<tempfile::NamedTempFi
 /// The image itself is never written: without `--state` QEMU keeps the guest's writes in
 /// a temporary overlay (`snapshot=on`); with it they go to a qcow2 overlay backed by the
 /// image, made on the first run, so the next run boots the same node.
+/// With `--secure-boot`, returns the run's variable store, which must outlive QEMU.
 fn disk_args(
     cmd: &mut Command,
     opts: &VmOptions,
     image: &Path,
     format: DiskFormat,
-) -> Result<(), RunError> {
-    let ovmf = medium::ovmf()?;
+) -> Result<Option<tempfile::NamedTempFile>, RunError> {
+    let vars = if opts.secure_boot {
+        let cert = secure_boot::image_certificate(&opts.out_dir)?;
+        if cert.is_none() {
+            tracing::warn!(
+                "{}: no {} (the recipe has no secure_boot): the firmware will refuse the unsigned UKI",
+                opts.out_dir.display(),
+                secure_boot::CERT_FILE
+            );
+        }
+        let vars = secure_boot::fresh_vars(cert.as_deref(), &std::env::temp_dir())?;
+        qemu_path(vars.path())?;
+        cmd.args(secure_boot::qemu_args(vars.path()));
+        Some(vars)
+    } else {
+        cmd.arg("-bios").arg(medium::ovmf()?);
+        None
+    };
     let drive = match &opts.state {
         None => format!(
             "id=boot,if=none,file={},format={},snapshot=on",
@@ -299,12 +323,10 @@ fn disk_args(
     if let Some(oem) = smbios_cmdline_extra(&opts.extra_cmdline, image)? {
         cmd.arg("-smbios").arg(oem);
     }
-    cmd.arg("-bios")
-        .arg(&ovmf)
-        .arg("-drive")
+    cmd.arg("-drive")
         .arg(drive)
         .args(["-device", "virtio-blk-pci,drive=boot,bootindex=0"]);
-    Ok(())
+    Ok(vars)
 }
 
 /// The OEM string systemd-stub and ours read for extra kernel arguments.
@@ -557,7 +579,9 @@ mod tests {
         let mut opts = VmOptions::new("/nonexistent");
         opts.extra_cmdline = vec!["harmony.test-marker=7".into()];
         let mut cmd = Command::new("true");
-        disk_args(&mut cmd, &opts, image, DiskFormat::Qcow2).unwrap();
+        assert!(disk_args(&mut cmd, &opts, image, DiskFormat::Qcow2)
+            .unwrap()
+            .is_none());
         let args: Vec<_> = cmd
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
