@@ -223,7 +223,16 @@ fn a_tampered_or_unsigned_uki_is_refused_by_the_firmware() {
     header.resize(0x3c, 0);
     header.extend_from_slice(&[0x40, 0, 0, 0]);
     header.extend_from_slice(b"PE\0\0");
-    let pe = only(&unsigned, &header);
+    // The kernel has such a header too (in .linux and in the root): the UKI's is the
+    // first on the disk, before its own .sbat section.
+    let pe = unsigned
+        .windows(header.len())
+        .position(|w| w == header.as_slice())
+        .expect("the UKI's PE header");
+    assert!(
+        pe < only(&unsigned, b"sbat,1,SBAT Version,"),
+        "the first header is the UKI's"
+    );
     let security_entry = pe + 0x40 + 4 + 20 + 112 + 8 * 4;
     assert_ne!(
         &unsigned[security_entry..security_entry + 8],

@@ -189,6 +189,7 @@ fn a_uki_whose_kernel_fails_uninstalls_its_initrd_and_the_next_disk_boots() {
             linux: &failing_kernel,
             initrd: vec![0x5a; 64 * 1024],
         },
+        None,
     )
     .unwrap();
     let esp = esp_image(

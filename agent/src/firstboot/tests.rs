@@ -80,9 +80,13 @@ fn first_run_succeeds_second_is_already_done() {
         "{raw}"
     );
     assert!(raw.contains(r#"{"path":"/etc/localtime","type":"link","target":"/usr/share/zoneinfo/UTC","hard":false}"#), "{raw}");
-    assert!(raw.ends_with(
-        r#""units":[{"name":"hello.service","enabled":true,"masked":false}],"warnings":[],"commands":[]}"#
-    ));
+    assert!(
+        raw.ends_with(concat!(
+            r#""units":[{"name":"hello.service","enabled":true,"masked":false}],"warnings":[],"#,
+            r#""commands":[],"secure_boot":false,"verity_root_hash":null,"image":null}"#
+        )),
+        "{raw}"
+    );
 
     std::fs::write(f.root.join("etc/motd"), "changed by hand").unwrap();
     let again = run(&opts(&f)).unwrap();
