@@ -148,6 +148,15 @@ pub fn build_with(opts: &BuildOptions, registry: &RegistryOptions) -> anyhow::Re
     } else {
         None
     };
+    if let Some(sb) = &recipe.secure_boot {
+        if sb.signer.algorithm() == crate::emit::uki_signer::SignatureAlgorithm::EcdsaP256 {
+            tracing::warn!(
+                "{}: an ECDSA P-256 key: sbverify accepts its signature, but Debian 12's OVMF \
+                 refuses it (Access Denied); use an RSA key for `harmony run --secure-boot`",
+                sb.key.display()
+            );
+        }
+    }
     let efi_stub = if recipe.wants(&Output::Disk) {
         Some(binaries::locate_efi_stub()?)
     } else {
