@@ -237,6 +237,24 @@ fn main() {
         );
     }
     let (o, h) = (&figs[1], &figs[2]);
+    use harmony_test_support::bench::figure;
+    let reference = "haproxy (tcp mode)";
+    figure("api-proxy connections", o.rate, reference, h.rate, "conn/s");
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    figure(
+        "api-proxy p50 latency",
+        us(o.p50),
+        reference,
+        us(h.p50),
+        "µs",
+    );
+    figure(
+        "api-proxy p99 latency",
+        us(o.p99),
+        reference,
+        us(h.p99),
+        "µs",
+    );
     println!(
         "api-proxy / haproxy: conn/s {:.2}x, p50 {:.2}x, p99 {:.2}x (conn/s above 1 and \
          latency below 1 favour api-proxy)",

@@ -105,6 +105,13 @@ fn main() {
         }
     }
     let (h, i) = (median(harmony), median(ignition));
+    harmony_test_support::bench::figure(
+        "agent apply, 1,000 files",
+        h.as_secs_f64(),
+        "ignition 2.14",
+        i.as_secs_f64(),
+        "s",
+    );
     println!(
         "apply_1000: {FILES} files, {} KiB config, median of {rounds}: harmony-agent apply {:.3} s, \
          ignition 2.14 {:.3} s, ratio ignition/harmony {:.2}",

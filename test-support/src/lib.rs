@@ -10,6 +10,8 @@
 //! }
 //! ```
 
+pub mod bench;
+
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 

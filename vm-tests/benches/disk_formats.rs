@@ -1,5 +1,5 @@
 //! Our disk-format writers beside the host tools doing the same work on the same input,
-//! in the same run: the root squashfs (backhand) vs `mksquashfs` (zstd 15) and
+//! in the same run: the root squashfs (ours) vs `mksquashfs` (zstd 15) and
 //! `mkfs.erofs` (lz4, lz4hc) on the same tree; `disk.qcow2` / `disk.vmdk` vs
 //! `qemu-img convert` (qcow2; streamOptimized VMDK) on the same raw disk. Prints times,
 //! ratios (ours / tool) and every size; asserts nothing about time.
@@ -20,6 +20,7 @@ use harmony::manifest::Manifest;
 use harmony::oci::{open_image, ImageRef};
 use harmony::tree::unpack::apply_layer;
 use harmony::tree::Tree;
+use harmony_test_support::bench;
 use harmony_vm_tests::{build_default, cache_dir, sha256_hex};
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -50,6 +51,20 @@ fn row(what: &str, ours: Duration, ours_size: u64, tool: &str, theirs: Duration,
         their_size,
         ours.as_secs_f64() / theirs.as_secs_f64(),
         ours_size as f64 / their_size.max(1) as f64,
+    );
+    bench::figure(
+        &format!("{what}, same input (time)"),
+        ours.as_secs_f64(),
+        tool,
+        theirs.as_secs_f64(),
+        "s",
+    );
+    bench::figure(
+        &format!("{what}, same input (size)"),
+        ours_size as f64 / 1e6,
+        tool,
+        their_size as f64 / 1e6,
+        "MB",
     );
 }
 
@@ -123,6 +138,7 @@ fn main() -> anyhow::Result<()> {
         mk_time,
         size(&mksquashfs),
     );
+
     let one_core = work.path().join("mksquashfs-1.sqfs");
     let mk1_time = run(Command::new("mksquashfs")
         .arg(&tree_dir)
