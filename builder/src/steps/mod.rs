@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod bootc_kernel;
 pub mod components;
+pub mod file_caps;
 pub mod files;
 pub mod hardening;
 pub mod inittab;

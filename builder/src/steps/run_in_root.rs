@@ -10,7 +10,10 @@
 //! Tested as `nobody` by `steps::rootless_tests`.
 //!
 //! Not carried into the scratch root: device nodes, fifos and sockets (they cannot be
-//! made without privilege; they are kept from the tree below), xattrs of changed files.
+//! made without privilege; they are kept from the tree below), xattrs. Read back: file
+//! capabilities the command sets (`setcap`, a package's postinst), in the form the image
+//! needs ([`super::file_caps`]); an unchanged file keeps the xattrs the tree gave it, a
+//! changed one has only what the command set (removing a capability is not seen).
 //! The host's /dev and /sys are bind-mounted over the root's own for the command; /proc
 //! is a fresh one of its PID namespace.
 //!
@@ -34,6 +37,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::unistd::{getpid, setgid, setuid, Gid, Uid};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use super::file_caps::{self, CAPABILITY};
 use crate::tree::{Entry, Kind, Meta, Tree};
 
 /// Host ids 1,000,000 + N stand for image id N when we run as root (far above any
@@ -91,6 +95,14 @@ const CALLER_ONLY_HINT: &str = " (run unprivileged: only the caller's id is mapp
      so chown to any other user or group fails with `Invalid argument`; as root, ids 0-65535 are mapped)";
 
 impl IdMapping {
+    /// The host uid the namespace's root is.
+    fn namespace_root_on_host(self) -> u32 {
+        match self {
+            IdMapping::Range => HOST_ID_BASE,
+            IdMapping::CallerOnly => Uid::current().as_raw(),
+        }
+    }
+
     pub fn for_caller() -> IdMapping {
         if Uid::effective().is_root() {
             IdMapping::Range
@@ -433,6 +445,7 @@ fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, Run
     .map_err(|e| io(format!("opening {}", root.display()))(e.into()))?;
     walk(&root_dir, "", root, mapping, &mut found)?;
     for (path, mut entry) in found {
+        let set_by_command = entry.meta.xattrs.remove(CAPABILITY);
         if let Some(old) = before.get_exact(&path) {
             let same_kind = match (&old.kind, &entry.kind) {
                 (Kind::Dir, Kind::Dir) => true,
@@ -450,6 +463,9 @@ fn read_back(before: &Tree, root: &Path, mapping: IdMapping) -> Result<Tree, Run
                 entry.meta.uid = old.meta.uid;
                 entry.meta.gid = old.meta.gid;
             }
+        }
+        if let Some(cap) = set_by_command {
+            entry.meta.xattrs.insert(CAPABILITY.to_string(), cap);
         }
         after.insert_exact(&path, entry);
     }
@@ -508,7 +524,7 @@ fn walk(
                 .unwrap_or(0),
             IdMapping::CallerOnly => 0,
         };
-        let meta = Meta {
+        let mut meta = Meta {
             uid: image_id(st.st_uid),
             gid: image_id(st.st_gid),
             ..Meta::new(st.st_mode)
@@ -545,6 +561,13 @@ fn walk(
                 let mut bytes = Vec::new();
                 f.read_to_end(&mut bytes)
                     .map_err(io(format!("reading {}", host.display())))?;
+                if let Some(cap) =
+                    capability(&f).map_err(failed("reading security.capability of"))?
+                {
+                    let ns_root = mapping.namespace_root_on_host();
+                    meta.xattrs
+                        .insert(CAPABILITY.to_string(), file_caps::for_image(&cap, ns_root));
+                }
                 Kind::File(Arc::new(bytes))
             }
             _ => continue,
@@ -560,9 +583,93 @@ fn walk(
     Ok(())
 }
 
+/// The file's `security.capability`, read through its descriptor; `None` when it has none.
+fn capability(file: &std::fs::File) -> Result<Option<Vec<u8>>, rustix::io::Errno> {
+    // A revision-3 value is 24 bytes; anything longer is not a capability the kernel set.
+    let mut value = [0u8; 64];
+    match rustix::fs::fgetxattr(file, CAPABILITY, &mut value[..]) {
+        Ok(len) => Ok(Some(value[..len].to_vec())),
+        Err(rustix::io::Errno::NODATA) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A host binary and the shared objects `ldd` names for it, at the same paths.
+    fn with_host_binary(t: &mut Tree, binary: &str) {
+        let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
+        let libs: Vec<String> = String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+            .map(String::from)
+            .collect();
+        for path in libs.iter().map(String::as_str).chain([binary]) {
+            let real = std::fs::canonicalize(path).unwrap();
+            // The fixture's /bin, /sbin and /lib are links into /usr (merged /usr).
+            let rel = path.trim_start_matches('/');
+            let rel = match rel.split_once('/') {
+                Some((top, rest)) if ["bin", "sbin", "lib"].contains(&top) => {
+                    format!("usr/{top}/{rest}")
+                }
+                _ => rel.to_string(),
+            };
+            if let Some((dir, _)) = rel.rsplit_once('/') {
+                t.mkdir_all(dir, &Meta::new(0o755)).unwrap();
+            }
+            t.insert(&rel, Entry::file(std::fs::read(real).unwrap(), 0o755))
+                .unwrap();
+        }
+    }
+
+    /// The host's setcap, run inside the namespace: the capability reaches the tree in the
+    /// plain form the booted image's kernel honours, not the namespaced one the kernel
+    /// stored on the scratch root (and an untouched file keeps the tree's capability).
+    #[test]
+    fn file_capabilities_a_command_sets_are_read_back_for_the_image() {
+        let mut t = busybox_root();
+        with_host_binary(&mut t, "/usr/sbin/setcap");
+        t.insert(
+            "usr/bin/pinger",
+            Entry::file(b"#!/bin/sh\n".to_vec(), 0o755),
+        )
+        .unwrap();
+        let mut kept = Entry::file(b"kept".to_vec(), 0o755);
+        kept.meta
+            .xattrs
+            .insert(CAPABILITY.into(), b"from the tree".to_vec());
+        t.insert("usr/bin/kept", kept).unwrap();
+        let out = run_in_root(
+            &t,
+            &[
+                "/usr/sbin/setcap".into(),
+                "cap_net_raw+ep".into(),
+                "/usr/bin/pinger".into(),
+            ],
+            &[],
+            IdMapping::for_caller(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let caps = |p: &str| {
+            out.tree
+                .get_exact(p)
+                .unwrap()
+                .meta
+                .xattrs
+                .get(CAPABILITY)
+                .cloned()
+        };
+        assert_eq!(
+            caps("usr/bin/pinger"),
+            Some(vec![
+                1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+            ]),
+            "cap_net_raw=ep, revision 2"
+        );
+        assert_eq!(caps("usr/bin/kept"), Some(b"from the tree".to_vec()));
+    }
 
     /// A Debian-built fixture root: the host's static busybox (Debian's busybox-static)
     /// as /usr/bin/busybox with sh, the merged-/usr links, /etc, /dev, /tmp.
