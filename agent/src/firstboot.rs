@@ -69,11 +69,25 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         provenance: crate::provenance::read(&opts.root, &opts.host),
     };
     let configured = configure(opts, &root, &mut report);
-    if configured.is_ok() {
-        activate_units(opts, &root, &mut report);
-    }
+    let systemd = match &configured {
+        Ok(_) => activate_units(opts, &root, &mut report),
+        Err(_) => None,
+    };
     // systemd may go on past sysinit.target whatever happened (Type=notify).
     crate::sd_notify::ready();
+    // The join needs the network, which a systemd image brings up only once sysinit.target
+    // is reached (networkd, DHCP): so after READY, never before (docs/boot-flow.md).
+    let configured = configured.and_then(|settings| match settings {
+        Some(settings) => {
+            let live = opts.root == Path::new("/") && opts.host.is_live();
+            report.join = Some(join(opts, &root, live, &settings, &mut report)?);
+            Ok(())
+        }
+        None => Ok(()),
+    });
+    if let (Ok(()), Some(mut bus)) = (&configured, systemd) {
+        record_unit_states(&mut bus, &mut report);
+    }
     match configured {
         Err(e) => {
             report.status = Status::Failed;
@@ -105,11 +119,12 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Everything but the join; the node settings the join needs, if the config has them.
 fn configure(
     opts: &FirstbootOptions,
     root: &TargetRoot,
     report: &mut Report,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<ignition::node_settings::NodeSettings>> {
     let platform = match &opts.platform {
         Some(p) => Some(p.clone()),
         None => sources::detect_platform(&opts.host)?,
@@ -117,11 +132,11 @@ fn configure(
     report.platform = platform.clone();
     let Some(platform) = platform else {
         // Nothing tells us where a config could be: a node without one.
-        return Ok(());
+        return Ok(None);
     };
     let source = sources::for_platform(&platform, &opts.host, opts.config_file.as_deref())?;
     let Some(fetched) = source.fetch()? else {
-        return Ok(());
+        return Ok(None);
     };
     report.source = Some(fetched.source.clone());
     report.config_sha256 = Some(hex::encode(Sha256::digest(&fetched.bytes)));
@@ -174,10 +189,9 @@ fn configure(
         }
     }
     run_commands(opts, live, &late, report);
-    if let Some(settings) = ignition::node_settings::NodeSettings::from_node_config(&cfg)? {
-        report.join = Some(join(opts, root, live, &settings, report)?);
-    }
-    Ok(())
+    Ok(ignition::node_settings::NodeSettings::from_node_config(
+        &cfg,
+    )?)
 }
 
 /// Join the cluster (a control plane through kubeadm), or skip that without `cluster:`;
@@ -216,8 +230,13 @@ fn join(
 }
 
 /// On the live root of a systemd image, make what the config wrote or enabled active in
-/// this boot and record each named unit's state ([`unit_activation`]).
-fn activate_units(opts: &FirstbootOptions, root: &TargetRoot, report: &mut Report) {
+/// this boot ([`unit_activation`]); the connection to systemd, to record the named units'
+/// states with once the join (after READY) is done.
+fn activate_units(
+    opts: &FirstbootOptions,
+    root: &TargetRoot,
+    report: &mut Report,
+) -> Option<crate::join::dbus::Connection> {
     let live = opts.root == Path::new("/") && opts.host.is_live();
     let systemd = matches!(
         crate::init_system::detect(root),
@@ -225,35 +244,46 @@ fn activate_units(opts: &FirstbootOptions, root: &TargetRoot, report: &mut Repor
     );
     let written = report.written.iter().map(|w| w.path.as_str());
     if !live || !systemd || !unit_activation::touches_units(written, report.units.len()) {
-        return;
+        return None;
     }
-    let warn = |report: &mut Report, message: String| {
-        eprintln!("harmony-agent: warning: systemd: {message}");
-        report.warnings.push(report::WarningReport {
-            path: "systemd".to_string(),
-            message,
-        });
-    };
     let cmdline = std::fs::read_to_string(opts.host.join("/proc/cmdline")).unwrap_or_default();
     let target = unit_activation::boot_target(&cmdline);
     let mut bus = match unit_activation::connect(&opts.root) {
         Ok(bus) => bus,
-        Err(e) => return warn(report, format!("units not activated in this boot: {e}")),
+        Err(e) => {
+            systemd_warning(report, format!("units not activated in this boot: {e}"));
+            return None;
+        }
     };
     match unit_activation::reload_and_start(&mut bus, &target) {
         Ok(job) => eprintln!("harmony-agent: systemd reloaded; {target} started again ({job})"),
-        Err(e) => return warn(report, format!("reload and start {target}: {e}")),
+        Err(e) => {
+            systemd_warning(report, format!("reload and start {target}: {e}"));
+            return None;
+        }
     }
-    // Units ordered after sysinit.target can start only once we are ready.
-    crate::sd_notify::ready();
+    Some(bus)
+}
+
+fn systemd_warning(report: &mut Report, message: String) {
+    eprintln!("harmony-agent: warning: systemd: {message}");
+    report.warnings.push(report::WarningReport {
+        path: "systemd".to_string(),
+        message,
+    });
+}
+
+/// After READY (units ordered after sysinit.target can start only then): each named
+/// unit's state once it has settled.
+fn record_unit_states(bus: &mut crate::join::dbus::Connection, report: &mut Report) {
+    let warn = systemd_warning;
     let named: Vec<String> = report
         .units
         .iter()
         .filter(|u| !u.masked)
         .map(|u| u.name.clone())
         .collect();
-    for (name, state) in unit_activation::settle(&mut bus, &named, unit_activation::SETTLE_TIMEOUT)
-    {
+    for (name, state) in unit_activation::settle(bus, &named, unit_activation::SETTLE_TIMEOUT) {
         match state {
             Ok(state) => {
                 eprintln!("harmony-agent: unit {name}: {state}");

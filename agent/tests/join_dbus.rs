@@ -173,6 +173,8 @@ fn kubelet_is_enabled_and_started_over_dbus() {
     let how = start(
         ServiceManager::Systemd,
         &StartOptions {
+            // No systemd here: its private socket is absent, the bus is the fallback.
+            systemd_private: dir.path().join("no-systemd-private"),
             bus_socket: bus.socket.clone(),
             timeout: Duration::from_secs(10),
         },

@@ -25,8 +25,9 @@ const DEST: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const UNIT: &str = "org.freedesktop.systemd1.Unit";
-/// One call's reply; Reload re-runs the generators and re-reads every unit.
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// One call's reply; Reload re-runs the generators and re-reads every unit (under TCG on
+/// a loaded host a Reload had not answered after 120 s; first boot has no deadline).
+const CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the named units may take to settle after READY (TCG boots are slow).
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(250);
@@ -65,12 +66,19 @@ fn in_transition(active_state: &str) -> bool {
 
 /// A connection to PID 1: its private socket, else the system bus.
 pub fn connect(root: &Path) -> Result<Connection, DbusError> {
-    let private = root.join(SYSTEMD_PRIVATE.trim_start_matches('/'));
-    match Connection::open_peer(&private, CALL_TIMEOUT) {
+    connect_at(
+        &root.join(SYSTEMD_PRIVATE.trim_start_matches('/')),
+        &root.join(SYSTEM_BUS.trim_start_matches('/')),
+        CALL_TIMEOUT,
+    )
+}
+
+/// A connection to PID 1 through `private` (systemd's peer socket: there from PID 1's
+/// start, before the bus daemon runs), else through the bus at `bus`.
+pub fn connect_at(private: &Path, bus: &Path, timeout: Duration) -> Result<Connection, DbusError> {
+    match Connection::open_peer(private, timeout) {
         Ok(c) => Ok(c),
-        Err(DbusError::Connect { .. }) => {
-            Connection::open(&root.join(SYSTEM_BUS.trim_start_matches('/')), CALL_TIMEOUT)
-        }
+        Err(DbusError::Connect { .. }) => Connection::open(bus, timeout),
         Err(e) => Err(e),
     }
 }

@@ -1,6 +1,15 @@
-//! Enable and start kubelet once its bootstrap files are in place: systemd over D-Bus
-//! (`systemctl` when the bus cannot be reached), or OpenRC on roots that have it (Alpine).
-//! A root with neither (busybox init) has no service to start: that is reported.
+//! Enable and start kubelet once its bootstrap files are in place: systemd over D-Bus,
+//! or OpenRC on roots that have it (Alpine). A root with neither (busybox init) has no
+//! service to start: that is reported.
+//!
+//! On systemd this runs at first boot while the boot is still coming up (the system bus
+//! daemon may not run yet): as the same-boot unit activation does
+//! ([`crate::firstboot::unit_activation`]), through PID 1's private socket first, then
+//! EnableUnitFiles and StartUnit, whose job systemd runs when kubelet's ordering allows —
+//! nothing waits for it (`systemctl enable --now`, the old fallback, waits, and from
+//! inside sysinit.target that wait never ends). Units the config wrote are known to
+//! systemd already (first boot reloaded it); the files the join writes are read by
+//! kubelet's unit when it starts (EnvironmentFile=).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -62,14 +71,19 @@ impl ServiceManager {
 
 #[derive(Debug, Clone)]
 pub struct StartOptions {
-    /// The system bus; tests point it at a private dbus-daemon.
+    /// systemd's private socket, tried first.
+    pub systemd_private: PathBuf,
+    /// The system bus, when the private socket is not there; tests point it at a
+    /// private dbus-daemon.
     pub bus_socket: PathBuf,
+    /// One call's reply.
     pub timeout: Duration,
 }
 
 impl Default for StartOptions {
     fn default() -> Self {
         StartOptions {
+            systemd_private: PathBuf::from(dbus::SYSTEMD_PRIVATE),
             bus_socket: PathBuf::from(dbus::SYSTEM_BUS),
             timeout: Duration::from_secs(30),
         }
@@ -113,11 +127,6 @@ pub fn start(manager: ServiceManager, opts: &StartOptions) -> Result<String, Str
             Ok(job) => Ok(format!(
                 "enabled and started {UNIT} through systemd over D-Bus (job {job})"
             )),
-            Err(DbusError::Connect { path, problem }) => {
-                eprintln!("harmony-agent: join: no D-Bus at {path} ({problem}); using systemctl");
-                run(&["systemctl", "enable", "--now", UNIT])?;
-                Ok(format!("enabled and started {UNIT} with systemctl"))
-            }
             Err(e) => Err(format!("systemd could not start {UNIT}: {e}")),
         },
         ServiceManager::OpenRc => {
@@ -136,9 +145,14 @@ pub fn start(manager: ServiceManager, opts: &StartOptions) -> Result<String, Str
     }
 }
 
-/// EnableUnitFiles then StartUnit on org.freedesktop.systemd1; the job's object path.
+/// EnableUnitFiles, then StartUnit on org.freedesktop.systemd1 without waiting for the
+/// job; the job's object path.
 pub fn start_over_dbus(opts: &StartOptions) -> Result<String, DbusError> {
-    let mut bus = Connection::open(&opts.bus_socket, opts.timeout)?;
+    let mut bus = crate::firstboot::unit_activation::connect_at(
+        &opts.systemd_private,
+        &opts.bus_socket,
+        opts.timeout,
+    )?;
     let manager = |bus: &mut Connection, member: &str, args: &[Arg<'_>]| {
         bus.call(
             "org.freedesktop.systemd1",
@@ -233,10 +247,33 @@ mod tests {
         assert_eq!(installed(&root, ServiceManager::Systemd), Ok(()));
     }
 
+    /// No systemd to ask: an error naming the unit, never a `systemctl enable --now` that
+    /// would wait for the start job (from inside sysinit.target, for ever).
+    #[test]
+    fn without_systemd_s_sockets_starting_is_an_error_not_systemctl() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = start(
+            ServiceManager::Systemd,
+            &StartOptions {
+                systemd_private: dir.path().join("private"),
+                bus_socket: dir.path().join("bus"),
+                timeout: Duration::from_secs(1),
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "systemd could not start kubelet.service: connecting to the D-Bus socket"
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_missing_bus_is_a_connect_error() {
         let dir = tempfile::tempdir().unwrap();
         let e = start_over_dbus(&StartOptions {
+            systemd_private: dir.path().join("no-private"),
             bus_socket: dir.path().join("nope"),
             timeout: Duration::from_secs(1),
         })
