@@ -2,6 +2,8 @@
 //! once per process and debian-node once per machine per inputs (bases and layers
 //! cached), write configs, boot.
 
+pub mod openscap;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;

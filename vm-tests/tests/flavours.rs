@@ -30,7 +30,7 @@ use harmony::tree::diff::diff;
 use harmony::tree::layer::encode_layer;
 use harmony::tree::{Entry, Kind, Meta, Tree};
 use harmony::verify::{image_tree, verify};
-use harmony_vm_tests::cache_dir;
+use harmony_vm_tests::{cache_dir, openscap};
 use std::time::Duration;
 
 fn put(t: &mut Tree, path: &str, bytes: &[u8], mode: u32) {
@@ -546,76 +546,6 @@ fn alpine_minimal_builds_from_an_openrc_busybox_fixture_and_verifies_clean() {
     vm.shutdown().ok();
 }
 
-/// OpenSCAP's verdicts on a hardened image: rule id (without the
-/// `xccdf_org.ssgproject.content_rule_` prefix) → result, from `oscap-chroot`'s XCCDF
-/// results, and the counts by result.
-struct Scan {
-    results: std::collections::BTreeMap<String, String>,
-}
-
-impl Scan {
-    fn count(&self, result: &str) -> usize {
-        self.results.values().filter(|r| *r == result).count()
-    }
-    fn with(&self, result: &str) -> std::collections::BTreeSet<String> {
-        self.results
-            .iter()
-            .filter(|(_, r)| *r == result)
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-}
-
-/// `oscap-chroot ROOT xccdf eval --profile PROFILE CONTENT` on `image`'s root tree,
-/// written out under `work`. A missing tool or content is a failure, never a skip:
-/// scripts/setup-host.sh installs openscap-utils and the ssg content.
-fn oscap_scan(image: &Path, work: &Path, content: &str, profile: &str) -> Scan {
-    let oscap = harmony_test_support::find_tool("oscap-chroot")
-        .expect("oscap-chroot not installed (Debian package openscap-utils; scripts/setup-host.sh installs it)");
-    let content = Path::new("/usr/share/xml/scap/ssg/content").join(content);
-    assert!(
-        content.exists(),
-        "SCAP content {} not installed (Debian packages ssg-nondebian, ssg-debian; scripts/setup-host.sh installs them)",
-        content.display()
-    );
-    let root = work.join("rootfs");
-    harmony::steps::run_in_root::materialise(
-        &image_tree(image).unwrap(),
-        &root,
-        harmony::steps::run_in_root::IdMapping::CallerOnly,
-    )
-    .unwrap();
-    let results = work.join("results.xml");
-    let status = std::process::Command::new(oscap)
-        .arg(&root)
-        .args(["xccdf", "eval", "--profile", profile, "--results"])
-        .arg(&results)
-        .arg(&content)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    // 0: all pass; 2: some rules failed. Anything else: the scan itself broke.
-    assert!(
-        matches!(status.code(), Some(0) | Some(2)),
-        "oscap-chroot: {status}"
-    );
-    let xml = std::fs::read_to_string(&results).unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    let prefix = "<rule-result idref=\"xccdf_org.ssgproject.content_rule_";
-    for chunk in xml.split(prefix).skip(1) {
-        let id = chunk.split('"').next().unwrap().to_string();
-        let result = chunk
-            .split("<result>")
-            .nth(1)
-            .and_then(|r| r.split("</result>").next())
-            .unwrap()
-            .to_string();
-        out.insert(id, result);
-    }
-    assert!(!out.is_empty(), "no rule results in {}", results.display());
-    Scan { results: out }
-}
-
 /// docs/openscap-cis-exceptions.tsv: every rule OpenSCAP's CIS profile fails on the
 /// hardened centos-shaped image, with why it does not apply (rule, category, reason).
 fn exceptions() -> Vec<(String, String, String)> {
@@ -651,8 +581,10 @@ fn openscap_cis_scan_of_the_hardened_fixture() {
         work.path(),
         "[oci]",
     );
-    let scan = oscap_scan(
-        &out,
+    let root = work.path().join("rootfs");
+    openscap::materialise_image(&out, &root);
+    let scan = openscap::scan(
+        &root,
         work.path(),
         "ssg-cs9-ds.xml",
         "xccdf_org.ssgproject.content_profile_cis",
