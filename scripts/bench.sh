@@ -3,7 +3,7 @@
 # measured in the same run, and their ratio (ours / reference: below 1 is faster or
 # smaller for times and sizes; above 1 is better for rates such as conn/s).
 #
-#   scripts/bench.sh            # all of them (about 15 minutes under TCG)
+#   scripts/bench.sh            # all of them
 #   scripts/bench.sh NAME...    # some: build_and_boot disk_formats apply_1000 api_proxy inventory_render
 #
 # Full logs go to target/bench/NAME.log. Benchmarks print; nothing here asserts a time.
