@@ -564,7 +564,7 @@ fn harmony_verify_passes_and_openscap_failures_are_the_tables_on_debian_node() {
 /// the agent's sshd drop-in makes sshd read it), and a second key not in the config is
 /// refused. The firewall lets 10.0.2.2 (the host, as QEMU's user network shows it) reach SSH.
 #[test]
-#[ignore = "not yet run here: a second boot of debian-node (its firewall allows SSH from 10.0.2.2, the shared boot's must not); reach's to un-ignore once it has passed"]
+#[ignore = "failed its one run here (2026-12-07): the first boot took 644 s of guest time (most likely the Reload over systemd's private socket that once went unanswered for 120 s under load) and the report has no state for ssh.service, which the config names without enabling it; fix both, then un-ignore"]
 fn ssh_logs_in_with_the_configured_key_and_refuses_another() {
     let out = debian_node_image();
     let tmp = tempfile::tempdir().unwrap();
