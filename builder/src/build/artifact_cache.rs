@@ -249,25 +249,30 @@ impl ArtifactCache {
     }
 
     fn store_blob(&self, file: &Path, sha256: &str) -> anyhow::Result<()> {
-        let dest = self.blob_path(sha256);
-        if dest.exists() {
-            touch(&dest);
-            return Ok(());
-        }
-        std::fs::create_dir_all(&self.blobs)?;
-        let mut from = File::open(file).with_context(|| format!("reading {}", file.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        let (_, actual) = sparse_copy(&mut from, tmp.as_file_mut())?;
-        anyhow::ensure!(
-            actual == sha256,
-            "{} changed while it was stored",
-            file.display()
-        );
-        tmp.persist(&dest)?;
-        Ok(())
+        self.store(sha256, |to| {
+            let mut from =
+                File::open(file).with_context(|| format!("reading {}", file.display()))?;
+            let (_, actual) = sparse_copy(&mut from, to)?;
+            anyhow::ensure!(
+                actual == sha256,
+                "{} changed while it was stored",
+                file.display()
+            );
+            Ok(())
+        })
     }
 
     fn store_bytes(&self, bytes: &[u8], sha256: &str) -> anyhow::Result<()> {
+        self.store(sha256, |to| Ok(to.write_all(bytes)?))
+    }
+
+    /// Write the blob named `sha256` through `write` (temp name, then rename), unless it
+    /// is there already: then it only counts as used.
+    fn store(
+        &self,
+        sha256: &str,
+        write: impl FnOnce(&mut File) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let dest = self.blob_path(sha256);
         if dest.exists() {
             touch(&dest);
@@ -275,7 +280,7 @@ impl ArtifactCache {
         }
         std::fs::create_dir_all(&self.blobs)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        tmp.write_all(bytes)?;
+        write(tmp.as_file_mut())?;
         tmp.persist(&dest)?;
         Ok(())
     }
