@@ -25,7 +25,7 @@ fi
 # docker-registry, skopeo: a real registry on loopback and an independent OCI client
 #   (python3: the bcrypt htpasswd of builder/tests/registry_*.rs; verity's oracle)
 # python3-venv: the venvs of the PyPI tools below (pip_tool)
-# openssl: test certificates for the join tests
+# openssl: test certificates for the join tests and agent/tests/config_tls_and_proxy.rs
 # curl: agent/tests/join_through_api_proxy.rs, and the host-side probe `harmony run --exec`
 #   runs in vm-tests/tests/run_exec.rs
 # dbus-daemon, python3-dbus, python3-gi: a real bus and a stand-in systemd for agent/tests/join_dbus.rs

@@ -104,6 +104,10 @@ pub enum Problem {
     EmptyHeaderValue,
     #[error("header {0:?} has no value")]
     HeaderWithoutValue(String),
+    #[error("proxy {0:?} is not an http:// or https:// URL")]
+    InvalidProxy(String),
+    #[error("not a usable CA certificate: {0}")]
+    InvalidCertificate(String),
     #[error("source is required")]
     SourceRequired,
     #[error("duplicate source {0:?}")]

@@ -1,6 +1,9 @@
 //! Remote contents (http, https, tftp, s3, gs, arn) come through this trait, so a network
 //! fetcher can be added without touching the model. `data:` URLs never reach it.
 
+use crate::error::ConfigError;
+use crate::fetch_settings::FetchSettings;
+
 /// Fetch the raw bytes behind a URL. The error is a plain reason; the caller names the
 /// JSON path and URL.
 pub trait Fetcher {
@@ -19,6 +22,18 @@ pub trait Fetcher {
         } else {
             Err("this fetcher cannot send HTTP headers".to_string())
         }
+    }
+
+    /// A fetcher that fetches as `settings` say (a config's timeouts, CAs and proxy), or
+    /// `None` to go on with this one. The default keeps this one: a fetcher without a
+    /// network has nothing to apply them to. An error names the setting that cannot be
+    /// used (a CA that is no certificate, a proxy URL the fetcher cannot use).
+    fn with_settings(
+        &self,
+        settings: &FetchSettings,
+    ) -> Result<Option<Box<dyn Fetcher>>, ConfigError> {
+        let _ = settings;
+        Ok(None)
     }
 }
 

@@ -26,6 +26,10 @@ use crate::version::SpecVersion;
 const LATER_FIELDS: &[(&str, SpecVersion)] = &[
     ("ignition.proxy", SpecVersion::V3_1),
     ("ignition.config.merge.httpHeaders", SpecVersion::V3_1),
+    (
+        "ignition.security.tls.certificateAuthorities.httpHeaders",
+        SpecVersion::V3_1,
+    ),
     ("ignition.config.replace.httpHeaders", SpecVersion::V3_1),
     ("storage.files.contents.httpHeaders", SpecVersion::V3_1),
     ("storage.files.append.httpHeaders", SpecVersion::V3_1),

@@ -13,6 +13,7 @@ pub mod cloud_config;
 pub mod data_url;
 mod error;
 pub mod fetch;
+pub mod fetch_settings;
 pub mod hash;
 mod http_headers;
 pub mod image_identity;
@@ -81,9 +82,14 @@ pub fn parse(json: &[u8]) -> Result<IgnitionConfig, ConfigError> {
 
 /// Parse, validate, render `ignition.config` references ([`merge`]) and resolve: the whole
 /// way from bytes to the node's model.
+///
+/// Remote fetches follow each config's `ignition.timeouts`, `.security.tls` and `.proxy`
+/// as Ignition does ([`fetch_settings`]); the files' contents those of the rendered config.
 pub fn node_config(json: &[u8], fetcher: &dyn Fetcher) -> Result<NodeConfig, ConfigError> {
-    let parsed = merge::render(json, fetcher)?;
-    let mut cfg = resolve::resolve(&parsed.config, fetcher)?;
+    let mut fetcher = fetch_settings::ConfiguredFetcher::new(fetcher);
+    let parsed = merge::render_with(json, &mut fetcher)?;
+    fetcher.update(&parsed.config.ignition)?;
+    let mut cfg = resolve::resolve(&parsed.config, fetcher.get())?;
     cfg.warnings.extend(parsed.warnings);
     Ok(cfg)
 }

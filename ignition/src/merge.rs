@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use crate::error::{ConfigError, Problem};
 use crate::fetch::Fetcher;
+use crate::fetch_settings::ConfiguredFetcher;
 use crate::spec;
 use crate::version::SpecVersion;
 use crate::{ConfigWarning, IgnitionConfig};
@@ -91,11 +92,18 @@ pub(crate) fn check_references(raw: &Option<spec::References>, version: SpecVers
 /// reference fetched and merged. A document without references comes back as
 /// [`crate::parse`] returns it.
 pub fn render(json: &[u8], fetcher: &dyn Fetcher) -> Result<IgnitionConfig> {
+    render_with(json, &mut ConfiguredFetcher::new(fetcher))
+}
+
+/// [`render`], fetching as each config read says ([`crate::fetch_settings`]); `fetcher`
+/// is left with the settings of the last config read.
+pub fn render_with(json: &[u8], fetcher: &mut ConfiguredFetcher<'_>) -> Result<IgnitionConfig> {
     let parsed = crate::parse(json)?;
     let refs = References(parsed.config.ignition.config.as_ref());
     if refs.replace().is_none() && refs.merge().is_empty() {
         return Ok(parsed);
     }
+    fetcher.update(&parsed.config.ignition)?;
     let mut walk = Walk {
         fetcher,
         chain: Vec::new(),
@@ -120,16 +128,18 @@ pub fn render(json: &[u8], fetcher: &dyn Fetcher) -> Result<IgnitionConfig> {
 }
 
 /// One render: the sources on the way down from the root, and the count so far.
-struct Walk<'a> {
-    fetcher: &'a dyn Fetcher,
+struct Walk<'w, 'f> {
+    fetcher: &'w mut ConfiguredFetcher<'f>,
     chain: Vec<String>,
     fetched: usize,
     /// Every document's warnings, a referenced one's behind its reference's path.
     warnings: Vec<ConfigWarning>,
 }
 
-impl Walk<'_> {
-    /// `doc` is valid and already at the latest spec.
+impl Walk<'_, '_> {
+    /// `doc` is valid and already at the latest spec. As upstream, a replacing config's
+    /// fetch settings take over before it is rendered; a merged config's, merged onto
+    /// the result so far, before it is rendered and for every fetch after it.
     fn render(&mut self, doc: Value) -> Result<Value> {
         let refs: Option<spec::References> = match doc.pointer("/ignition/config") {
             Some(v) => crate::lenient::from_value(
@@ -142,18 +152,28 @@ impl Walk<'_> {
         };
         let refs = References(refs.as_ref());
         if let Some(r) = refs.replace() {
-            return self.child("ignition.config.replace", r);
+            let p = "ignition.config.replace";
+            let child = self.fetch(p, r)?;
+            self.fetcher
+                .update_from_document(&child)
+                .map_err(|e| in_reference(p, e))?;
+            return self.render_child(p, r, child);
         }
         let mut merged = doc;
         for (i, r) in refs.merge().iter().enumerate() {
-            let child = self.child(&format!("ignition.config.merge[{i}]"), r)?;
-            merged = json_merge::merge(&merged, &child);
+            let p = format!("ignition.config.merge[{i}]");
+            let child = self.fetch(&p, r)?;
+            self.fetcher
+                .update_from_document(&json_merge::merge(&merged, &child))
+                .map_err(|e| in_reference(&p, e))?;
+            let rendered = self.render_child(&p, r, child)?;
+            merged = json_merge::merge(&merged, &rendered);
         }
         Ok(merged)
     }
 
-    /// Fetch, verify, parse, translate and render the config `r` (at JSON path `p`).
-    fn child(&mut self, p: &str, r: &spec::Resource) -> Result<Value> {
+    /// Fetch, verify, parse and translate the config `r` (at JSON path `p`).
+    fn fetch(&mut self, p: &str, r: &spec::Resource) -> Result<Value> {
         let source = r.source.clone().unwrap_or_default();
         let at_source = |problem| ConfigError::new(format!("{p}.source"), problem);
         if self.chain.contains(&source) {
@@ -167,20 +187,32 @@ impl Walk<'_> {
         }
         self.fetched += 1;
         let bytes =
-            crate::resolve::resource(p, r, crate::limits::MAX_DOCUMENT_BYTES, self.fetcher)?;
-        let inside = |e: ConfigError| at_source(Problem::InReferencedConfig(Box::new(e)));
-        let parsed = crate::parse(&bytes).map_err(inside)?;
+            crate::resolve::resource(p, r, crate::limits::MAX_DOCUMENT_BYTES, self.fetcher.get())?;
+        let parsed = crate::parse(&bytes).map_err(|e| in_reference(p, e))?;
         self.warnings.extend(
             parsed
                 .warnings
                 .into_iter()
                 .map(|w| ConfigWarning::new(format!("{p}.source: {}", w.path), w.message)),
         );
-        self.chain.push(source);
-        let rendered = self.render(translate::to_latest(parsed.used, parsed.version));
-        self.chain.pop();
-        rendered.map_err(inside)
+        Ok(translate::to_latest(parsed.used, parsed.version))
     }
+
+    /// Render the fetched config `child` of reference `r` (its own references first).
+    fn render_child(&mut self, p: &str, r: &spec::Resource, child: Value) -> Result<Value> {
+        self.chain.push(r.source.clone().unwrap_or_default());
+        let rendered = self.render(child);
+        self.chain.pop();
+        rendered.map_err(|e| in_reference(p, e))
+    }
+}
+
+/// An error inside the config referenced at `p`.
+fn in_reference(p: &str, e: ConfigError) -> ConfigError {
+    ConfigError::new(
+        format!("{p}.source"),
+        Problem::InReferencedConfig(Box::new(e)),
+    )
 }
 
 /// A data URL can be long; an error quotes its start.

@@ -5,7 +5,7 @@
 //! `harmony-agent validate --strict` turns those warnings into failures.
 //!
 //! Every optional field may be `null`, as upstream allows. Sections Harmony does not apply
-//! yet (disks, raid, filesystems, luks, kernel arguments, TLS, proxy)
+//! yet (disks, raid, filesystems, luks, kernel arguments)
 //! are kept as raw JSON so that an empty one passes and a non-empty one is refused with
 //! "not supported by Harmony yet" rather than a misleading "unknown key".
 
@@ -35,9 +35,34 @@ pub struct Ignition {
     #[serde(default)]
     pub timeouts: Option<Timeouts>,
     #[serde(default)]
-    pub security: Option<Value>,
+    pub security: Option<Security>,
     #[serde(default)]
-    pub proxy: Option<Value>,
+    pub proxy: Option<Proxy>,
+}
+
+/// `ignition.security`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Security {
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// `ignition.security.tls`: CAs trusted, besides the built-in roots, for https fetches.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tls {
+    #[serde(default, rename = "certificateAuthorities")]
+    pub certificate_authorities: Option<Vec<Resource>>,
+}
+
+/// `ignition.proxy` (spec 3.1.0+).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Proxy {
+    #[serde(default, rename = "httpProxy")]
+    pub http_proxy: Option<String>,
+    #[serde(default, rename = "httpsProxy")]
+    pub https_proxy: Option<String>,
+    #[serde(default, rename = "noProxy")]
+    pub no_proxy: Option<Vec<String>>,
 }
 
 /// `ignition.config`: configs this one is merged with or replaced by.
@@ -49,8 +74,8 @@ pub struct References {
     pub replace: Option<Resource>,
 }
 
-/// Timeouts only matter for remote fetches; accepted and ignored until those exist.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `ignition.timeouts`, in seconds: how long remote fetches may take.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct Timeouts {
     #[serde(default, rename = "httpResponseHeaders")]
     pub http_response_headers: Option<i64>,

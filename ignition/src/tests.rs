@@ -345,3 +345,49 @@ fn files_together_past_the_config_cap_are_refused() {
         )
     );
 }
+
+#[test]
+fn proxy_and_certificate_authorities_are_checked_as_upstream_checks_them() {
+    let with = |ignition: &str| format!(r#"{{"ignition":{{"version":"3.4.0",{ignition}}}}}"#);
+    // Accepted: an inline CA, proxies, noProxy; a plaintext proxy for https is warned about.
+    let cfg = ok(&with(
+        r#""security":{"tls":{"certificateAuthorities":[{"source":"data:,-----BEGIN"}]}},
+           "proxy":{"httpProxy":"http://p:3128","httpsProxy":"http://p:3128","noProxy":[".lan"]}"#,
+    ));
+    assert_eq!(
+        cfg.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["ignition.proxy.httpsProxy: insecure plaintext HTTP proxy specified for HTTPS resources"]
+    );
+    assert_eq!(
+        err(&with(r#""proxy":{"httpProxy":"p:3128"}"#)),
+        "ignition.proxy.httpProxy: proxy \"p:3128\" is not an http:// or https:// URL"
+    );
+    assert_eq!(
+        err(&with(
+            r#""security":{"tls":{"certificateAuthorities":[{}]}}"#
+        )),
+        "ignition.security.tls.certificateAuthorities[0].source: source is required"
+    );
+    assert_eq!(
+        err(&with(
+            r#""security":{"tls":{"certificateAuthorities":[{"source":"http://a/ca"},{"source":"http://a/ca"}]}}"#
+        )),
+        "ignition.security.tls.certificateAuthorities[1].source: duplicate source \"http://a/ca\""
+    );
+    assert_eq!(
+        err(&with(
+            r#""security":{"tls":{"certificateAuthorities":[{"source":"ftp://a/ca"}]}}"#
+        )),
+        "ignition.security.tls.certificateAuthorities[0].source: unsupported scheme \"ftp\""
+    );
+    // A remote CA with a fetcher that has no network: the CA's path and the reason.
+    assert_eq!(
+        err(&with(
+            r#""security":{"tls":{"certificateAuthorities":[{"source":"https://a/ca"}]}}"#
+        )),
+        "ignition.security.tls.certificateAuthorities[0].source: cannot fetch \"https://a/ca\": https sources are not supported yet"
+    );
+}

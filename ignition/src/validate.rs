@@ -38,8 +38,8 @@ pub const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
 pub fn validate(cfg: &Config, version: SpecVersion, warnings: &mut Vec<ConfigWarning>) -> Result {
     let at = |path: &str, p: Problem| ConfigError::new(path, p);
     crate::merge::check_references(&cfg.ignition.config, version)?;
-    not_yet("ignition.security", &cfg.ignition.security, "TLS settings")?;
-    not_yet("ignition.proxy", &cfg.ignition.proxy, "proxies")?;
+    check_certificate_authorities(&cfg.ignition.security, version)?;
+    check_proxy(&cfg.ignition.proxy, warnings)?;
     not_yet("kernelArguments", &cfg.kernel_arguments, "kernel arguments")?;
 
     let mut nodes = NodeTable::default();
@@ -180,6 +180,63 @@ fn check_owner(p: &str, user: &Option<spec::NodeUser>, group: &Option<spec::Node
             if o.id.is_some() && o.name.as_deref().is_some_and(|n| !n.is_empty()) {
                 return Err(ConfigError::new(fp, Problem::IdAndName));
             }
+        }
+    }
+    Ok(())
+}
+
+/// `ignition.security.tls.certificateAuthorities`: each a resource with a source, sources
+/// unique (the merge key).
+fn check_certificate_authorities(
+    security: &Option<spec::Security>,
+    version: SpecVersion,
+) -> Result {
+    let cas = security
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .and_then(|t| t.certificate_authorities.as_deref())
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, ca) in cas.iter().enumerate() {
+        let p = format!("ignition.security.tls.certificateAuthorities[{i}]");
+        let source = ca.source.as_deref().unwrap_or("");
+        if source.is_empty() {
+            return Err(ConfigError::new(
+                format!("{p}.source"),
+                Problem::SourceRequired,
+            ));
+        }
+        if !seen.insert(source) {
+            return Err(ConfigError::new(
+                format!("{p}.source"),
+                Problem::DuplicateSource(source.to_string()),
+            ));
+        }
+        check_resource(&p, ca, version)?;
+    }
+    Ok(())
+}
+
+/// `ignition.proxy`: proxies are http or https URLs, as upstream checks; a plaintext proxy
+/// for https sources is allowed with upstream's warning.
+fn check_proxy(proxy: &Option<spec::Proxy>, warnings: &mut Vec<ConfigWarning>) -> Result {
+    let Some(proxy) = proxy else { return Ok(()) };
+    for (field, value) in [
+        ("httpProxy", &proxy.http_proxy),
+        ("httpsProxy", &proxy.https_proxy),
+    ] {
+        let Some(url) = value.as_deref().filter(|u| !u.is_empty()) else {
+            continue;
+        };
+        let p = format!("ignition.proxy.{field}");
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("https") => {}
+            Some("http") if field == "httpsProxy" => warnings.push(ConfigWarning::new(
+                p,
+                "insecure plaintext HTTP proxy specified for HTTPS resources",
+            )),
+            Some("http") => {}
+            _ => return Err(ConfigError::new(p, Problem::InvalidProxy(url.to_string()))),
         }
     }
     Ok(())

@@ -1,91 +1,80 @@
 //! http and https through ureq (rustls with compiled-in web PKI roots, so a static agent
-//! needs no CA bundle on the node), with Ignition's two timeouts, its proxy settings and
-//! per-source headers.
+//! needs no CA bundle on the node, plus a config's CAs), with Ignition's two timeouts, its
+//! proxy settings and per-source headers.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
+
+use ignition::fetch_settings::FetchSettings;
+use ignition::spec::Proxy;
+use ignition::{ConfigError, Problem};
 
 use super::{hosts, Attempt, NetFetcher};
 
-/// `ignition.timeouts` and `ignition.proxy`.
+/// `ignition.timeouts`, `ignition.security.tls` and `ignition.proxy`.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// `httpResponseHeaders`: connect and wait for the headers at most this long
-    /// (Ignition's default 10 s).
-    pub response_headers: Duration,
+    /// (Ignition's default 10 s); `None` is no limit (Ignition's 0).
+    pub response_headers: Option<Duration>,
     /// `httpTotal`: the whole request; `None` is no limit (Ignition's 0).
     pub total: Option<Duration>,
     pub proxy: Proxy,
+    /// The trust for https with a config's CAs; `None`: the web PKI roots only.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub max_size: u64,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
-            response_headers: Duration::from_secs(10),
+            response_headers: Some(Duration::from_secs(10)),
             total: None,
             proxy: Proxy::default(),
+            tls: None,
             // Nothing larger is accepted once fetched (a file's cap; documents' is lower).
             max_size: ignition::limits::MAX_FILE_BYTES,
         }
     }
 }
 
-/// `ignition.proxy`: `httpProxy`, `httpsProxy`, `noProxy` (host names, `.suffix`es, or
-/// `*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Proxy {
-    pub http_proxy: Option<String>,
-    pub https_proxy: Option<String>,
-    pub no_proxy: Vec<String>,
-}
-
-impl Proxy {
-    /// From the document's `ignition.proxy` object; the error names the field.
-    pub fn from_json(v: &serde_json::Value) -> Result<Proxy, String> {
-        let s = |k: &str| -> Result<Option<String>, String> {
-            match v.get(k) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
-                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(format!("ignition.proxy.{k}: expected a string")),
+impl HttpOptions {
+    /// These options with a config's fetch settings: its timeouts (seconds; 0 or less is
+    /// no limit, as in Go), proxy and CAs. An error names the setting that cannot be used.
+    pub fn with_settings(&self, s: &FetchSettings) -> Result<HttpOptions, ConfigError> {
+        let seconds = |v: Option<i64>, default: Option<Duration>| match v {
+            None => default,
+            Some(n) if n <= 0 => None,
+            Some(n) => Some(Duration::from_secs(n.unsigned_abs())),
+        };
+        let defaults = HttpOptions::default();
+        for (field, url) in [
+            ("httpProxy", &s.proxy.http_proxy),
+            ("httpsProxy", &s.proxy.https_proxy),
+        ] {
+            if let Some(url) = url.as_deref().filter(|u| !u.is_empty()) {
+                ureq::Proxy::new(url).map_err(|e| {
+                    ConfigError::new(
+                        format!("ignition.proxy.{field}"),
+                        Problem::InvalidProxy(format!(
+                            "{url}: {e} (the agent speaks to http:// proxies only)"
+                        )),
+                    )
+                })?;
             }
-        };
-        let no_proxy = match v.get("noProxy") {
-            None | Some(serde_json::Value::Null) => Vec::new(),
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    x.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("ignition.proxy.noProxy[{i}]: expected a string"))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err("ignition.proxy.noProxy: expected a list".to_string()),
-        };
-        Ok(Proxy {
-            http_proxy: s("httpProxy")?,
-            https_proxy: s("httpsProxy")?,
-            no_proxy,
+        }
+        Ok(HttpOptions {
+            response_headers: seconds(s.timeouts.http_response_headers, defaults.response_headers),
+            total: seconds(s.timeouts.http_total, defaults.total),
+            proxy: s.proxy.clone(),
+            tls: if s.certificate_authorities.is_empty() {
+                None
+            } else {
+                Some(super::trust::with_cas(&s.certificate_authorities)?)
+            },
+            max_size: self.max_size,
         })
-    }
-
-    /// The proxy for a URL, honouring noProxy.
-    pub fn for_url(&self, scheme: &str, host: &str) -> Option<&str> {
-        let bypass = self.no_proxy.iter().any(|n| {
-            n == "*"
-                || n.eq_ignore_ascii_case(host)
-                || (n.starts_with('.')
-                    && host.to_ascii_lowercase().ends_with(&n.to_ascii_lowercase()))
-        });
-        if bypass {
-            return None;
-        }
-        match scheme {
-            "https" => self.https_proxy.as_deref(),
-            _ => self.http_proxy.as_deref(),
-        }
     }
 }
 
@@ -111,17 +100,21 @@ pub(super) fn get(
     url: &str,
     headers: &[(String, String)],
 ) -> Result<Vec<u8>, Attempt> {
-    let (host, _, _) = super::split_url(url, 80).map_err(Attempt::Fatal)?;
     let scheme = url.split_once("://").map_or("http", |(s, _)| s);
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    let (host, port, _) = super::split_url(url, default_port).map_err(Attempt::Fatal)?;
     let o = &f.http;
-    let mut b = ureq::AgentBuilder::new()
-        .resolver(Resolver(f.hosts_file.clone()))
-        .timeout_connect(o.response_headers)
-        .timeout_read(o.response_headers);
+    let mut b = ureq::AgentBuilder::new().resolver(Resolver(f.hosts_file.clone()));
+    if let Some(t) = o.response_headers {
+        b = b.timeout_connect(t).timeout_read(t);
+    }
     if let Some(t) = o.total {
         b = b.timeout(t);
     }
-    if let Some(p) = o.proxy.for_url(scheme, &host) {
+    if let Some(tls) = &o.tls {
+        b = b.tls_config(tls.clone());
+    }
+    if let Some(p) = super::proxy::for_url(&o.proxy, scheme, &host, port) {
         let proxy = ureq::Proxy::new(p).map_err(|e| Attempt::Fatal(format!("proxy {p:?}: {e}")))?;
         b = b.proxy(proxy);
     }
@@ -182,8 +175,36 @@ fn request(
                 Attempt::Fatal(msg)
             })
         }
-        Err(e) => Err(Attempt::Retry(e.to_string())),
+        Err(e) => match untrusted_certificate(&e) {
+            Some(why) => Err(Attempt::Fatal(format!(
+                "the server's certificate is not trusted ({why}); if an internal CA signed \
+                 it, give that CA in ignition.security.tls.certificateAuthorities"
+            ))),
+            None => Err(Attempt::Retry(e.to_string())),
+        },
     }
+}
+
+/// The certificate error under a failed connection, if that is why it failed: trying again
+/// would not help, so it is said plainly and not retried.
+fn untrusted_certificate(e: &ureq::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = next {
+        // io::Error's source() skips the error it wraps: look inside it.
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(tls @ rustls::Error::InvalidCertificate(_)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(tls.to_string());
+            }
+        }
+        next = inner.and_then(|i| i.source()).or_else(|| err.source());
+    }
+    None
 }
 
 fn body(resp: ureq::Response, max_size: u64) -> Result<Vec<u8>, Attempt> {

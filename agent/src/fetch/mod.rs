@@ -9,12 +9,14 @@
 
 mod hosts;
 mod http;
+pub mod proxy;
 pub mod tftp;
+mod trust;
 
 use std::time::Duration;
 
+pub use http::HttpOptions;
 pub(crate) use http::Resolver;
-pub use http::{HttpOptions, Proxy};
 
 /// How hard to try.
 #[derive(Debug, Clone)]
@@ -107,6 +109,16 @@ impl ignition::Fetcher for NetFetcher {
         headers: &[(String, String)],
     ) -> Result<Vec<u8>, String> {
         NetFetcher::fetch_with_headers(self, url, headers)
+    }
+
+    fn with_settings(
+        &self,
+        settings: &ignition::fetch_settings::FetchSettings,
+    ) -> Result<Option<Box<dyn ignition::Fetcher>>, ignition::ConfigError> {
+        Ok(Some(Box::new(NetFetcher {
+            http: self.http.with_settings(settings)?,
+            ..self.clone()
+        })))
     }
 }
 

@@ -17,7 +17,7 @@ pub mod kubeadm;
 mod kubeconfig;
 pub mod kubelet_files;
 pub mod kubelet_start;
-mod tls;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
