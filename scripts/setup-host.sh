@@ -47,6 +47,7 @@ fi
 #   maintainer scripts (`harmony base debian --mode install`; vm-tests/tests/debian_node.rs)
 # sbsigntool: `sbverify --cert` checks the UKI's Authenticode signature
 #   (builder/src/emit/pe_authenticode.rs tests)
+# bsdutils: `script` gives `harmony run --interactive` a terminal in vm-tests/tests/run_interactive.rs
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
   e2fsprogs squashfs-tools squashfs-tools-ng erofs-utils cpio zstd xz-utils fdisk gdisk binutils libxml2-utils
@@ -64,6 +65,7 @@ required=(
   strace
   mmdebstrap uidmap
   sbsigntool
+  bsdutils
 )
 # Packages above that bring a host service: the tests start their own (on loopback, in
 # namespaces, with their own config), so the service must not run on this host.

@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::build::{build_with, BuildOptions};
+use crate::progress::{LogWriter, Mode, Rendering};
 use crate::run::host_command::run_on_host;
+use crate::run::interactive::run_interactive;
 use crate::run::{run, run_then, VmOptions};
 
 #[derive(Parser)]
@@ -54,6 +56,10 @@ enum Command {
         /// ~/.docker/config.json).
         #[arg(long, value_name = "FILE")]
         authfile: Option<PathBuf>,
+        /// How progress is shown on stderr: bars on a terminal and plain lines otherwise
+        /// (auto), plain lines, or one JSON object per event (json).
+        #[arg(long, value_enum, default_value_t)]
+        progress: Mode,
     },
     /// Boot built artifacts in QEMU and wait for the agent's first-boot report.
     Run {
@@ -100,6 +106,14 @@ enum Command {
         /// stays up, power the VM off, and exit with CMD's status.
         #[arg(long, value_name = "CMD")]
         exec: Option<String>,
+        /// After the first-boot report, keep the VM up with its serial console on this
+        /// terminal (Ctrl-A X quits QEMU). Needs a terminal on stdin.
+        #[arg(long, conflicts_with = "exec")]
+        interactive: bool,
+        /// How progress is shown on stderr (as for `harmony build`); the console's lines
+        /// are the boot phase's messages.
+        #[arg(long, value_enum, default_value_t)]
+        progress: Mode,
     },
     /// Check a built image against the hardening profile, offline: pass or fail per rule;
     /// exits non-zero when any rule fails.
@@ -194,8 +208,13 @@ enum BaseCommand {
 }
 
 pub fn main() -> ExitCode {
-    init_logging();
-    match dispatch(Cli::parse()) {
+    let cli = Cli::parse();
+    let mode = match &cli.command {
+        Command::Build { progress, .. } | Command::Run { progress, .. } => *progress,
+        _ => Mode::Auto,
+    };
+    init_logging(crate::progress::install(mode));
+    match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -204,13 +223,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Log lines go through the progress renderer; colours only where bars are drawn.
+fn init_logging(rendering: Rendering) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("HARMONY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_ansi(rendering == Rendering::Bars)
+        .with_writer(LogWriter)
         .init();
 }
 
@@ -225,6 +246,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             source_date_epoch,
             json,
             authfile,
+            progress: _,
         } => {
             let registry = crate::oci::client::RegistryOptions {
                 authfile,
@@ -259,6 +281,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             secure_boot,
             forwards,
             exec,
+            interactive,
+            progress: _,
         } => {
             let opts = VmOptions {
                 out_dir: out,
@@ -273,8 +297,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }),
                 forwards,
                 secure_boot,
+                interactive: false,
             };
             let timeout = Duration::from_secs(timeout);
+            if interactive {
+                // The report went by on the console; QEMU's status is the command's.
+                let (_, status) = run_interactive(&opts, timeout)?;
+                return Ok(if status.success() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             let Some(exec) = exec else {
                 let first_boot = run(&opts, timeout)?;
                 println!("{}", first_boot.line);
@@ -481,6 +515,56 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn build_and_run_take_progress_auto_by_default() {
+        let cli = parse(&["build", "--progress=json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Build {
+                progress: Mode::Json,
+                ..
+            }
+        ));
+        let cli = parse(&["run", "out", "--progress", "plain"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Run {
+                progress: Mode::Plain,
+                ..
+            }
+        ));
+        let cli = parse(&["build"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Build {
+                progress: Mode::Auto,
+                ..
+            }
+        ));
+        let err = parse(&["build", "--progress=bars"]).err().expect("refused");
+        assert!(err.to_string().contains("auto, plain, json"), "{err}");
+    }
+
+    #[test]
+    fn interactive_and_exec_exclude_each_other() {
+        let cli = parse(&["run", "out", "--interactive"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Run {
+                interactive: true,
+                ..
+            }
+        ));
+        let err = parse(&["run", "out", "--interactive", "--exec", "true"])
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("--interactive") && err.contains("--exec"),
+            "{err}"
+        );
     }
 
     #[test]

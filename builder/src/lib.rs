@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: recipe → base image + steps (layers) → root tree → artifacts.
 
+pub mod artifact_table;
 pub mod base;
 pub mod binaries;
 pub mod build;
@@ -16,6 +17,7 @@ pub mod kernel;
 pub mod kubernetes;
 pub mod manifest;
 pub mod oci;
+pub mod progress;
 pub mod recipe;
 pub mod run;
 pub mod sbom;

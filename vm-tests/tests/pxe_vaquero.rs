@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harmony::run::accel::{choose_accel, Accel};
-use harmony::run::console::Console;
+use harmony::run::console::{Console, Echo};
 use harmony::run::FIRSTBOOT_MARKER;
 use harmony::vaquero::{ignition_template, ipxe::ipxe_script, role_id, template, template_data};
 use harmony_vm_tests::{default_image, echo_requested};
@@ -196,7 +196,11 @@ fn pxe_boot_from_a_vaquero_layout_reports_first_boot() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting qemu-system-x86_64");
-    let echo = echo_requested();
+    let echo = if echo_requested() {
+        Echo::Lines
+    } else {
+        Echo::Off
+    };
     let mut console = Console::new(child.stdout.take().unwrap(), 60, echo);
     let mut qemu_err = Console::new(child.stderr.take().unwrap(), 20, echo);
     let line = console.wait_for_line(|l| l.contains(FIRSTBOOT_MARKER), BOOT);

@@ -66,15 +66,7 @@ impl BuildReport {
             self.manifest.version,
             self.out.display()
         );
-        for a in &self.manifest.artifacts {
-            s += &format!(
-                "  {:<22} {:<12} {:>12} bytes  sha256:{}\n",
-                a.path,
-                a.kind,
-                a.size,
-                &a.sha256[..16]
-            );
-        }
+        s += &crate::artifact_table::artifact_table(&self.manifest.artifacts);
         let total: Duration = self.phases.iter().map(|(_, d)| *d).sum();
         let phases: Vec<String> = self
             .phases
@@ -105,7 +97,7 @@ impl Phases {
 
     fn done(&mut self, name: &str) {
         let now = Instant::now();
-        tracing::info!("{name}: {:.2}s", (now - self.1).as_secs_f64());
+        crate::progress::step_done(name, now - self.1);
         self.0.push((name.to_string(), now - self.1));
         self.1 = now;
     }

@@ -116,6 +116,12 @@ pub fn write_vmdk(raw: &Path, out: &Path, opts: &VmdkOptions) -> Result<VmdkSumm
     let mut grain: u64 = 0;
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH_GRAINS);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let phase = crate::progress::phase(
+        "vmdk",
+        None,
+        Some(total_grains),
+        crate::progress::Unit::Blocks,
+    );
     loop {
         batch.clear();
         let mut buf = vec![0u8; GRAIN_BYTES];
@@ -126,6 +132,7 @@ pub fn write_vmdk(raw: &Path, out: &Path, opts: &VmdkOptions) -> Result<VmdkSumm
             break;
         }
         let compressed = compress_batch(&batch, threads).map_err(io)?;
+        phase.inc(batch.len() as u64);
         for data in compressed {
             if let Some(data) = data {
                 let offset = w.offset32().map_err(|e| invalid(e.to_string()))?;
@@ -151,6 +158,7 @@ pub fn write_vmdk(raw: &Path, out: &Path, opts: &VmdkOptions) -> Result<VmdkSumm
         }
     }
 
+    phase.finish();
     let gd_bytes = le_u32s(&directory);
     let gd_sectors = (gd_bytes.len() as u64).div_ceil(SECTOR);
     w.write_record(&marker(gd_sectors, MARKER_GRAIN_DIRECTORY))

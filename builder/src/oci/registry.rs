@@ -12,6 +12,7 @@ use super::digest::{blob_path, check_sha256, sha256_digest, HashingReader};
 use super::error::OciError;
 use super::image::{load_image, SourceImage};
 use super::layout::{is_index, pick_linux_amd64};
+use crate::progress::{self, CountingReader, Unit};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
 application/vnd.oci.image.index.v1+json, \
@@ -130,7 +131,13 @@ fn fetch_blob(
     let response = client.send("GET", &url, &[], Body::Empty)?;
     let dir = dest.parent().unwrap_or(cache);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(OciError::io(dir))?;
-    let mut reader = HashingReader::new(response.into_reader().take(size + 1));
+    let short = digest
+        .trim_start_matches("sha256:")
+        .get(..12)
+        .unwrap_or(digest);
+    let pulling = progress::phase("pull", Some(short.to_string()), Some(size), Unit::Bytes);
+    let counted = CountingReader::new(response.into_reader().take(size + 1), pulling.clone());
+    let mut reader = HashingReader::new(counted);
     io::copy(&mut reader, tmp.as_file_mut()).map_err(|e| OciError::Registry {
         url: url.clone(),
         problem: format!("downloading: {e}"),
@@ -155,5 +162,6 @@ fn fetch_blob(
         path: dest.clone(),
         source: e.error,
     })?;
+    pulling.finish();
     Ok(())
 }

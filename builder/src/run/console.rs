@@ -1,7 +1,7 @@
 //! A guest's serial console as lines: read on a thread, kept for waiters and error tails.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{Read, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,28 +26,36 @@ pub enum WaitError {
     Closed,
 }
 
+/// Where a console's output goes besides the waiters and the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    Off,
+    /// Each line to the progress renderer (`harmony run` without `--quiet`).
+    Lines,
+    /// Every byte to our stdout as it comes, prompts without a newline included
+    /// (`harmony run --interactive`: the terminal is the guest's console).
+    Raw,
+}
+
 pub struct Console {
     shared: Arc<(Mutex<State>, Condvar)>,
     reader: Option<JoinHandle<()>>,
 }
 
 impl Console {
-    /// Start reading `stream`; with `echo`, every line also goes to our stderr.
-    pub fn new(stream: impl Read + Send + 'static, tail_len: usize, echo: bool) -> Self {
+    /// Start reading `stream`, echoing it as `echo` says.
+    pub fn new(stream: impl Read + Send + 'static, tail_len: usize, echo: Echo) -> Self {
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let thread_shared = shared.clone();
         let reader = std::thread::spawn(move || {
             let (lock, cond) = &*thread_shared;
-            let mut reader = BufReader::new(stream);
-            let mut raw = Vec::new();
-            // Serial output is not guaranteed UTF-8: split on bytes, convert lossily.
-            while matches!(reader.read_until(b'\n', &mut raw), Ok(n) if n > 0) {
-                let line = String::from_utf8_lossy(&raw)
+            let push = |raw: &[u8]| {
+                // Serial output is not guaranteed UTF-8: split on bytes, convert lossily.
+                let line = String::from_utf8_lossy(raw)
                     .trim_end_matches(['\n', '\r'])
                     .replace('\r', "");
-                raw.clear();
-                if echo {
-                    eprintln!("{line}");
+                if echo == Echo::Lines {
+                    crate::progress::console_line(&line);
                 }
                 let mut state = lock.lock().unwrap_or_else(|e| e.into_inner());
                 if state.tail.len() == tail_len {
@@ -59,7 +67,8 @@ impl Console {
                 }
                 state.pending.push_back(line);
                 cond.notify_all();
-            }
+            };
+            read_lines(stream, echo == Echo::Raw, push);
             lock.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
             cond.notify_all();
         });
@@ -114,15 +123,43 @@ impl Console {
     }
 }
 
+/// Read `stream` to its end, calling `line` with each line (its newline included; a last
+/// line without one too); with `raw`, every byte also goes to our stdout as it is read.
+fn read_lines(mut stream: impl Read, raw: bool, mut line: impl FnMut(&[u8])) {
+    let mut buf = vec![0u8; 8192];
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if raw {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout only loses the echo; the waiters still get every line.
+            let _ = out.write_all(&buf[..n]).and_then(|()| out.flush());
+        }
+        partial.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(at) = partial[start..].iter().position(|&b| b == b'\n') {
+            line(&partial[start..start + at + 1]);
+            start += at + 1;
+        }
+        partial.drain(..start);
+    }
+    if !partial.is_empty() {
+        line(&partial);
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
     #[test]
     fn lines_are_split_and_carriage_returns_stripped() {
-        let mut c = Console::new(&b"one\r\ntwo\rx\nthree"[..], 10, false);
+        let mut c = Console::new(&b"one\r\ntwo\rx\nthree"[..], 10, Echo::Off);
         c.join();
         assert_eq!(c.tail(), ["one", "twox", "three"]);
     }
@@ -130,14 +167,14 @@ mod tests {
     #[test]
     fn tail_keeps_the_last_lines() {
         let input: String = (0..10).map(|i| format!("line {i}\n")).collect();
-        let mut c = Console::new(std::io::Cursor::new(input.into_bytes()), 3, false);
+        let mut c = Console::new(std::io::Cursor::new(input.into_bytes()), 3, Echo::Off);
         c.join();
         assert_eq!(c.tail(), ["line 7", "line 8", "line 9"]);
     }
 
     #[test]
     fn waits_consume_lines_in_order() {
-        let c = Console::new(&b"a\nmark 1\nb\nmark 2\n"[..], 10, false);
+        let c = Console::new(&b"a\nmark 1\nb\nmark 2\n"[..], 10, Echo::Off);
         let second = Duration::from_secs(5);
         assert_eq!(
             c.wait_for_line(|l| l.starts_with("mark"), second).unwrap(),
@@ -156,7 +193,7 @@ mod tests {
     #[test]
     fn a_line_written_later_wakes_the_waiter_and_silence_times_out() {
         let (reader, mut writer) = std::os::unix::net::UnixStream::pair().unwrap();
-        let c = Console::new(reader, 10, false);
+        let c = Console::new(reader, 10, Echo::Off);
         assert_eq!(
             c.wait_for_line(|l| l == "late", Duration::from_millis(50)),
             Err(WaitError::Timeout)
@@ -173,5 +210,28 @@ mod tests {
             "late"
         );
         drop(feeder.join().unwrap());
+    }
+
+    /// Hands out its bytes one at a time: lines arrive in pieces, as from a serial port.
+    struct Trickle(Vec<u8>, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some(&b) = self.0.get(self.1) else {
+                return Ok(0);
+            };
+            buf[0] = b;
+            self.1 += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn lines_read_in_pieces_are_whole_and_a_last_partial_line_counts() {
+        let mut lines = Vec::new();
+        read_lines(Trickle(b"ab\ncd\r\nlogin: ".to_vec(), 0), false, |l| {
+            lines.push(String::from_utf8_lossy(l).into_owned())
+        });
+        assert_eq!(lines, ["ab\n", "cd\r\n", "login: "]);
     }
 }

@@ -4,6 +4,7 @@ pub mod accel;
 pub mod console;
 pub mod forward;
 pub mod host_command;
+pub mod interactive;
 pub mod medium;
 pub mod secure_boot;
 pub mod vm;
@@ -14,6 +15,7 @@ pub use forward::Forward;
 pub use vm::{Vm, VmOptions};
 
 use crate::manifest::ManifestError;
+use crate::progress::{self, Unit};
 
 /// Printed by harmony-agent once first boot is done (or was done before).
 pub const FIRSTBOOT_MARKER: &str = "HARMONY-FIRSTBOOT ";
@@ -63,6 +65,13 @@ pub enum RunError {
     FirstBootFailed { error: String, tail: Vec<String> },
     #[error("first-boot report is not JSON with a known status: {line}: {reason}")]
     BadReport { line: String, reason: String },
+    #[error(
+        "--interactive needs a terminal on stdin (the guest's serial console is handed to \
+         it after first boot), and stdin is not one"
+    )]
+    NotATerminal,
+    #[error("cannot set the terminal up for the guest's console: {source}")]
+    Terminal { source: std::io::Error },
     #[error("--exec {command:?}: cannot run it with sh -c: {source}")]
     Exec {
         command: String,
@@ -91,9 +100,14 @@ pub fn run_then<T>(
     timeout: Duration,
     then: impl FnOnce(&FirstBoot) -> Result<T, RunError>,
 ) -> Result<(FirstBoot, T), RunError> {
+    // One step: the report. Until then the console's lines are the phase's messages.
+    let booting = progress::phase(progress::BOOT, None, Some(1), Unit::Steps);
     let vm = Vm::boot(opts)?;
-    let result = wait_for_first_boot(&vm, timeout)
-        .and_then(|first_boot| then(&first_boot).map(|t| (first_boot, t)));
+    let result = wait_for_first_boot(&vm, timeout).and_then(|first_boot| {
+        booting.inc(1);
+        booting.finish();
+        then(&first_boot).map(|t| (first_boot, t))
+    });
     vm.shutdown()?;
     result
 }

@@ -1,6 +1,7 @@
 //! One QEMU guest booted from `harmony build`'s PXE artifacts, with its serial console.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::accel::{choose_accel, Accel};
-use super::console::{Console, WaitError};
+use super::console::{Console, Echo, WaitError};
 use super::forward::Forward;
 use super::medium::{self, DiskFormat, Medium, MediumChoice};
 use super::secure_boot;
@@ -43,6 +44,9 @@ pub struct VmOptions {
     pub forwards: Vec<Forward>,
     /// `--secure-boot`: a disk image under OVMF's Secure Boot firmware (secure_boot.rs).
     pub secure_boot: bool,
+    /// `--interactive`: the serial console multiplexed with QEMU's monitor (Ctrl-A X
+    /// quits), echoed byte for byte to our stdout; [`Vm::interact`] hands it input.
+    pub interactive: bool,
 }
 
 impl VmOptions {
@@ -58,6 +62,7 @@ impl VmOptions {
             medium: MediumChoice::Auto,
             forwards: Vec::new(),
             secure_boot: false,
+            interactive: false,
         }
     }
 }
@@ -97,15 +102,14 @@ impl Vm {
             "-smp",
             cpus,
         ])
-        .args([
-            "-display",
-            "none",
-            "-serial",
-            "stdio",
-            "-monitor",
-            "none",
-            "-no-reboot",
-        ])
+        .args(["-display", "none"])
+        .args(if opts.interactive {
+            // QEMU's own mux: Ctrl-A X quits, Ctrl-A C reaches the monitor.
+            &["-serial", "mon:stdio"][..]
+        } else {
+            &["-serial", "stdio", "-monitor", "none"][..]
+        })
+        .arg("-no-reboot")
         .arg("-nic")
         .arg(user_nic(&opts.forwards));
         if accel == Accel::Kvm {
@@ -145,11 +149,16 @@ impl Vm {
                 (Some(i), Some(o), Some(e)) => (i, o, e),
                 _ => unreachable!("all three streams were piped"),
             };
+        let (console_echo, qemu_echo) = match (opts.interactive, opts.echo) {
+            (true, _) => (Echo::Raw, Echo::Lines),
+            (false, true) => (Echo::Lines, Echo::Lines),
+            (false, false) => (Echo::Off, Echo::Off),
+        };
         Ok(Vm {
             child,
             stdin: Mutex::new(stdin),
-            console: Console::new(stdout, TAIL_LINES, opts.echo),
-            qemu_stderr: Console::new(stderr, TAIL_LINES, opts.echo),
+            console: Console::new(stdout, TAIL_LINES, console_echo),
+            qemu_stderr: Console::new(stderr, TAIL_LINES, qemu_echo),
             _scratch: scratch,
         })
     }
@@ -180,6 +189,38 @@ impl Vm {
             .write_all(text.as_bytes())
             .and_then(|()| stdin.flush())
             .map_err(|source| RunError::Send { source })
+    }
+
+    /// Copy `input` to the guest's console until QEMU exits (Ctrl-A X on a
+    /// `--interactive` VM, or the guest powering off); QEMU's exit status. The copy runs
+    /// on a thread of its own, left blocked on `input` when QEMU is gone.
+    pub fn interact(
+        mut self,
+        mut input: impl Read + Send + 'static,
+    ) -> Result<std::process::ExitStatus, RunError> {
+        let pipe = {
+            let stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner());
+            stdin
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|source| RunError::Send { source })?
+        };
+        let mut pipe = std::fs::File::from(pipe);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            // Each read (a key press on a raw terminal) goes to QEMU at once; the copy ends
+            // with our input or when QEMU has closed its end.
+            while let Ok(n) = input.read(&mut buf) {
+                if n == 0 || pipe.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let status = self
+            .child
+            .wait()
+            .map_err(|source| RunError::Wait { source })?;
+        Ok(status)
     }
 
     /// The last console lines.

@@ -2,6 +2,7 @@
 //! stores the block as is and says so in its size field).
 
 use super::earlier::{digest, EarlierBlocks};
+use crate::progress::{self, Unit};
 
 /// 15 is mksquashfs's default for zstd: same ratio, comparable images.
 pub const ZSTD_LEVEL: i32 = 15;
@@ -22,8 +23,9 @@ pub struct Packed {
 /// Compress every block, in parallel, taking blocks an earlier build compressed from
 /// `earlier`; results in input order, so the image does not depend on the number of
 /// threads. Blocks are dealt out in turn (thread t takes blocks t, t+n, …), so one large
-/// file does not land on a single thread.
+/// file does not land on a single thread. Reported as the `squashfs` phase, in blocks.
 pub fn compress_all(blocks: &[&[u8]], earlier: &EarlierBlocks) -> Vec<Packed> {
+    let phase = progress::phase("squashfs", None, Some(blocks.len() as u64), Unit::Blocks);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(blocks.len().max(1));
@@ -32,6 +34,7 @@ pub fn compress_all(blocks: &[&[u8]], earlier: &EarlierBlocks) -> Vec<Packed> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
+                let phase = phase.clone();
                 scope.spawn(move || {
                     (t..blocks.len())
                         .step_by(threads)
@@ -41,6 +44,7 @@ pub fn compress_all(blocks: &[&[u8]], earlier: &EarlierBlocks) -> Vec<Packed> {
                                 Some(stored) => stored.map(<[u8]>::to_vec),
                                 None => compress(blocks[i]),
                             };
+                            phase.inc(1);
                             (i, Packed { bytes, sha })
                         })
                         .collect::<Vec<_>>()
@@ -56,5 +60,6 @@ pub fn compress_all(blocks: &[&[u8]], earlier: &EarlierBlocks) -> Vec<Packed> {
             }
         }
     });
+    phase.finish();
     results.into_iter().flatten().collect()
 }
