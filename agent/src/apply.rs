@@ -10,9 +10,11 @@
 //! or removal, so a link never points at a file that is still a temp file.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{lchown, DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::plan::{Action, ExistingKind, Plan};
 use crate::target_root::TargetRoot;
@@ -129,7 +131,10 @@ fn run(action: &Action, root: &TargetRoot, batch: &mut RenameBatch) -> io::Resul
             ..
         } => {
             if let Ok(m) = fs::symlink_metadata(&host) {
-                if m.is_file() && fs::read(&host)? == *contents {
+                if m.is_file()
+                    && m.len() == contents.len()
+                    && sha256_of(&host)? == contents.sha256()
+                {
                     return set_attrs(&host, *mode, *uid, *gid);
                 }
             }
@@ -140,7 +145,8 @@ fn run(action: &Action, root: &TargetRoot, batch: &mut RenameBatch) -> io::Resul
                     .create_new(true)
                     .mode_0600()
                     .open(&tmp)?;
-                f.write_all(contents)?;
+                // Streamed: gzip contents are inflated as they are written.
+                io::copy(&mut contents.reader(), &mut f)?;
                 set_attrs(&tmp, *mode, *uid, *gid)?;
                 f.sync_all()
             })();
@@ -204,6 +210,13 @@ fn run(action: &Action, root: &TargetRoot, batch: &mut RenameBatch) -> io::Resul
             Ok(true)
         }
     }
+}
+
+/// A file's sha256, read in pieces (it may be large).
+fn sha256_of(path: &Path) -> io::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    io::copy(&mut fs::File::open(path)?, &mut h)?;
+    Ok(h.finalize().into())
 }
 
 /// `.NAME.harmony-tmp` beside the target, so the rename stays in one filesystem.

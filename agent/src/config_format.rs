@@ -93,7 +93,10 @@ mod tests {
             .iter()
             .find(|f| f.path == "/etc/hostname")
             .unwrap();
-        assert_eq!(hostname.contents.as_deref(), Some(&b"from-user-data\n"[..]));
+        assert_eq!(
+            hostname.contents,
+            Some(ignition::Contents::from(&b"from-user-data\n"[..]))
+        );
         assert_eq!(cfg.commands.len(), 1);
 
         // Meta-data is where the hostname comes from when user-data does not name one.
@@ -108,12 +111,18 @@ mod tests {
             .iter()
             .find(|f| f.path == "/etc/hostname")
             .unwrap();
-        assert_eq!(hostname.contents.as_deref(), Some(&b"from-meta\n"[..]));
+        assert_eq!(
+            hostname.contents,
+            Some(ignition::Contents::from(&b"from-meta\n"[..]))
+        );
 
         let ign = br#"{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/etc/motd","contents":{"source":"data:,hi"}}]}}"#;
         assert_eq!(ConfigFormat::of(ign), ConfigFormat::Ignition);
         let cfg = node_config(ign, None, &ignition::NoRemoteFetcher).unwrap();
-        assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            cfg.files[0].contents,
+            Some(ignition::Contents::from(&b"hi"[..]))
+        );
     }
 
     #[test]
@@ -121,7 +130,10 @@ mod tests {
         let bu = b"variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/motd\n      contents:\n        inline: hi\n";
         assert_eq!(ConfigFormat::of(bu), ConfigFormat::Butane);
         let cfg = node_config(bu, None, &ignition::NoRemoteFetcher).unwrap();
-        assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(
+            cfg.files[0].contents,
+            Some(ignition::Contents::from(&b"hi"[..]))
+        );
         let err = node_config(
             b"variant: fcos\nversion: 9.0.0\n",
             None,

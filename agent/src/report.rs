@@ -1,7 +1,6 @@
 //! firstboot.json, exactly as docs/boot-flow.md shows it, and the console line.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::plan::{Action, Plan, UnitState};
 
@@ -192,7 +191,7 @@ pub fn written(plan: &Plan) -> Vec<Written> {
                 mode: Some(format!("{mode:04o}")),
                 uid: Some(*uid),
                 gid: Some(*gid),
-                sha256: Some(hex::encode(Sha256::digest(contents))),
+                sha256: Some(contents.sha256_hex()),
                 ..entry(path, "file")
             }),
             Action::Symlink { path, target, .. } => Some(Written {

@@ -64,8 +64,11 @@ fn apply_refuses_a_1_gib_gzip_bomb_with_bounded_memory() {
     let usage =
         nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
     let peak = usage.max_rss() as u64 * 1024;
+    eprintln!("peak resident size {peak} bytes");
+    // Contents are inflated only to be counted and hashed, never held. (The figure can
+    // include what this test process had resident when it forked the child.)
     assert!(
-        peak < 3 * cap,
+        peak < 128 << 20,
         "peak resident size {peak} bytes for a {cap}-byte cap"
     );
 }

@@ -209,8 +209,8 @@ fn config(ignition: serde_json::Value, source: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn fetched(cfg: &ignition::NodeConfig) -> &[u8] {
-    cfg.files[0].contents.as_deref().unwrap()
+fn fetched(cfg: &ignition::NodeConfig) -> Vec<u8> {
+    cfg.files[0].contents.as_ref().unwrap().to_vec().unwrap()
 }
 
 #[test]

@@ -87,7 +87,10 @@ fn merge_and_replace_over_http_send_the_headers() {
     let cfg = ignition::node_config(root.to_string().as_bytes(), &fetcher()).unwrap();
     let paths: Vec<&str> = cfg.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["/etc/root", "/etc/merged"]);
-    assert_eq!(cfg.files[1].contents.as_deref(), Some(&b"over http"[..]));
+    assert_eq!(
+        cfg.files[1].contents,
+        Some(ignition::Contents::from(&b"over http"[..]))
+    );
     assert_eq!(cfg.files[1].mode, Some(0o644));
 
     let root = serde_json::json!({

@@ -72,6 +72,8 @@ pub enum Problem {
     TooLarge(u64),
     #[error("the config's file contents together exceed {0} bytes")]
     ConfigTooLarge(u64),
+    #[error("the config's file contents together hold more than {0} bytes in memory (as given or fetched, gzip still compressed)")]
+    ConfigHeldTooLarge(u64),
     #[error("malformed hash {0:?}: expected sha256-<64 hex> or sha512-<128 hex>")]
     MalformedHash(String),
     #[error("hash mismatch: expected {expected}, got {actual}")]

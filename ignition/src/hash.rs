@@ -31,20 +31,44 @@ impl ExpectedHash {
     }
 
     pub fn verify(&self, data: &[u8]) -> Result<(), Problem> {
-        let (expected, actual) = match self {
-            ExpectedHash::Sha256(d) => (
-                format!("sha256-{}", hex::encode(d)),
-                format!("sha256-{}", hex::encode(Sha256::digest(data))),
-            ),
-            ExpectedHash::Sha512(d) => (
-                format!("sha512-{}", hex::encode(d)),
-                format!("sha512-{}", hex::encode(Sha512::digest(data))),
-            ),
+        let actual = match self {
+            ExpectedHash::Sha256(_) => ExpectedHash::Sha256(Sha256::digest(data).into()),
+            ExpectedHash::Sha512(_) => ExpectedHash::Sha512(Sha512::digest(data).into()),
         };
-        if expected == actual {
+        self.matches(actual)
+    }
+
+    /// Against contents that may be kept compressed: their sha256 is known already, a
+    /// sha512 is hashed as they are inflated.
+    pub fn verify_contents(&self, c: &crate::Contents) -> Result<(), Problem> {
+        let actual = match self {
+            ExpectedHash::Sha256(_) => ExpectedHash::Sha256(c.sha256()),
+            ExpectedHash::Sha512(_) => {
+                let mut h = Sha512::new();
+                std::io::copy(&mut c.reader(), &mut h).map_err(|e| Problem::Gzip(e.to_string()))?;
+                ExpectedHash::Sha512(h.finalize().into())
+            }
+        };
+        self.matches(actual)
+    }
+
+    fn matches(&self, actual: ExpectedHash) -> Result<(), Problem> {
+        if *self == actual {
             Ok(())
         } else {
-            Err(Problem::HashMismatch { expected, actual })
+            Err(Problem::HashMismatch {
+                expected: self.to_string(),
+                actual: actual.to_string(),
+            })
+        }
+    }
+}
+
+impl std::fmt::Display for ExpectedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedHash::Sha256(d) => write!(f, "sha256-{}", hex::encode(d)),
+            ExpectedHash::Sha512(d) => write!(f, "sha512-{}", hex::encode(d)),
         }
     }
 }

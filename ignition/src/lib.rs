@@ -10,6 +10,7 @@
 mod abs_path;
 pub mod butane;
 pub mod cloud_config;
+mod contents;
 pub mod data_url;
 mod error;
 pub mod fetch;
@@ -29,6 +30,7 @@ pub mod systemd_unit;
 pub mod validate;
 mod version;
 
+pub use contents::Contents;
 pub use error::{ConfigError, Problem};
 pub use fetch::{Fetcher, NoRemoteFetcher};
 pub use node_config::*;

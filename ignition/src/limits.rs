@@ -1,13 +1,18 @@
-//! How much a config may make the agent hold in memory. A config is hostile input: a 1 MiB
-//! gzip inflates to 1 GiB, so every decompression stops at its cap instead of allocating
-//! whatever the stream claims (README, First boot: "Limits").
+//! How much a config may make the agent hold in memory or write. A config is hostile
+//! input: a 1 MiB gzip inflates to 1 GiB, so every decompression stops at its cap instead
+//! of allocating whatever the stream claims, and file contents are inflated only while
+//! they are written ([`crate::Contents`]; README, First boot: "Limits").
 
 use std::io::Read;
 
-/// One file's contents (or one `append` entry) once decoded and decompressed.
-pub const MAX_FILE_BYTES: u64 = 128 << 20;
-/// Every file's contents in one config together.
-pub const MAX_CONFIG_BYTES: u64 = 256 << 20;
+/// One file's contents (or one `append` entry) once decoded and decompressed: what it
+/// writes to disk (it is never held decompressed).
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Every file's contents in one config together, decompressed: what the config writes.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 30;
+/// Every file's contents in one config together as held in memory until they are
+/// written: data URLs decoded and fetched bodies, gzip still compressed.
+pub const MAX_HELD_BYTES: u64 = 256 << 20;
 /// A config document itself (Ignition JSON, user-data, a guestinfo value) once decompressed.
 pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
 
@@ -45,17 +50,44 @@ pub(crate) fn read_at_most(r: impl Read, cap: u64) -> Result<Vec<u8>, ReadError>
     Ok(out)
 }
 
-/// The running total of file contents in one config, against [`MAX_CONFIG_BYTES`].
+/// The running totals of file contents in one config, against [`MAX_CONFIG_BYTES`]
+/// (written) and [`MAX_HELD_BYTES`] (held in memory).
 #[derive(Debug, Default)]
 pub struct ConfigBudget {
-    used: u64,
+    written: u64,
+    held: u64,
+}
+
+/// Which of the config's totals a file's contents took past its cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverBudget {
+    /// [`MAX_CONFIG_BYTES`]
+    Written(u64),
+    /// [`MAX_HELD_BYTES`]
+    Held(u64),
+}
+
+impl OverBudget {
+    pub fn problem(self) -> crate::Problem {
+        match self {
+            OverBudget::Written(cap) => crate::Problem::ConfigTooLarge(cap),
+            OverBudget::Held(cap) => crate::Problem::ConfigHeldTooLarge(cap),
+        }
+    }
 }
 
 impl ConfigBudget {
-    /// Count `len` more bytes; false once the config's total passes the cap.
-    pub fn take(&mut self, len: usize) -> bool {
-        self.used = self.used.saturating_add(len as u64);
-        self.used <= MAX_CONFIG_BYTES
+    /// Count one more file's contents (or append entry).
+    pub fn take(&mut self, c: &crate::Contents) -> Result<(), OverBudget> {
+        self.written = self.written.saturating_add(c.len());
+        self.held = self.held.saturating_add(c.held_bytes());
+        if self.written > MAX_CONFIG_BYTES {
+            return Err(OverBudget::Written(MAX_CONFIG_BYTES));
+        }
+        if self.held > MAX_HELD_BYTES {
+            return Err(OverBudget::Held(MAX_HELD_BYTES));
+        }
+        Ok(())
     }
 }
 
@@ -101,9 +133,28 @@ mod tests {
 
     #[test]
     fn the_budget_counts_across_files() {
+        let half = crate::Contents::from(vec![0u8; (MAX_HELD_BYTES / 2) as usize]);
         let mut b = ConfigBudget::default();
-        assert!(b.take((MAX_CONFIG_BYTES / 2) as usize));
-        assert!(b.take((MAX_CONFIG_BYTES / 2) as usize));
-        assert!(!b.take(1));
+        assert_eq!(b.take(&half), Ok(()));
+        assert_eq!(b.take(&half), Ok(()));
+        assert_eq!(
+            b.take(&crate::Contents::from("x")),
+            Err(OverBudget::Held(MAX_HELD_BYTES))
+        );
+    }
+
+    #[test]
+    fn compressed_contents_count_inflated_against_what_is_written() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..MAX_FILE_BYTES >> 20 {
+            gz.write_all(&chunk).unwrap();
+        }
+        let file = crate::Contents::gunzip(gz.finish().unwrap(), MAX_FILE_BYTES).unwrap();
+        let mut b = ConfigBudget::default();
+        for _ in 0..MAX_CONFIG_BYTES / MAX_FILE_BYTES {
+            assert_eq!(b.take(&file), Ok(()));
+        }
+        assert_eq!(b.take(&file), Err(OverBudget::Written(MAX_CONFIG_BYTES)));
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::Contents;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct NodeConfig {
     pub files: Vec<FileEntry>,
@@ -32,10 +34,11 @@ pub struct FileEntry {
     /// Absolute and normalised (no `.`, `..` or `//`).
     pub path: String,
     pub overwrite: bool,
-    /// Decoded and verified bytes; `None` keeps what exists (or an empty file).
-    pub contents: Option<Vec<u8>>,
+    /// Decoded and verified (gzip kept compressed until written); `None` keeps what
+    /// exists (or an empty file).
+    pub contents: Option<Contents>,
     /// Appended in order after `contents` (or after the existing file).
-    pub append: Vec<Vec<u8>>,
+    pub append: Vec<Contents>,
     pub mode: Option<u32>,
     pub user: Option<Owner>,
     pub group: Option<Owner>,

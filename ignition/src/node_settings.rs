@@ -20,7 +20,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::NodeConfig;
+use crate::{Contents, NodeConfig};
 
 pub use cidr::Cidr;
 pub use ha::{HaSettings, LocalProxySettings, VipSettings, VrrpState};
@@ -422,11 +422,20 @@ impl NodeSettings {
         if file.contents.is_none() && file.append.is_empty() {
             return Ok(None);
         }
-        let mut bytes = file.contents.clone().unwrap_or_default();
-        for part in &file.append {
-            bytes.extend_from_slice(part);
+        let whole = Contents::concat(file.contents.iter().chain(&file.append))
+            .map_err(|e| SettingsError::one("", format!("{NODE_YAML_PATH}: {e}")))?;
+        // Read whole into memory, so held to a document's cap.
+        let cap = crate::limits::MAX_DOCUMENT_BYTES;
+        if whole.len() > cap {
+            return Err(SettingsError::one(
+                "",
+                format!("{NODE_YAML_PATH} is larger than {cap} bytes"),
+            ));
         }
-        let text = String::from_utf8(bytes)
+        let whole = whole
+            .to_vec()
+            .map_err(|e| SettingsError::one("", format!("{NODE_YAML_PATH}: {e}")))?;
+        let text = String::from_utf8(whole)
             .map_err(|_| SettingsError::one("", format!("{NODE_YAML_PATH} is not UTF-8 text")))?;
         NodeSettings::from_yaml_str(&text).map(Some)
     }

@@ -8,7 +8,7 @@ use crate::hash::ExpectedHash;
 use crate::limits::{self, ConfigBudget, GunzipError};
 use crate::node_config::*;
 use crate::spec::{self, Config};
-use crate::SpecVersion;
+use crate::{Contents, SpecVersion};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -25,14 +25,11 @@ pub fn resolve(cfg: &Config, fetcher: &dyn Fetcher) -> Result<NodeConfig> {
     let spec_mode = |p: &str, m: Option<i64>| mode(p, m).map(|m| m.map(|m| m & mode_mask));
     if let Some(storage) = &cfg.storage {
         let mut budget = ConfigBudget::default();
-        let mut file_resource = |p: &str, r: &spec::Resource| -> Result<Vec<u8>> {
-            let data = resource(p, r, limits::MAX_FILE_BYTES, fetcher)?;
-            if !budget.take(data.len()) {
-                return Err(ConfigError::new(
-                    p,
-                    Problem::ConfigTooLarge(limits::MAX_CONFIG_BYTES),
-                ));
-            }
+        let mut file_resource = |p: &str, r: &spec::Resource| -> Result<Contents> {
+            let data = file_contents(p, r, fetcher)?;
+            budget
+                .take(&data)
+                .map_err(|over| ConfigError::new(p, over.problem()))?;
             Ok(data)
         };
         for (i, f) in storage.files.iter().flatten().enumerate() {
@@ -163,21 +160,57 @@ fn owner(p: &str, o: &Option<spec::NodeUser>) -> Result<Option<Owner>> {
     Ok(o.name.clone().filter(|n| !n.is_empty()).map(Owner::Name))
 }
 
-/// The bytes a resource stands for. An absent or empty source is an empty file. The hash
-/// describes the decompressed contents, as Ignition's spec says. More than `cap` bytes,
-/// before or after decompression, is an error naming `p`.
+/// The bytes a resource stands for, in memory: for config documents. An absent or empty
+/// source is empty. The hash describes the decompressed contents, as Ignition's spec
+/// says. More than `cap` bytes, before or after decompression, is an error naming `p`.
 pub(crate) fn resource(
     p: &str,
     r: &spec::Resource,
     cap: u64,
     fetcher: &dyn Fetcher,
 ) -> Result<Vec<u8>> {
+    let raw = source_bytes(p, r, fetcher)?;
+    let data = match r.compression.as_deref() {
+        Some("gzip") => limits::gunzip(&raw, cap).map_err(|e| gunzip_error(p, e))?,
+        _ if raw.len() as u64 > cap => {
+            return Err(ConfigError::new(p, Problem::TooLarge(cap)));
+        }
+        _ => raw,
+    };
+    if let Some(h) = expected_hash(p, r)? {
+        h.verify(&data)
+            .map_err(|e| ConfigError::new(format!("{p}.verification.hash"), e))?;
+    }
+    Ok(data)
+}
+
+/// A file's contents: as [`resource`], but gzip stays compressed until the agent writes
+/// the file ([`Contents`]), so a large file never sits inflated in memory.
+fn file_contents(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Contents> {
+    let cap = limits::MAX_FILE_BYTES;
+    let raw = source_bytes(p, r, fetcher)?;
+    let data = match r.compression.as_deref() {
+        Some("gzip") => Contents::gunzip(raw, cap).map_err(|e| gunzip_error(p, e))?,
+        _ if raw.len() as u64 > cap => {
+            return Err(ConfigError::new(p, Problem::TooLarge(cap)));
+        }
+        _ => Contents::from(raw),
+    };
+    if let Some(h) = expected_hash(p, r)? {
+        h.verify_contents(&data)
+            .map_err(|e| ConfigError::new(format!("{p}.verification.hash"), e))?;
+    }
+    Ok(data)
+}
+
+/// The source's bytes as given (data URL decoded) or fetched, before decompression.
+fn source_bytes(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
     let source = r.source.as_deref().unwrap_or("");
-    let raw = if source.is_empty() {
-        Vec::new()
+    if source.is_empty() {
+        Ok(Vec::new())
     } else if source.starts_with("data:") {
         crate::data_url::decode(source)
-            .map_err(|e| ConfigError::new(format!("{p}.source"), Problem::DataUrl(e)))?
+            .map_err(|e| ConfigError::new(format!("{p}.source"), Problem::DataUrl(e)))
     } else {
         let headers = crate::http_headers::pairs(&format!("{p}.httpHeaders"), &r.http_headers)?;
         fetcher
@@ -190,23 +223,24 @@ pub(crate) fn resource(
                         reason,
                     },
                 )
-            })?
-    };
-    let data = match r.compression.as_deref() {
-        Some("gzip") => limits::gunzip(&raw, cap).map_err(|e| match e {
-            GunzipError::Invalid(e) => ConfigError::new(format!("{p}.source"), Problem::Gzip(e)),
-            GunzipError::TooLarge(cap) => ConfigError::new(p, Problem::DecompressedTooLarge(cap)),
-        })?,
-        _ if raw.len() as u64 > cap => {
-            return Err(ConfigError::new(p, Problem::TooLarge(cap)));
-        }
-        _ => raw,
-    };
-    if let Some(h) = r.verification.as_ref().and_then(|v| v.hash.as_deref()) {
-        let field = format!("{p}.verification.hash");
-        ExpectedHash::parse(h)
-            .and_then(|e| e.verify(&data))
-            .map_err(|e| ConfigError::new(field, e))?;
+            })
     }
-    Ok(data)
+}
+
+fn gunzip_error(p: &str, e: GunzipError) -> ConfigError {
+    match e {
+        GunzipError::Invalid(e) => ConfigError::new(format!("{p}.source"), Problem::Gzip(e)),
+        GunzipError::TooLarge(cap) => ConfigError::new(p, Problem::DecompressedTooLarge(cap)),
+    }
+}
+
+fn expected_hash(p: &str, r: &spec::Resource) -> Result<Option<ExpectedHash>> {
+    r.verification
+        .as_ref()
+        .and_then(|v| v.hash.as_deref())
+        .map(|h| {
+            ExpectedHash::parse(h)
+                .map_err(|e| ConfigError::new(format!("{p}.verification.hash"), e))
+        })
+        .transpose()
 }

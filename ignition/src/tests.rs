@@ -103,14 +103,20 @@ fn files_resolve_contents() {
         {{"path":"/etc/z/f","contents":{{"source":"data:;base64,{gz}","compression":"gzip","verification":{{"hash":"sha256-{sha}"}}}},"append":[{{"source":"data:,more"}}]}},
         {{"path":"/empty","overwrite":true,"contents":{{"source":""}}}}]}}"#
     )));
-    assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"hello\n"[..]));
+    assert_eq!(
+        cfg.files[0].contents,
+        Some(crate::Contents::from(&b"hello\n"[..]))
+    );
     assert_eq!(cfg.files[0].mode, Some(0o644));
     assert_eq!(cfg.files[0].user, Some(Owner::Name("core".into())));
     assert_eq!(cfg.files[0].group, Some(Owner::Id(10)));
     assert_eq!(cfg.files[1].path, "/etc/z/f");
-    assert_eq!(cfg.files[1].contents.as_deref(), Some(&b"zipped\n"[..]));
-    assert_eq!(cfg.files[1].append, vec![b"more".to_vec()]);
-    assert_eq!(cfg.files[2].contents.as_deref(), Some(&b""[..]));
+    assert_eq!(
+        cfg.files[1].contents,
+        Some(crate::Contents::from(&b"zipped\n"[..]))
+    );
+    assert_eq!(cfg.files[1].append, vec![crate::Contents::from("more")]);
+    assert_eq!(cfg.files[2].contents, Some(crate::Contents::from(&b""[..])));
     assert!(cfg.files[2].overwrite);
 }
 
@@ -301,8 +307,8 @@ fn a_file_decompressing_past_its_cap_is_refused_naming_the_field() {
         file("/at-cap", &at_cap)
     )));
     assert_eq!(
-        cfg.files[0].contents.as_ref().map(Vec::len),
-        Some(crate::limits::MAX_FILE_BYTES as usize)
+        cfg.files[0].contents.as_ref().map(crate::Contents::len),
+        Some(crate::limits::MAX_FILE_BYTES)
     );
     let files = ["/a", "/b", "/c"]
         .map(|p| format!(r#"{{"path":"{p}","contents":{{"source":"data:,x"}}}}"#))

@@ -13,7 +13,14 @@ pub const HOSTNAME_FILE: &str = "/etc/hostname";
 pub fn planned(plan: &Plan) -> Option<String> {
     plan.actions.iter().rev().find_map(|a| match a {
         Action::WriteFile { path, contents, .. } if path == HOSTNAME_FILE => {
-            String::from_utf8_lossy(contents)
+            // The name is on the first lines; a huge file is not read whole.
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(contents.reader(), 64 << 10),
+                &mut head,
+            )
+            .ok()?;
+            String::from_utf8_lossy(&head)
                 .lines()
                 .map(str::trim)
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
@@ -40,7 +47,7 @@ mod tests {
     fn write(path: &str, contents: &str) -> Action {
         Action::WriteFile {
             path: path.to_string(),
-            contents: contents.as_bytes().to_vec(),
+            contents: contents.into(),
             mode: 0o644,
             uid: 0,
             gid: 0,

@@ -91,7 +91,7 @@ pub fn actions(
         }
         actions.push(Action::WriteFile {
             path: path.to_string(),
-            contents,
+            contents: contents.into(),
             mode,
             uid: 0,
             gid: 0,

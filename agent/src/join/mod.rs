@@ -365,7 +365,7 @@ pub fn control_plane(
     }
     actions.push(crate::plan::Action::WriteFile {
         path: kubeadm::CONFIG_PATH.to_string(),
-        contents: text.into_bytes(),
+        contents: text.into(),
         mode: 0o600,
         uid: 0,
         gid: 0,

@@ -19,7 +19,7 @@ fn config_without_cluster(settings: &str) -> NodeConfig {
     cfg.files.push(FileEntry {
         path: NODE_YAML_PATH.to_string(),
         overwrite: true,
-        contents: Some(settings.as_bytes().to_vec()),
+        contents: Some(settings.into()),
         append: Vec::new(),
         mode: Some(0o600),
         user: None,
@@ -36,7 +36,7 @@ fn root() -> tempfile::TempDir {
     d
 }
 
-fn file<'a>(actions: &'a [Action], path: &str) -> (&'a str, u32) {
+fn file(actions: &[Action], path: &str) -> (String, u32) {
     actions
         .iter()
         .find_map(|a| match a {
@@ -45,7 +45,10 @@ fn file<'a>(actions: &'a [Action], path: &str) -> (&'a str, u32) {
                 contents,
                 mode,
                 ..
-            } if p == path => Some((std::str::from_utf8(contents).unwrap(), *mode)),
+            } if p == path => Some((
+                String::from_utf8(contents.to_vec().unwrap()).unwrap(),
+                *mode,
+            )),
             _ => None,
         })
         .unwrap_or_else(|| panic!("{path} not planned"))

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use ignition::Contents;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// What a `Remove` expects to find; apply removes only that, so applying a plan twice
 /// never deletes what the first run wrote.
@@ -29,8 +29,8 @@ pub enum Action {
     /// Replace the file atomically (temp file in the same dir, fsync, rename).
     WriteFile {
         path: String,
-        #[serde(serialize_with = "as_sha256")]
-        contents: Vec<u8>,
+        /// Serialized as its sha256.
+        contents: Contents,
         mode: u32,
         uid: u32,
         gid: u32,
@@ -49,10 +49,6 @@ pub enum Action {
         path: String,
         existing: ExistingKind,
     },
-}
-
-fn as_sha256<S: serde::Serializer>(c: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(Sha256::digest(c)))
 }
 
 impl Action {
@@ -87,7 +83,7 @@ impl fmt::Display for Action {
                 f,
                 "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, sha256 {})",
                 contents.len(),
-                hex::encode(Sha256::digest(contents))
+                contents.sha256_hex()
             ),
             Action::Symlink {
                 path,

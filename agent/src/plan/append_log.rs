@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use ignition::Contents;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::target_root::TargetRoot;
 
@@ -27,14 +27,6 @@ struct Entry {
 pub struct AppendLog {
     entries: BTreeMap<String, Entry>,
     changed: bool,
-}
-
-pub fn sha256(chunks: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for c in chunks {
-        h.update(c);
-    }
-    hex::encode(h.finalize())
 }
 
 impl AppendLog {
@@ -54,33 +46,44 @@ impl AppendLog {
     }
 
     /// Has exactly this append already been made to a file that now holds `current`?
-    pub fn already_appended(&self, path: &str, append: &[Vec<u8>], current: &[u8]) -> bool {
-        let chunks: Vec<&[u8]> = append.iter().map(Vec::as_slice).collect();
-        self.entries.get(path).is_some_and(|e| {
-            e.append_sha256 == sha256(&chunks) && e.result_sha256 == sha256(&[current])
-        })
+    pub fn already_appended(
+        &self,
+        path: &str,
+        append: &[Contents],
+        current: &Contents,
+    ) -> std::io::Result<bool> {
+        let Some(e) = self.entries.get(path) else {
+            return Ok(false);
+        };
+        Ok(e.result_sha256 == current.sha256_hex()
+            && e.append_sha256 == Contents::concat(append)?.sha256_hex())
     }
 
-    pub fn record(&mut self, path: &str, append: &[Vec<u8>], result: &[u8]) {
-        let chunks: Vec<&[u8]> = append.iter().map(Vec::as_slice).collect();
+    pub fn record(
+        &mut self,
+        path: &str,
+        append: &[Contents],
+        result: &Contents,
+    ) -> std::io::Result<()> {
         let e = Entry {
             path: path.to_string(),
-            append_sha256: sha256(&chunks),
-            result_sha256: sha256(&[result]),
+            append_sha256: Contents::concat(append)?.sha256_hex(),
+            result_sha256: result.sha256_hex(),
         };
         if self.entries.get(path) != Some(&e) {
             self.entries.insert(path.to_string(), e);
             self.changed = true;
         }
+        Ok(())
     }
 
     /// The new record's bytes, when this plan changed it.
-    pub fn to_write(&self) -> Option<Vec<u8>> {
+    pub fn to_write(&self) -> Option<Contents> {
         self.changed.then(|| {
             let list: Vec<&Entry> = self.entries.values().collect();
             let mut json = serde_json::to_vec_pretty(&list).unwrap_or_default();
             json.push(b'\n');
-            json
+            json.into()
         })
     }
 }

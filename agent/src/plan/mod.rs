@@ -13,7 +13,7 @@ mod units;
 
 use std::collections::BTreeMap;
 
-use ignition::NodeConfig;
+use ignition::{Contents, NodeConfig};
 
 pub use action::{Action, ExistingKind};
 
@@ -91,7 +91,7 @@ fn conflict(path: &str, problem: impl Into<String>) -> PlanError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Directory,
-    File(Vec<u8>),
+    File(Contents),
     Symlink(String),
     Gone,
 }
@@ -151,12 +151,28 @@ pub fn plan_with_platform(
         let role = crate::node_role::plan(&settings, platform_labels, root)
             .map_err(PlanError::NodeRole)?;
         for f in role.files {
-            p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
+            p.file(
+                &f.path,
+                true,
+                &Some(f.contents.into()),
+                &[],
+                Some(f.mode),
+                0,
+                0,
+            )?;
         }
         live = role.live;
         let (files, links) = crate::ha::plan_files(&settings, root)?;
         for f in files {
-            p.file(&f.path, true, &Some(f.contents), &[], Some(f.mode), 0, 0)?;
+            p.file(
+                &f.path,
+                true,
+                &Some(f.contents.into()),
+                &[],
+                Some(f.mode),
+                0,
+                0,
+            )?;
         }
         for l in links {
             p.symlink(&l.path, &l.target, true, 0, 0)?;
@@ -300,46 +316,45 @@ impl Planner<'_> {
 
     /// Ignition's rules: an existing file is replaced only with `overwrite`; without
     /// contents it is kept (and appended to); anything else in the way is an error unless
-    /// `overwrite`.
+    /// `overwrite`. Contents are compared by length and sha256, never held twice.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn file(
         &mut self,
         path: &str,
         overwrite: bool,
-        contents: &Option<Vec<u8>>,
-        append: &[Vec<u8>],
+        contents: &Option<Contents>,
+        append: &[Contents],
         mode: Option<u32>,
         uid: u32,
         gid: u32,
     ) -> Result<(), PlanError> {
         self.parents(path)?;
+        let io = |e| Self::io(path, e);
         let mut base = contents.clone();
         let mut existing_mode = None;
         // The file exactly as asked for is already there (a re-apply): nothing to do.
         let mut done = false;
         match self.current(path)? {
             None => {}
+            // Replaced whole: what is there now does not matter.
+            Some((ExistingKind::File, _)) if contents.is_some() && overwrite => {}
             Some((ExistingKind::File, node)) => {
-                let on_disk = match self.planned.get(path) {
-                    Some(State::File(c)) => c.clone(),
-                    _ => self
-                        .root
-                        .read(path)
-                        .map_err(|e| Self::io(path, e))?
-                        .unwrap_or_default(),
-                };
-                if let Some(c) = contents.as_ref().filter(|_| !overwrite) {
+                let on_disk = self.file_contents(path)?;
+                if let Some(c) = contents {
+                    let wanted = Contents::concat(std::iter::once(c).chain(append)).map_err(io)?;
                     let same = matches!(node, Some(NodeKind::File { mode: m, uid: u, gid: g, .. })
                         if m == mode.unwrap_or(0o644) && u == uid && g == gid)
-                        && on_disk == [c.as_slice(), &append.concat()].concat();
+                        && on_disk == wanted;
                     if !same {
                         return Err(conflict(path, "a file exists here and overwrite is false"));
                     }
-                    base = Some(on_disk.clone());
+                    base = Some(on_disk);
                     done = true;
-                }
-                if base.is_none() {
-                    done = self.appends.already_appended(path, append, &on_disk);
+                } else {
+                    done = self
+                        .appends
+                        .already_appended(path, append, &on_disk)
+                        .map_err(io)?;
                     base = Some(on_disk);
                     if let Some(NodeKind::File { mode, .. }) = node {
                         existing_mode = Some(mode);
@@ -348,15 +363,16 @@ impl Planner<'_> {
             }
             Some((kind, _)) => self.replace(path, kind, overwrite)?,
         }
-        let mut bytes = base.unwrap_or_default();
-        if !done {
-            for a in append {
-                bytes.extend_from_slice(a);
-            }
+        let base = base.unwrap_or_default();
+        let whole = if done {
+            base
+        } else {
+            let whole = Contents::concat(std::iter::once(&base).chain(append)).map_err(io)?;
             if contents.is_none() && !append.is_empty() {
-                self.appends.record(path, append, &bytes);
+                self.appends.record(path, append, &whole).map_err(io)?;
             }
-        }
+            whole
+        };
         let (mode, gid) = if SECRET_ACCOUNT_FILES.contains(&path) {
             self.secret_account_file_mode(mode.or(existing_mode), gid)?
         } else {
@@ -364,13 +380,26 @@ impl Planner<'_> {
         };
         self.actions.push(Action::WriteFile {
             path: path.to_string(),
-            contents: bytes.clone(),
+            contents: whole.clone(),
             mode,
             uid,
             gid,
         });
-        self.planned.insert(path.to_string(), State::File(bytes));
+        self.planned.insert(path.to_string(), State::File(whole));
         Ok(())
+    }
+
+    /// A file's contents once the actions planned so far have run.
+    fn file_contents(&self, path: &str) -> Result<Contents, PlanError> {
+        Ok(match self.planned.get(path) {
+            Some(State::File(c)) => c.clone(),
+            _ => self
+                .root
+                .read(path)
+                .map_err(|e| Self::io(path, e))?
+                .unwrap_or_default()
+                .into(),
+        })
     }
 
     /// Password hashes are never world-readable, whatever a config asks (a write_files
@@ -466,7 +495,7 @@ impl Planner<'_> {
         });
         let contents = match self.planned.get(target) {
             Some(State::File(c)) => c.clone(),
-            _ => Vec::new(),
+            _ => Contents::default(),
         };
         self.planned.insert(path.to_string(), State::File(contents));
         Ok(())
@@ -491,7 +520,16 @@ impl Planner<'_> {
     /// A unit file's text: planned contents win over the root's.
     pub(crate) fn read_text(&self, path: &str) -> Result<Option<String>, PlanError> {
         if let Some(State::File(c)) = self.planned.get(path) {
-            return Ok(Some(String::from_utf8_lossy(c).into_owned()));
+            // Read whole, so held to a document's cap.
+            let cap = ignition::limits::MAX_DOCUMENT_BYTES;
+            if c.len() > cap {
+                return Err(conflict(
+                    path,
+                    format!("larger than {cap} bytes for a unit"),
+                ));
+            }
+            let bytes = c.to_vec().map_err(|e| Self::io(path, e))?;
+            return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
         }
         if let Some(State::Gone) = self.planned.get(path) {
             return Ok(None);

@@ -150,7 +150,7 @@ fn sshd_reads_authorized_keys_d(p: &mut Planner) -> Result<(), PlanError> {
     p.file(
         SSHD_KEYS_DROP_IN,
         true,
-        &Some(text.as_bytes().to_vec()),
+        &Some(text.as_bytes().into()),
         &[],
         Some(0o644),
         0,
@@ -179,7 +179,7 @@ fn write_table(p: &mut Planner, t: &Table) -> Result<(), PlanError> {
         Some(NodeKind::File { mode, uid, gid, .. }) => (Some(mode), uid, gid),
         _ => (None, 0, 0),
     };
-    p.file(t.path, true, &Some(t.render()), &[], mode, uid, gid)
+    p.file(t.path, true, &Some(t.render().into()), &[], mode, uid, gid)
 }
 
 fn home_work(p: &mut Planner, h: HomeWork) -> Result<(), PlanError> {
@@ -251,7 +251,7 @@ fn copy_tree(
             Some(NodeKind::File { mode, uid, gid, .. }) => {
                 let (u, g) = owner.unwrap_or((uid, gid));
                 let bytes = p.root.read(&src).map_err(|e| Planner::io(&src, e))?;
-                p.file(&dst, false, &bytes, &[], Some(mode), u, g)?;
+                p.file(&dst, false, &bytes.map(Into::into), &[], Some(mode), u, g)?;
             }
             Some(NodeKind::Directory) => {
                 let (mode, uid, gid) = dir_attrs(p, &src)?;
@@ -301,15 +301,7 @@ fn ssh_keys(p: &mut Planner, db: &AccountDb, u: &UserEntry) -> Result<(), PlanEr
                 text.push('\n');
             }
         }
-        return p.file(
-            &path,
-            true,
-            &Some(text.into_bytes()),
-            &[],
-            Some(0o600),
-            uid,
-            gid,
-        );
+        return p.file(&path, true, &Some(text.into()), &[], Some(0o600), uid, gid);
     }
     let dir = format!("{ssh}/authorized_keys.d");
     for d in [&home, &ssh, &dir] {
@@ -324,7 +316,7 @@ fn ssh_keys(p: &mut Planner, db: &AccountDb, u: &UserEntry) -> Result<(), PlanEr
     p.file(
         &format!("{dir}/ignition"),
         true,
-        &Some(keys.into_bytes()),
+        &Some(keys.into()),
         &[],
         Some(0o600),
         uid,

@@ -36,7 +36,7 @@ pub(crate) fn plan_units(
             p.file(
                 &unit_path,
                 true,
-                &Some(c.clone().into_bytes()),
+                &Some(c.as_str().into()),
                 &[],
                 Some(0o644),
                 0,
@@ -49,7 +49,7 @@ pub(crate) fn plan_units(
                 p.file(
                     &path,
                     true,
-                    &Some(c.clone().into_bytes()),
+                    &Some(c.as_str().into()),
                     &[],
                     Some(0o644),
                     0,
@@ -112,7 +112,7 @@ fn write_preset(p: &mut Planner, lines: &[String]) -> Result<(), PlanError> {
     p.file(
         IGNITION_PRESET,
         true,
-        &Some(text.into_bytes()),
+        &Some(text.into()),
         &[],
         Some(0o644),
         0,

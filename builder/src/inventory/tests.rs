@@ -147,11 +147,10 @@ fn files_of(json: &[u8]) -> ignition::NodeConfig {
 
 fn file(cfg: &ignition::NodeConfig, path: &str) -> Vec<u8> {
     let f = cfg.files.iter().find(|f| f.path == path).unwrap();
-    let mut bytes = f.contents.clone().unwrap_or_default();
-    for a in &f.append {
-        bytes.extend_from_slice(a);
-    }
-    bytes
+    ignition::Contents::concat(f.contents.iter().chain(&f.append))
+        .unwrap()
+        .to_vec()
+        .unwrap()
 }
 
 /// The real Ignition's validator, if installed.

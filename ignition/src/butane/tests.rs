@@ -204,8 +204,8 @@ fn harmony_variant_carries_node_settings() {
     let cfg =
         crate::node_config(&serde_json::to_vec(&out).unwrap(), &crate::NoRemoteFetcher).unwrap();
     assert_eq!(
-        cfg.files[1].contents.as_deref(),
-        Some(&b"role: worker\n"[..])
+        cfg.files[1].contents,
+        Some(crate::Contents::from(&b"role: worker\n"[..]))
     );
     assert!(
         err("variant: harmony\nversion: 1.0.0\nharmony:\n  role: boss\n").starts_with("Butane: ")

@@ -43,6 +43,8 @@ pub enum CloudProblem {
     TooLarge(u64),
     #[error("the config's file contents together exceed {0} bytes")]
     ConfigTooLarge(u64),
+    #[error("the config's file contents together hold more than {0} bytes in memory (as given or fetched, gzip still compressed)")]
+    ConfigHeldTooLarge(u64),
     #[error("invalid permissions {0:?}: expected an octal mode such as '0644'")]
     Permissions(String),
     #[error("invalid owner {0:?}: expected user or user:group")]

@@ -149,7 +149,7 @@ fn node_settings_file(v: &serde_yaml_ng::Value) -> Result<FileEntry, CloudConfig
     Ok(FileEntry {
         path: crate::node_settings::NODE_YAML_PATH.to_string(),
         overwrite: true,
-        contents: Some(text.into_bytes()),
+        contents: Some(text.into()),
         append: Vec::new(),
         mode: Some(0o600),
         user: Some(crate::Owner::Id(0)),

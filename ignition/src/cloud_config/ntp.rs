@@ -82,7 +82,7 @@ pub fn files(
     Ok(vec![FileEntry {
         path: path.to_string(),
         overwrite: true,
-        contents: Some(text.into_bytes()),
+        contents: Some(text.into()),
         append: Vec::new(),
         mode: Some(0o644),
         user: Some(Owner::Id(0)),

@@ -11,7 +11,7 @@ fn file(path: &str, contents: &str, mode: u32) -> FileEntry {
     FileEntry {
         path: path.into(),
         overwrite: true,
-        contents: Some(contents.as_bytes().to_vec()),
+        contents: Some(contents.into()),
         append: Vec::new(),
         mode: Some(mode),
         user: Some(Owner::Id(0)),
@@ -209,10 +209,15 @@ ntp: {servers: [ntp.lab]}
         paths,
         ["/etc/hostname", SUDOERS_FILE, "/etc/ntp.conf", "/etc/x"]
     );
-    assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"second\n"[..]));
     assert_eq!(
-        cfg.files[2].contents.as_deref(),
-        Some(&b"# Written by harmony-agent from cloud-config ntp\nserver ntp.lab\n"[..])
+        cfg.files[0].contents,
+        Some(crate::Contents::from(&b"second\n"[..]))
+    );
+    assert_eq!(
+        cfg.files[2].contents,
+        Some(crate::Contents::from(
+            &b"# Written by harmony-agent from cloud-config ntp\nserver ntp.lab\n"[..]
+        ))
     );
     let names: Vec<&str> = cfg.commands.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["part-003", "runcmd", "zz-last.sh"]);

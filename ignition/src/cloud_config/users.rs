@@ -270,7 +270,7 @@ fn sudoers_file(rules: &[(String, Vec<String>)]) -> FileEntry {
     FileEntry {
         path: SUDOERS_FILE.to_string(),
         overwrite: true,
-        contents: Some(text.into_bytes()),
+        contents: Some(text.into()),
         append: Vec::new(),
         mode: Some(0o440),
         user: Some(Owner::Id(0)),

@@ -7,8 +7,8 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::error::{CloudConfigError, CloudProblem};
 use super::yaml_value::{bool_of, bytes_of, mode_of, string_of, wrong};
-use crate::limits::{self, ConfigBudget, GunzipError};
-use crate::{ConfigWarning, FileEntry, Owner};
+use crate::limits::{self, ConfigBudget, GunzipError, OverBudget};
+use crate::{ConfigWarning, Contents, FileEntry, Owner};
 
 /// One entry, and whether cloud-init would write it late (after users exist).
 pub struct WriteFile {
@@ -34,18 +34,16 @@ pub fn parse(
                 return Err(wrong(&p, "a mapping", item));
             };
             let w = entry(m, &p, warnings)?;
-            let len = w
-                .entry
-                .contents
-                .iter()
-                .chain(&w.entry.append)
-                .map(Vec::len)
-                .sum();
-            if !budget.take(len) {
-                return Err(CloudConfigError::new(
-                    format!("{p}.content"),
-                    CloudProblem::ConfigTooLarge(limits::MAX_CONFIG_BYTES),
-                ));
+            for c in w.entry.contents.iter().chain(&w.entry.append) {
+                budget.take(c).map_err(|over| {
+                    CloudConfigError::new(
+                        format!("{p}.content"),
+                        match over {
+                            OverBudget::Written(cap) => CloudProblem::ConfigTooLarge(cap),
+                            OverBudget::Held(cap) => CloudProblem::ConfigHeldTooLarge(cap),
+                        },
+                    )
+                })?;
             }
             Ok(w)
         })
@@ -102,7 +100,7 @@ fn entry(
     })?;
     let data = match content {
         Some((raw, kp)) => decode(raw, steps, &kp)?,
-        None => Vec::new(),
+        None => Contents::default(),
     };
     let (user, group) = owner_of(&owner, &format!("{p}.owner"))?;
     let entry = FileEntry {
@@ -134,15 +132,17 @@ fn encoding_steps(encoding: &str) -> Option<&'static [Step]> {
     })
 }
 
-fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Vec<u8>, CloudConfigError> {
+/// The bytes `content` stands for; gzip stays compressed until the file is written
+/// ([`Contents`]).
+fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Contents, CloudConfigError> {
     for step in steps {
-        data = match step {
+        match step {
             Step::Base64 => {
                 let compact: Vec<u8> = data
                     .into_iter()
                     .filter(|b| !b.is_ascii_whitespace())
                     .collect();
-                base64::engine::general_purpose::STANDARD
+                data = base64::engine::general_purpose::STANDARD
                     .decode(compact)
                     .map_err(|e| CloudConfigError::new(path, CloudProblem::Base64(e.to_string())))?
             }
@@ -158,7 +158,8 @@ fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Vec<u8>, Clou
                         data = raw;
                     }
                 }
-                limits::gunzip(&data, limits::MAX_FILE_BYTES).map_err(|e| {
+                // Gunzip is the last step of every encoding.
+                return Contents::gunzip(data, limits::MAX_FILE_BYTES).map_err(|e| {
                     CloudConfigError::new(
                         path,
                         match e {
@@ -166,9 +167,9 @@ fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Vec<u8>, Clou
                             GunzipError::TooLarge(cap) => CloudProblem::DecompressedTooLarge(cap),
                         },
                     )
-                })?
+                });
             }
-        };
+        }
     }
     if data.len() as u64 > limits::MAX_FILE_BYTES {
         return Err(CloudConfigError::new(
@@ -176,7 +177,7 @@ fn decode(mut data: Vec<u8>, steps: &[Step], path: &str) -> Result<Vec<u8>, Clou
             CloudProblem::TooLarge(limits::MAX_FILE_BYTES),
         ));
     }
-    Ok(data)
+    Ok(data.into())
 }
 
 /// `user`, `user:group` or `:group`… as cloud-init's `chownbyname` reads it; a number
@@ -227,7 +228,10 @@ mod tests {
         // "hello\n" gzipped then base64'd by `gzip -n | base64`.
         let f = one("- {path: /a//b/../c, encoding: gz+b64, content: H4sIAAAAAAAAA8tIzcnJ5wIAIDA6NgYAAAA=, owner: 'app:', permissions: '0600'}").unwrap();
         assert_eq!(f.entry.path, "/a/c");
-        assert_eq!(f.entry.contents.as_deref(), Some(&b"hello\n"[..]));
+        assert_eq!(
+            f.entry.contents,
+            Some(crate::Contents::from(&b"hello\n"[..]))
+        );
         assert_eq!(f.entry.mode, Some(0o600));
         assert_eq!(f.entry.user, Some(Owner::Name("app".into())));
         assert_eq!(f.entry.group, Some(Owner::Name("root".into())));
@@ -256,9 +260,12 @@ mod tests {
             "- {path: /g, encoding: gzip, content: !!binary H4sIAAAAAAAAA8tIzcnJ5wIAIDA6NgYAAAA=}",
         )
         .unwrap();
-        assert_eq!(g.entry.contents.as_deref(), Some(&b"hello\n"[..]));
+        assert_eq!(
+            g.entry.contents,
+            Some(crate::Contents::from(&b"hello\n"[..]))
+        );
         let a = one("- {path: /x, content: more, append: true, defer: yes}").unwrap();
         assert!(a.defer && !a.entry.overwrite && a.entry.contents.is_none());
-        assert_eq!(a.entry.append, [b"more".to_vec()]);
+        assert_eq!(a.entry.append, [crate::Contents::from("more")]);
     }
 }

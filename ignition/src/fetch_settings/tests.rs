@@ -92,7 +92,10 @@ fn settings_follow_the_configs_as_ignition_renders_them() {
         "storage": file("http://files/f"),
     }));
     let cfg = crate::node_config(&root, &base).unwrap();
-    assert_eq!(cfg.files[0].contents.as_deref(), Some(&b"contents"[..]));
+    assert_eq!(
+        cfg.files[0].contents,
+        Some(crate::Contents::from(&b"contents"[..]))
+    );
     let root_proxy = Some("http://root".to_string());
     let a_proxy = Some("http://a".to_string());
     let c_proxy = Some("http://c".to_string());

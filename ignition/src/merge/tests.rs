@@ -205,7 +205,10 @@ fn merge_overrides_field_by_field_across_versions() {
     ));
     assert_eq!(cfg.files.len(), 1);
     assert_eq!(file(&cfg, "/a").mode, Some(0o644));
-    assert_eq!(file(&cfg, "/a").contents.as_deref(), Some(&b"x"[..]));
+    assert_eq!(
+        file(&cfg, "/a").contents,
+        Some(crate::Contents::from(&b"x"[..]))
+    );
     assert!(file(&cfg, "/a").overwrite);
 }
 
@@ -250,8 +253,14 @@ fn depth_first_then_in_order() {
         json!({"merge": [{"source": first}, {"source": second}]}),
         r#","storage":{"files":[{"path":"/f","contents":{"source":"data:,root"}}]}"#,
     ));
-    assert_eq!(file(&cfg, "/f").contents.as_deref(), Some(&b"c"[..]));
-    assert_eq!(file(&cfg, "/g").contents.as_deref(), Some(&b"b"[..]));
+    assert_eq!(
+        file(&cfg, "/f").contents,
+        Some(crate::Contents::from(&b"c"[..]))
+    );
+    assert_eq!(
+        file(&cfg, "/g").contents,
+        Some(crate::Contents::from(&b"b"[..]))
+    );
 }
 
 /// Translation up: a pre-3.4 config's setuid/setgid/sticky bits are dropped before the
@@ -513,7 +522,10 @@ fn headers_reach_the_fetcher_for_references_and_contents() {
         "",
     );
     let cfg = node_config(root.as_bytes(), &served).unwrap();
-    assert_eq!(file(&cfg, "/f").contents.as_deref(), Some(&b"file"[..]));
+    assert_eq!(
+        file(&cfg, "/f").contents,
+        Some(crate::Contents::from(&b"file"[..]))
+    );
     let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     assert_eq!(
         *served.requests.borrow(),

@@ -478,7 +478,7 @@ fn found_in_an_ignition_node_config() {
     assert_eq!(NodeSettings::from_node_config(&cfg), Ok(None));
     cfg.files.push(FileEntry {
         path: "/etc/motd".into(),
-        contents: Some(b"hi".to_vec()),
+        contents: Some(crate::Contents::from("hi")),
         ..Default::default()
     });
     cfg.files.push(FileEntry {
@@ -489,17 +489,17 @@ fn found_in_an_ignition_node_config() {
     // Contents and an appended fragment are read together, in order.
     let text = minimal_yaml();
     let (head, tail) = text.split_at(text.find("role:").unwrap());
-    cfg.files[1].contents = Some(head.as_bytes().to_vec());
-    cfg.files[1].append = vec![tail.as_bytes().to_vec()];
+    cfg.files[1].contents = Some(head.into());
+    cfg.files[1].append = vec![tail.into()];
     let s = NodeSettings::from_node_config(&cfg).unwrap().unwrap();
     assert_eq!(s.role, Role::Worker);
-    cfg.files[1].append = vec![b"kubelet: {max_pods: 999}\n".to_vec()];
+    cfg.files[1].append = vec![b"kubelet: {max_pods: 999}\n".to_vec().into()];
     let err = NodeSettings::from_node_config(&cfg)
         .unwrap_err()
         .to_string();
     assert!(err.contains("harmony: missing field `role`"), "{err}");
     cfg.files[1].append.clear();
-    cfg.files[1].contents = Some(vec![0xff, 0xfe]);
+    cfg.files[1].contents = Some(vec![0xffu8, 0xfe].into());
     let err = NodeSettings::from_node_config(&cfg)
         .unwrap_err()
         .to_string();
