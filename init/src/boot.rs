@@ -158,14 +158,7 @@ fn mount_state(label: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     };
     let matches = wait_for_label(label, STATE_DISK_TIMEOUT)?;
-    let device = &matches.devices[0];
-    if matches.devices.len() > 1 {
-        warn(format_args!(
-            "{} block devices carry the label {label:?}; using the first, {}",
-            matches.devices.len(),
-            device.display()
-        ));
-    }
+    let device = matches.only(label)?;
     mount_fs(
         &device.to_string_lossy(),
         Path::new(STATE),

@@ -18,6 +18,12 @@ pub enum CmdlineError {
     Empty { param: &'static str },
     #[error("kernel command line: harmony.state={label:?} is longer than the 16 bytes an ext4 label can hold")]
     LabelTooLong { label: String },
+    #[error("kernel command line: {param}= is given more than once ({first:?}, then {second:?}); an appended argument must not replace it, give it once")]
+    Repeated {
+        param: &'static str,
+        first: String,
+        second: String,
+    },
 }
 
 /// What the kernel command line asks of harmony-init.
@@ -38,9 +44,25 @@ impl BootArgs {
             state_label: None,
             init: PathBuf::from(DEFAULT_INIT),
         };
-        // Later occurrences win, as with most kernel parameters.
+        // Each at most once: "last wins", as most kernel parameters have it, would let an
+        // argument appended to the boot entry (PXE, a boot menu) pick another state disk,
+        // root image or init.
+        let mut seen: Vec<(&'static str, String)> = Vec::new();
         for (param, value) in split_params(cmdline) {
             let Some(value) = value else { continue };
+            if let Some(name) = ["harmony.root", "harmony.init", "harmony.state"]
+                .into_iter()
+                .find(|n| *n == param)
+            {
+                if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                    return Err(CmdlineError::Repeated {
+                        param: name,
+                        first: first.clone(),
+                        second: value,
+                    });
+                }
+                seen.push((name, value.clone()));
+            }
             match param.as_str() {
                 // A GPT partition name: a disk boot, read by disk_args.rs.
                 "harmony.root" if value.starts_with("PARTLABEL=") => {}
@@ -230,14 +252,42 @@ mod tests {
     }
 
     #[test]
-    fn reads_all_harmony_params_last_wins() {
+    fn reads_all_harmony_params() {
         let args = BootArgs::from_cmdline(
-            "harmony.state=old harmony.root=/r.erofs harmony.init=/bin/sh harmony.state=harmony-state",
+            "harmony.root=/r.erofs harmony.init=/bin/sh harmony.state=harmony-state",
         )
         .unwrap();
         assert_eq!(args.root_image, PathBuf::from("/r.erofs"));
         assert_eq!(args.init, PathBuf::from("/bin/sh"));
         assert_eq!(args.state_label.as_deref(), Some("harmony-state"));
+    }
+
+    #[test]
+    fn a_harmony_param_given_twice_is_refused_not_replaced() {
+        assert_eq!(
+            BootArgs::from_cmdline(
+                "quiet harmony.state=harmony-state console=ttyS0 harmony.state=usb"
+            ),
+            Err(CmdlineError::Repeated {
+                param: "harmony.state",
+                first: "harmony-state".into(),
+                second: "usb".into()
+            })
+        );
+        for twice in [
+            "harmony.root=/a.squashfs harmony.root=/b.squashfs",
+            "harmony.init=/sbin/init \"harmony.init=/bin/sh\"",
+        ] {
+            assert!(
+                matches!(
+                    BootArgs::from_cmdline(twice),
+                    Err(CmdlineError::Repeated { .. })
+                ),
+                "{twice}"
+            );
+        }
+        // After `--` the arguments are init's, not the kernel's.
+        assert!(BootArgs::from_cmdline("harmony.state=a -- harmony.state=b").is_ok());
     }
 
     #[test]

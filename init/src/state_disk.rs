@@ -25,12 +25,37 @@ pub struct StateDiskNotFound {
     pub seen: Vec<String>,
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "{} block devices carry the ext4 label {label:?} ({}); refusing to choose one: \
+     another disk (a USB stick) must not supply /etc and /var. Relabel or remove all but one",
+    devices.len(),
+    devices.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" ")
+)]
+pub struct StateDiskAmbiguous {
+    pub label: String,
+    pub devices: Vec<PathBuf>,
+}
+
 /// The devices carrying the label, in name order (`vda` before `vdb`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Matches {
     pub devices: Vec<PathBuf>,
     /// Every block device name looked at, for the error message.
     pub seen: Vec<String>,
+}
+
+impl Matches {
+    /// The one device carrying the label; two or more are refused, never the first taken.
+    pub fn only(&self, label: &str) -> Result<&Path, StateDiskAmbiguous> {
+        match self.devices.as_slice() {
+            [one] => Ok(one),
+            _ => Err(StateDiskAmbiguous {
+                label: label.to_string(),
+                devices: self.devices.clone(),
+            }),
+        }
+    }
 }
 
 /// Polls `/sys/class/block` until a device labelled `label` shows up or
@@ -143,6 +168,39 @@ mod tests {
         assert_eq!(
             m.devices,
             vec![root.path().join("dev/vda1"), root.path().join("dev/vdb")]
+        );
+    }
+
+    #[test]
+    fn two_devices_with_the_label_are_refused_not_the_first_taken() {
+        let root = fake(&[
+            ("sda", Some(ext4_image(b"harmony-state"))),
+            ("vdb", Some(ext4_image(b"harmony-state"))),
+        ]);
+        let m = scan(
+            &root.path().join("sys"),
+            &root.path().join("dev"),
+            b"harmony-state",
+        );
+        let e = m.only("harmony-state").unwrap_err();
+        assert_eq!(e.devices.len(), 2);
+        assert!(
+            e.to_string().starts_with(&format!(
+                "2 block devices carry the ext4 label \"harmony-state\" ({} {}); refusing",
+                root.path().join("dev/sda").display(),
+                root.path().join("dev/vdb").display()
+            )),
+            "{e}"
+        );
+        let one = fake(&[("vdb", Some(ext4_image(b"harmony-state")))]);
+        let m = scan(
+            &one.path().join("sys"),
+            &one.path().join("dev"),
+            b"harmony-state",
+        );
+        assert_eq!(
+            m.only("harmony-state"),
+            Ok(one.path().join("dev/vdb").as_path())
         );
     }
 
