@@ -4,18 +4,18 @@
 # smaller for times and sizes; above 1 is better for rates such as conn/s).
 #
 #   scripts/bench.sh            # all of them
-#   scripts/bench.sh NAME...    # some: build_and_boot disk_formats apply_1000 api_proxy inventory_render
+#   scripts/bench.sh NAME...    # some: build_and_boot disk_formats oci_unpack apply_1000 api_proxy inventory_render
 #
 # Full logs go to target/bench/NAME.log. Benchmarks print; nothing here asserts a time.
 set -eu
 cd "$(dirname "$0")/.."
 
-all="build_and_boot disk_formats apply_1000 api_proxy inventory_render"
+all="build_and_boot disk_formats oci_unpack apply_1000 api_proxy inventory_render"
 package() {
     case "$1" in
         build_and_boot|disk_formats) echo harmony-vm-tests ;;
         apply_1000|api_proxy) echo harmony-agent ;;
-        inventory_render) echo harmony-builder ;;
+        oci_unpack|inventory_render) echo harmony-builder ;;
         *) echo "bench.sh: unknown benchmark $1 (one of: $all)" >&2; exit 2 ;;
     esac
 }

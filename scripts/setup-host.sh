@@ -47,6 +47,7 @@ fi
 #   maintainer scripts (`harmony base debian --mode install`; vm-tests/tests/debian_node.rs)
 # sbsigntool: `sbverify --cert` checks the UKI's Authenticode signature
 #   (builder/src/emit/pe_authenticode.rs tests)
+# umoci: the reference of the OCI unpack benchmark (builder/benches/oci_unpack.rs, scripts/bench.sh)
 # bsdutils: `script` gives `harmony run --interactive` a terminal in vm-tests/tests/run_interactive.rs
 required=(
   qemu-system-x86 qemu-utils/bookworm ovmf ipxe-qemu
@@ -65,7 +66,7 @@ required=(
   strace
   mmdebstrap uidmap
   sbsigntool
-  bsdutils
+  umoci bsdutils
 )
 # Packages above that bring a host service: the tests start their own (on loopback, in
 # namespaces, with their own config), so the service must not run on this host.
