@@ -35,6 +35,33 @@ fn layer_paths(dir: &Path, tag: &str) -> Vec<String> {
     paths
 }
 
+/// The blobs `harmony build --progress=json` reported pulling (their ids), each checked to
+/// go from `start` at 0 to an `end` with every byte done.
+fn pulls_reported(stderr: &[u8]) -> Vec<String> {
+    let mut by_id: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+    for line in String::from_utf8_lossy(stderr).lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if event["phase"] == "pull" {
+            let id = event["id"].as_str().expect("a pull's id").to_string();
+            by_id.entry(id).or_default().push(event);
+        }
+    }
+    for (id, events) in &by_id {
+        let (first, last) = (&events[0], &events[events.len() - 1]);
+        assert_eq!(
+            (&first["type"], &first["done"]),
+            (&"start".into(), &0.into()),
+            "{id}"
+        );
+        assert_eq!(last["type"], "end", "{id}: {events:?}");
+        assert_eq!(last["unit"], "bytes", "{id}");
+        assert!(last["total"].as_u64().unwrap() > 0, "{id}: {last}");
+        assert_eq!(last["done"], last["total"], "{id}: {last}");
+    }
+    by_id.into_keys().collect()
+}
+
 #[test]
 fn skopeo_base_builds_and_our_push_reads_back_with_skopeo() {
     if !tools_present() {
@@ -68,16 +95,26 @@ fn skopeo_base_builds_and_our_push_reads_back_with_skopeo() {
     .unwrap();
     let out = work.path().join("out");
     let fresh_cache = work.path().join("cache");
-    run(harmony()
+    let built_output = run(harmony()
         .arg("build")
         .arg(&recipe)
         .arg("--out")
         .arg(&out)
         .arg("--cache")
-        .arg(&fresh_cache));
+        .arg(&fresh_cache)
+        .arg("--progress=json"));
     let lock: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("harmony.lock.json")).unwrap()).unwrap();
     assert_eq!(lock["base"]["manifest_digest"], base_digest.as_str());
+    // Every layer was pulled with its progress reported in bytes, from start to done.
+    let pulls = pulls_reported(&built_output.stderr);
+    for layer in lock["base"]["layers"].as_array().unwrap() {
+        let hex = layer.as_str().unwrap().trim_start_matches("sha256:");
+        assert!(
+            pulls.iter().any(|id| hex.starts_with(id.as_str())),
+            "no pull of {hex} in {pulls:?}"
+        );
+    }
     let built = layout_digest(&out.join("oci"));
 
     // harmony push, in chunks of 4 MiB for the large layers (the config goes in one PUT).
