@@ -7,7 +7,7 @@ use harmony_agent::sources::nocloud::fat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(fs) = fat::open(Cursor::new(data)) {
+    if let Ok(Some(fs)) = fat::open(Cursor::new(data)) {
         let _ = fat::label(&fs);
         let _ = fat::root_files(&fs);
     }

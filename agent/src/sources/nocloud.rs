@@ -9,6 +9,7 @@
 // Public for the fuzz targets (fuzz/): the volume is outside the agent's trust.
 #[doc(hidden)]
 pub mod fat;
+mod fat_clusters;
 #[doc(hidden)]
 pub mod iso9660;
 
@@ -187,7 +188,7 @@ pub fn read_volume<R: std::io::Read + std::io::Seek>(
         return seed_of(format!("cidata:{name} (iso9660)"), files).map(Some);
     }
     dev.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    let Some(fs) = fat::open(dev) else {
+    let Some(fs) = fat::open(dev).map_err(io)? else {
         return Ok(None);
     };
     if !fat::label(&fs).map_err(io)?.eq_ignore_ascii_case("cidata") {

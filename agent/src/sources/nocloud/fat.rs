@@ -30,9 +30,15 @@ impl<R> io::Write for ReadOnly<R> {
     }
 }
 
-/// `None` when the device holds no FAT file system.
-pub fn open<R: Read + Seek>(dev: R) -> Option<fatfs::FileSystem<ReadOnly<R>>> {
-    fatfs::FileSystem::new(ReadOnly(dev), fatfs::FsOptions::new()).ok()
+/// `None` when the device holds no FAT file system; an error when it holds one whose
+/// root directory leads outside the volume ([`super::fat_clusters`]).
+pub fn open<R: Read + Seek>(mut dev: R) -> io::Result<Option<fatfs::FileSystem<ReadOnly<R>>>> {
+    if fatfs::FileSystem::new(ReadOnly(&mut dev), fatfs::FsOptions::new()).is_err() {
+        return Ok(None);
+    }
+    super::fat_clusters::check(&mut dev)?;
+    dev.seek(io::SeekFrom::Start(0))?;
+    Ok(fatfs::FileSystem::new(ReadOnly(dev), fatfs::FsOptions::new()).ok())
 }
 
 /// The label, preferring the root directory's volume entry (what mkfs.fat -n and

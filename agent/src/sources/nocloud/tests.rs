@@ -185,3 +185,27 @@ fn found_among_block_devices_and_named_on_the_cmdline() {
         "http://10.0.2.2:8000/n1/user-data: http sources are not supported yet"
     );
 }
+
+/// A vfat seed from cloud-localds whose user-data entry is made to start at cluster 1
+/// (fatfs computes `cluster - 2` unchecked): refused, naming the entry and cluster.
+#[test]
+fn a_vfat_seed_whose_entry_names_cluster_1_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = cloud_localds(dir.path(), true);
+    let mut bytes = std::fs::read(&img).unwrap();
+    let u16_at = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let root =
+        (u16_at(&bytes, 14) + usize::from(bytes[16]) * u16_at(&bytes, 22)) * u16_at(&bytes, 11);
+    let entry = (0..u16_at(&bytes, 17))
+        .map(|i| root + 32 * i)
+        .find(|&e| bytes[e + 11] != 0x0F && bytes[e..e + 6] == *b"USER-D")
+        .expect("user-data's short-name entry");
+    bytes[entry + 26..entry + 28].copy_from_slice(&1u16.to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let err = read(&img).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid FAT volume: root directory entry")
+            && err.contains("leads to cluster 1, outside 2..="),
+        "{err}"
+    );
+}
