@@ -14,8 +14,8 @@ fi
 # squashfs-tools, erofs-utils, cpio, fdisk, gdisk, dosfstools, mtools, binutils, libxml2-utils:
 #   tests read our squashfs, cpio, GPT, FAT, PE and OVF with the reference tools
 # busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs
-# dnsmasq-base: the dnsmasq binary only (agent/src/fetch tests start their own TFTP server on
-#   loopback), not the dnsmasq host service
+# dnsmasq-base: the dnsmasq binary only (agent/src/fetch tests start their own TFTP and DNS
+#   servers on loopback addresses of their own), not the dnsmasq host service
 # squashfs-tools-ng: rdsquashfs lists our squashfs's xattrs (emit::squashfs, selinux tests)
 # cloud-init (its `schema` check), cloud-image-utils + genisoimage (NoCloud seeds)
 # ignition: real Ignition 2.14, the oracle of agent/tests/differential.rs and agent/benches/apply_1000.rs

@@ -204,10 +204,11 @@ fn load_and_plan(
                 .with_context(|| format!("meta-data {}", p.display()))
         })
         .transpose()?;
+    // Remote sources are fetched from where this command runs: this system's names.
     let cfg = crate::config_format::node_config(
         &bytes,
         meta.as_ref(),
-        &crate::fetch::NetFetcher::default(),
+        &crate::fetch::NetFetcher::for_root(Path::new("/")),
     )
     .with_context(|| format!("config {}", config.display()))?;
     for w in &cfg.warnings {

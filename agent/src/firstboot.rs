@@ -140,10 +140,7 @@ fn configure(
     };
     report.source = Some(fetched.source.clone());
     report.config_sha256 = Some(hex::encode(Sha256::digest(&fetched.bytes)));
-    let fetcher = crate::fetch::NetFetcher {
-        hosts_file: Some(opts.root.join("etc/hosts")),
-        ..Default::default()
-    };
+    let fetcher = crate::fetch::NetFetcher::for_root(&opts.root);
     let cfg =
         crate::config_format::node_config(&fetched.bytes, fetched.meta_data.as_ref(), &fetcher)
             .with_context(|| format!("config from {}", fetched.source))?;

@@ -10,7 +10,7 @@ use ignition::fetch_settings::FetchSettings;
 use ignition::spec::Proxy;
 use ignition::{ConfigError, Problem};
 
-use super::{hosts, Attempt, NetFetcher};
+use super::{names, Attempt, NetFetcher};
 
 /// `ignition.timeouts`, `ignition.security.tls` and `ignition.proxy`.
 #[derive(Debug, Clone)]
@@ -78,8 +78,12 @@ impl HttpOptions {
     }
 }
 
-/// ureq's resolver hook: our NSS-free lookup (names from the given /etc/hosts).
-pub(crate) struct Resolver(pub(crate) Option<std::path::PathBuf>);
+/// ureq's resolver hook: our NSS-free lookup (the root's /etc/hosts, then DNS as its
+/// /etc/resolv.conf says).
+pub(crate) struct Resolver {
+    pub(crate) hosts_file: Option<std::path::PathBuf>,
+    pub(crate) resolv_conf: Option<std::path::PathBuf>,
+}
 
 impl ureq::Resolver for Resolver {
     fn resolve(&self, netloc: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
@@ -89,9 +93,13 @@ impl ureq::Resolver for Resolver {
         let port = port
             .parse()
             .map_err(|_| std::io::Error::other(format!("bad port in {netloc:?}")))?;
-        hosts::resolve(host, port, self.0.as_deref())
-            .map(|a| vec![a])
-            .map_err(std::io::Error::other)
+        names::resolve(
+            host,
+            port,
+            self.hosts_file.as_deref(),
+            self.resolv_conf.as_deref(),
+        )
+        .map_err(std::io::Error::other)
     }
 }
 
@@ -104,7 +112,10 @@ pub(super) fn get(
     let default_port = if scheme == "https" { 443 } else { 80 };
     let (host, port, _) = super::split_url(url, default_port).map_err(Attempt::Fatal)?;
     let o = &f.http;
-    let mut b = ureq::AgentBuilder::new().resolver(Resolver(f.hosts_file.clone()));
+    let mut b = ureq::AgentBuilder::new().resolver(Resolver {
+        hosts_file: f.hosts_file.clone(),
+        resolv_conf: f.resolv_conf.clone(),
+    });
     if let Some(t) = o.response_headers {
         b = b.timeout_connect(t).timeout_read(t);
     }

@@ -4,11 +4,13 @@
 //! that can never get its config should fail visibly, so we stop).
 //!
 //! Names are resolved without NSS (a static glibc binary cannot load it): IP literals,
-//! then the root's `/etc/hosts`. There is no DNS client: a metal node gets its config URL
-//! from the PXE server, which is usually given as an address.
+//! then the root's `/etc/hosts`, then DNS as the root's `/etc/resolv.conf` says
+//! ([`names`]).
 
+mod dns;
 mod hosts;
 mod http;
+pub mod names;
 pub mod proxy;
 pub mod tftp;
 mod trust;
@@ -57,6 +59,21 @@ pub struct NetFetcher {
     pub tftp: tftp::TftpOptions,
     /// The `/etc/hosts` to read names from (the root being configured).
     pub hosts_file: Option<std::path::PathBuf>,
+    /// The `/etc/resolv.conf` whose nameservers are asked for names not in `hosts_file`;
+    /// `None`: no DNS (tests never read the host's).
+    pub resolv_conf: Option<std::path::PathBuf>,
+}
+
+impl NetFetcher {
+    /// A fetcher resolving names as the root at `root` does (its /etc/hosts, then DNS per
+    /// its /etc/resolv.conf), retrying as [`RetryPolicy::default`].
+    pub fn for_root(root: &std::path::Path) -> NetFetcher {
+        NetFetcher {
+            hosts_file: Some(root.join("etc/hosts")),
+            resolv_conf: Some(root.join("etc/resolv.conf")),
+            ..NetFetcher::default()
+        }
+    }
 }
 
 impl NetFetcher {
@@ -66,9 +83,17 @@ impl NetFetcher {
             "http" | "https" => http::get(self, url, headers),
             "tftp" => {
                 let (host, port, path) = split_url(url, 69).map_err(Attempt::Fatal)?;
-                let addr = hosts::resolve(&host, port, self.hosts_file.as_deref())
-                    .map_err(Attempt::Fatal)?;
-                tftp::get(addr, &path, &self.tftp).map_err(Attempt::Retry)
+                let addrs = names::resolve(
+                    &host,
+                    port,
+                    self.hosts_file.as_deref(),
+                    self.resolv_conf.as_deref(),
+                )
+                .map_err(Attempt::Fatal)?;
+                let addr = addrs
+                    .first()
+                    .ok_or_else(|| Attempt::Fatal(format!("{host:?} has no address")))?;
+                tftp::get(*addr, &path, &self.tftp).map_err(Attempt::Retry)
             }
             other => Err(Attempt::Fatal(format!(
                 "{other:?} sources are not supported (http, https, tftp and data only)"

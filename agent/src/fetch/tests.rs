@@ -164,7 +164,7 @@ fn http_gives_up_and_says_why() {
     assert_eq!(err, "HTTP 403 X");
     assert_eq!(seen.lock().unwrap().len(), 1, "403 is not retried");
     let err = ignition::Fetcher::fetch(&quick(), "http://no-such-host.invalid/x").unwrap_err();
-    assert!(err.contains("no DNS client"), "{err}");
+    assert!(err.contains("no resolv.conf to ask DNS"), "{err}");
     let err = ignition::Fetcher::fetch(&quick(), "s3://bucket/x").unwrap_err();
     assert!(err.contains("not supported"), "{err}");
 }
@@ -181,7 +181,7 @@ fn backoff_and_urls() {
     assert!(split_url("tftp:///x", 69).is_err());
 }
 
-struct Dnsmasq(Child);
+pub(super) struct Dnsmasq(Child);
 
 impl Drop for Dnsmasq {
     fn drop(&mut self) {
@@ -190,33 +190,50 @@ impl Drop for Dnsmasq {
     }
 }
 
-/// dnsmasq's TFTP server always listens on port 69; each test run takes its own
-/// 127.x address (the whole 127/8 is local) so parallel runs do not collide.
-fn dnsmasq_tftp(root: &std::path::Path) -> (Dnsmasq, String) {
-    let ip = format!(
-        "127.{}.{}.{}",
+/// A loopback address of this test run's own (the whole 127/8 is local), ending in
+/// `last`, so parallel runs and tests do not collide on dnsmasq's fixed ports.
+pub(super) fn own_loopback(last: u8) -> String {
+    format!(
+        "127.{}.{}.{last}",
         100 + std::process::id() % 100,
         std::process::id() % 250,
-        7
-    );
+    )
+}
+
+/// dnsmasq in the foreground, on `ip` only, with no configuration but `args` (never the
+/// host's dnsmasq service or files); returns once it listens on UDP `ip:port`.
+pub(super) fn dnsmasq(ip: &str, port: u16, args: &[String]) -> Dnsmasq {
     let child = Command::new("dnsmasq")
         .args([
             "--no-daemon",
-            "--port=0",
-            "--enable-tftp",
             "--bind-interfaces",
             "--conf-file=/dev/null",
             "--user=root",
             "--pid-file",
         ])
         .arg(format!("--listen-address={ip}"))
-        .arg(format!("--tftp-root={}", root.display()))
+        .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("dnsmasq (Debian package dnsmasq)");
+        .expect("dnsmasq (Debian package dnsmasq-base)");
     let mut server = Dnsmasq(child);
-    wait_for_udp_listener(&mut server, &ip, 69);
+    wait_for_udp_listener(&mut server, ip, port);
+    server
+}
+
+/// dnsmasq's TFTP server always listens on port 69.
+fn dnsmasq_tftp(root: &std::path::Path) -> (Dnsmasq, String) {
+    let ip = own_loopback(7);
+    let server = dnsmasq(
+        &ip,
+        69,
+        &[
+            "--port=0".to_string(),
+            "--enable-tftp".to_string(),
+            format!("--tftp-root={}", root.display()),
+        ],
+    );
     (server, ip)
 }
 

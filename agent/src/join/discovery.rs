@@ -29,8 +29,10 @@ pub struct Request<'a> {
     pub token_secret: &'a str,
     pub ca_pins: &'a [String],
     pub backoff: &'a Backoff,
-    /// `/etc/hosts` of the root being configured (there is no DNS client).
+    /// `/etc/hosts` of the root being configured, read first.
     pub hosts_file: Option<PathBuf>,
+    /// Its `/etc/resolv.conf`, for names not in the hosts file; `None`: no DNS.
+    pub resolv_conf: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +154,10 @@ fn get(
 ) -> Result<Vec<u8>, Failure> {
     let agent = ureq::AgentBuilder::new()
         .tls_config(config)
-        .resolver(crate::fetch::Resolver(req.hosts_file.clone()))
+        .resolver(crate::fetch::Resolver {
+            hosts_file: req.hosts_file.clone(),
+            resolv_conf: req.resolv_conf.clone(),
+        })
         .timeout_connect(req.backoff.request_timeout)
         .timeout(req.backoff.request_timeout)
         .redirects(0)

@@ -90,14 +90,15 @@ impl JoinError {
 #[derive(Debug, Clone, Default)]
 pub struct JoinOptions {
     pub backoff: Backoff,
-    /// The root's /etc/hosts (names are not resolved through DNS).
+    /// The root's /etc/hosts, read first for endpoint names; the resolv.conf beside it
+    /// (the same /etc) is asked for the others. `None`: /etc/hosts only, no DNS.
     pub hosts_file: Option<PathBuf>,
     /// `None`: write the files but start nothing (a root that is not the running system).
     pub start: Option<StartOptions>,
 }
 
 impl JoinOptions {
-    /// First boot's: the root's hosts file, the settings' discovery timeout; kubelet is
+    /// First boot's: the root's hosts file (and so its resolv.conf), the settings' discovery timeout; kubelet is
     /// started only on the live root.
     pub fn for_root(root: &Path, live: bool, settings: &NodeSettings) -> JoinOptions {
         let mut backoff = Backoff::default();
@@ -279,6 +280,11 @@ pub fn join_with_clock(
             ca_pins: &cluster.ca_cert_hashes,
             backoff: &opts.backoff,
             hosts_file: opts.hosts_file.clone(),
+            resolv_conf: opts
+                .hosts_file
+                .as_deref()
+                .and_then(Path::parent)
+                .map(|etc| etc.join("resolv.conf")),
         },
         clock,
     )?;

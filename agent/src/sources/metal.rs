@@ -35,7 +35,7 @@ impl Default for Retry {
 }
 
 /// The agent's network fetcher with one attempt per call (the caller's [`Retry`]
-/// governs), names from the host's /etc/hosts.
+/// governs), names from the host's /etc/hosts, then DNS per its /etc/resolv.conf.
 pub(super) fn single_try_fetcher(host: &HostPaths) -> NetFetcher {
     NetFetcher {
         retry: RetryPolicy {
@@ -43,6 +43,7 @@ pub(super) fn single_try_fetcher(host: &HostPaths) -> NetFetcher {
             ..RetryPolicy::default()
         },
         hosts_file: Some(host.join("/etc/hosts")),
+        resolv_conf: Some(host.join("/etc/resolv.conf")),
         ..NetFetcher::default()
     }
 }

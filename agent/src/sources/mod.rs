@@ -113,7 +113,11 @@ pub fn for_platform(
         "vmware" => Ok(Box::new(vmware::VmwareSource::for_host(host)?)),
         "nocloud" => Ok(Box::new(nocloud::NoCloudSource::new(
             host,
-            Box::new(crate::fetch::NetFetcher::default()),
+            Box::new(crate::fetch::NetFetcher {
+                hosts_file: Some(host.join("/etc/hosts")),
+                resolv_conf: Some(host.join("/etc/resolv.conf")),
+                ..crate::fetch::NetFetcher::default()
+            }),
         ))),
         "metal" => Ok(Box::new(metal::MetalSource::for_host(host))),
         "file" => Ok(Box::new(FileSource::new(
