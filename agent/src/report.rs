@@ -191,7 +191,8 @@ pub fn written(plan: &Plan) -> Vec<Written> {
                 mode: Some(format!("{mode:04o}")),
                 uid: Some(*uid),
                 gid: Some(*gid),
-                sha256: Some(contents.sha256_hex()),
+                // A short secret's digest would let anyone confirm a guess of it.
+                sha256: (!ignition::secrets::is_secret_path(path)).then(|| contents.sha256_hex()),
                 ..entry(path, "file")
             }),
             Action::Symlink { path, target, .. } => Some(Written {

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Contents, NodeConfig};
 
 pub use cidr::Cidr;
-pub use ha::{HaSettings, LocalProxySettings, VipSettings, VrrpState};
+pub use ha::{HaSettings, LocalProxySettings, VipSettings, VrrpAuthentication, VrrpState};
 
 /// Where an Ignition config puts the settings.
 pub const NODE_YAML_PATH: &str = "/etc/harmony/node.yaml";

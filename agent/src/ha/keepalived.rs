@@ -1,26 +1,32 @@
 //! keepalived: holds the VIP on the highest-priority control-plane node whose API answers
-//! through haproxy. kubeadm's configuration, with two deliberate changes: no VRRP `PASS`
-//! authentication (a cleartext password on the wire, dropped from VRRP by RFC 3768), and
-//! no `weight` on the check, so a failing node goes to FAULT and gives up the VIP whatever
-//! the priorities are (kubeadm's `weight -2` works only for priorities 2 apart).
+//! through haproxy. kubeadm's configuration, rendered by the renderer the builder's
+//! catalog uses too (`ignition::keepalived`, with its authentication policy): VRRP `PASS`
+//! only when `authentication: pass` asks for it, with the node's secret; no `weight` on
+//! the check.
 
-use ignition::node_settings::{VipSettings, VrrpState};
+use ignition::keepalived::{render, Conf, TrackScript, VrrpPassword};
+use ignition::node_settings::VipSettings;
 use serde_json::json;
 
 use super::{url_host, NodeFile, MANIFESTS_DIR};
 
 pub const CONF_PATH: &str = "/etc/keepalived/keepalived.conf";
 pub const CHECK_PATH: &str = "/etc/keepalived/check_apiserver.sh";
+/// The `auth_pass` line made from the secret: a secret file itself (0600, its digest
+/// withheld from the report), mounted into the pod at the same path.
+pub const AUTH_PATH: &str = "/etc/harmony/secrets/keepalived-auth.conf";
 /// The image kubeadm's guide uses, and the path it reads its configuration from.
 pub const IMAGE: &str = "osixia/keepalived:2.0.20";
 const CONF_IN_CONTAINER: &str = "/usr/local/etc/keepalived/keepalived.conf";
 
-pub fn files(vip: &VipSettings) -> Vec<NodeFile> {
-    vec![
+/// `password` is the node's `keepalived-password` when `authentication: pass`.
+pub fn files(vip: &VipSettings, password: Option<&VrrpPassword>) -> Vec<NodeFile> {
+    let auth = password.map(|_| AUTH_PATH);
+    let mut files = vec![
         NodeFile {
             path: CONF_PATH.to_string(),
             mode: 0o644,
-            contents: conf(vip, CHECK_PATH).into_bytes(),
+            contents: conf(vip, CHECK_PATH, auth).into_bytes(),
         },
         NodeFile {
             path: CHECK_PATH.to_string(),
@@ -30,52 +36,41 @@ pub fn files(vip: &VipSettings) -> Vec<NodeFile> {
         NodeFile {
             path: format!("{MANIFESTS_DIR}/keepalived.yaml"),
             mode: 0o600,
-            contents: manifest().into_bytes(),
+            contents: manifest(auth.is_some()).into_bytes(),
         },
-    ]
+    ];
+    if let Some(p) = password {
+        files.push(NodeFile {
+            path: AUTH_PATH.to_string(),
+            mode: ignition::secrets::SECRET_MODE,
+            contents: p.fragment().into_bytes(),
+        });
+    }
+    files
 }
 
 /// `check` is where the check script lives: [`CHECK_PATH`] on a node; a test points it at
-/// a script it wrote, since keepalived disables a track script it cannot find.
-fn conf(vip: &VipSettings, check: &str) -> String {
-    let state = match vip.state {
-        VrrpState::Master => "MASTER",
-        VrrpState::Backup => "BACKUP",
-    };
-    format!(
-        "! Rendered by harmony-agent from harmony.ha.vip (kubeadm's HA pattern).
-global_defs {{
-    router_id harmony_api_vip
-    enable_script_security
-    script_user root
-}}
-
-vrrp_script check_apiserver {{
-    script \"{check}\"
-    interval 3
-    fall 10
-    rise 2
-}}
-
-vrrp_instance API_VIP {{
-    state {state}
-    interface {interface}
-    virtual_router_id {vrid}
-    priority {priority}
-    advert_int 1
-    virtual_ipaddress {{
-        {address}
-    }}
-    track_script {{
-        check_apiserver
-    }}
-}}
-",
-        interface = vip.interface,
-        vrid = vip.virtual_router_id,
-        priority = vip.priority,
-        address = vip.address,
-    )
+/// a script it wrote, since keepalived disables a track script it cannot find. `auth` is
+/// where the password fragment is, when there is one.
+fn conf(vip: &VipSettings, check: &str, auth: Option<&str>) -> String {
+    render(&Conf {
+        rendered_from: "harmony-agent from harmony.ha.vip (kubeadm's HA pattern)",
+        router_id: "harmony_api_vip",
+        instance: "API_VIP",
+        state: vip.state,
+        interface: &vip.interface,
+        virtual_router_id: vip.virtual_router_id,
+        priority: vip.priority,
+        address: vip.address,
+        check: TrackScript {
+            name: "check_apiserver",
+            script: check,
+            interval: 3,
+            fall: 10,
+            rise: 2,
+        },
+        auth_fragment: auth,
+    })
 }
 
 /// The API through this node's haproxy, and through the VIP when this node holds it.
@@ -102,8 +97,8 @@ fi
     )
 }
 
-fn manifest() -> String {
-    let pod = json!({
+fn manifest(with_auth: bool) -> String {
+    let mut pod = json!({
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "keepalived", "namespace": "kube-system"},
@@ -127,6 +122,15 @@ fn manifest() -> String {
             ]
         }
     });
+    if with_auth {
+        let spec = &mut pod["spec"];
+        if let Some(mounts) = spec["containers"][0]["volumeMounts"].as_array_mut() {
+            mounts.push(json!({"name": "auth", "mountPath": AUTH_PATH, "readOnly": true}));
+        }
+        if let Some(volumes) = spec["volumes"].as_array_mut() {
+            volumes.push(json!({"name": "auth", "hostPath": {"path": AUTH_PATH, "type": "File"}}));
+        }
+    }
     format!(
         "# Rendered by harmony-agent from harmony.ha.vip: a static pod kubelet runs.\n{}",
         serde_yaml_ng::to_string(&pod).expect("a JSON value serialises as YAML")
@@ -169,7 +173,7 @@ mod tests {
     #[test]
     fn conf_holds_the_vip_and_tracks_the_check() {
         let vip = control_plane().ha.unwrap().vip.unwrap();
-        let text = conf(&vip, CHECK_PATH);
+        let text = conf(&vip, CHECK_PATH, None);
         let b = blocks(&text);
         assert_eq!(
             b["vrrp_script check_apiserver"],
@@ -199,9 +203,11 @@ mod tests {
         );
         assert!(!text.contains("auth_pass") && !text.contains("weight"));
         let mut backup = vip.clone();
-        backup.state = VrrpState::Backup;
-        assert!(blocks(&conf(&backup, CHECK_PATH))["vrrp_instance API_VIP"]
-            .contains(&"state BACKUP".into()));
+        backup.state = ignition::node_settings::VrrpState::Backup;
+        assert!(
+            blocks(&conf(&backup, CHECK_PATH, None))["vrrp_instance API_VIP"]
+                .contains(&"state BACKUP".into())
+        );
     }
 
     /// The real keepalived checks the file, with the check script beside it (root-owned,
@@ -217,7 +223,7 @@ mod tests {
         std::fs::write(&check, check_script(&vip)).unwrap();
         std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("keepalived.conf");
-        std::fs::write(&path, conf(&vip, check.to_str().unwrap())).unwrap();
+        std::fs::write(&path, conf(&vip, check.to_str().unwrap(), None)).unwrap();
         match Command::new("keepalived")
             .arg("-t")
             .arg("-f")
@@ -266,7 +272,7 @@ mod tests {
 
     #[test]
     fn manifest_mounts_what_was_rendered() {
-        let pod: serde_json::Value = serde_yaml_ng::from_str(&manifest()).unwrap();
+        let pod: serde_json::Value = serde_yaml_ng::from_str(&manifest(false)).unwrap();
         assert_eq!(pod["kind"], "Pod");
         assert_eq!(pod["metadata"]["namespace"], "kube-system");
         assert_eq!(pod["spec"]["hostNetwork"], true);
@@ -301,7 +307,7 @@ mod tests {
             .collect();
         assert_eq!(mounts[CONF_PATH], CONF_IN_CONTAINER);
         assert_eq!(mounts[CHECK_PATH], CHECK_PATH);
-        let paths: Vec<_> = files(&control_plane().ha.unwrap().vip.unwrap())
+        let paths: Vec<_> = files(&control_plane().ha.unwrap().vip.unwrap(), None)
             .into_iter()
             .map(|f| (f.path, f.mode))
             .collect();

@@ -13,7 +13,9 @@ mod keepalived;
 pub mod kubeconfig;
 mod proxy_service;
 
-use ignition::node_settings::NodeSettings;
+use ignition::keepalived::{VrrpPassword, PASSWORD_SECRET};
+use ignition::node_settings::{NodeSettings, VrrpAuthentication};
+use ignition::secrets::Secret;
 
 use crate::plan::PlanError;
 use crate::target_root::TargetRoot;
@@ -38,18 +40,38 @@ pub struct NodeLink {
 /// Where kubelet reads static pod manifests (kubeadm's staticPodPath).
 pub const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
 
-/// keepalived.conf, its check script, haproxy.cfg and the two static pod manifests; empty
-/// when the settings ask for no VIP.
-pub fn vip_files(settings: &NodeSettings) -> Vec<NodeFile> {
+/// keepalived.conf, its check script, haproxy.cfg and the two static pod manifests (and
+/// the password fragment with `authentication: pass`); empty when the settings ask for no
+/// VIP. `secret` gives a node secret as it will be once the config's own files are
+/// written.
+pub fn vip_files(
+    settings: &NodeSettings,
+    secret: &dyn Fn(&str) -> Result<Secret, String>,
+) -> Result<Vec<NodeFile>, PlanError> {
     let Some(ha) = &settings.ha else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let Some(vip) = &ha.vip else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let mut files = keepalived::files(vip);
+    let password = match vip.authentication {
+        VrrpAuthentication::None => None,
+        VrrpAuthentication::Pass => {
+            let value = secret(PASSWORD_SECRET).map_err(|e| PlanError::Conflict {
+                path: "harmony.ha.vip.authentication".to_string(),
+                problem: format!("`pass` needs the password: {e}"),
+            })?;
+            Some(
+                VrrpPassword::new(value).map_err(|problem| PlanError::Conflict {
+                    path: ignition::secrets::secret_path(PASSWORD_SECRET),
+                    problem,
+                })?,
+            )
+        }
+    };
+    let mut files = keepalived::files(vip, password.as_ref());
     files.extend(haproxy::files(vip, &ha.backends));
-    files
+    Ok(files)
 }
 
 /// The api-proxy service for `init` (with its enablement links); empty when the settings
@@ -74,8 +96,9 @@ pub fn local_proxy_files(
 pub fn plan_files(
     settings: &NodeSettings,
     root: &TargetRoot,
+    secret: &dyn Fn(&str) -> Result<Secret, String>,
 ) -> Result<(Vec<NodeFile>, Vec<NodeLink>), PlanError> {
-    let mut files = vip_files(settings);
+    let mut files = vip_files(settings, secret)?;
     let mut links = Vec::new();
     if settings
         .ha
@@ -180,6 +203,93 @@ harmony:
                 lines.join("\n")
             );
         }
+    }
+
+    /// `authentication: pass` with the password the same config writes (0644 asked,
+    /// 0600 written): keepalived.conf includes the fragment, the pod mounts it, and
+    /// neither the plan's lines nor the report carry the value or a digest of it.
+    #[test]
+    fn vrrp_authentication_takes_the_node_secret_and_never_shows_it() {
+        let with_secret = |write: &str| {
+            let text = CLOUD_CONFIG
+                .replace(
+                    "virtual_router_id: 51}",
+                    "virtual_router_id: 51, authentication: pass}",
+                )
+                .replace("    local_proxy: {}\n", "")
+                + write;
+            let cfg = crate::config_format::node_config(
+                text.as_bytes(),
+                None,
+                &crate::fetch::NetFetcher::default(),
+            )
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+            std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+            std::fs::write(dir.path().join("etc/group"), "root:x:0:\n").unwrap();
+            crate::plan::plan(&cfg, &TargetRoot::new(dir.path()))
+        };
+        let plan = with_secret(
+            "write_files:\n  - {path: /etc/harmony/secrets/keepalived-password, permissions: '0644', content: \"kp-7q2x\\n\"}\n",
+        )
+        .unwrap();
+        let lines: Vec<String> = plan.actions.iter().map(ToString::to_string).collect();
+        for want in [
+            "file      /etc/harmony/secrets/keepalived-password mode 0600 owner 0:0 (8 bytes, secret)",
+            "file      /etc/harmony/secrets/keepalived-auth.conf mode 0600 owner 0:0 (18 bytes, secret)",
+        ] {
+            assert!(lines.iter().any(|l| l == want), "{want}:\n{}", lines.join("\n"));
+        }
+        let written = |path: &str| {
+            plan.actions.iter().find_map(|a| match a {
+                crate::plan::Action::WriteFile {
+                    path: p, contents, ..
+                } if p == path => Some(String::from_utf8(contents.to_vec().unwrap()).unwrap()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            written(keepalived::AUTH_PATH).as_deref(),
+            Some("auth_pass kp-7q2x\n")
+        );
+        let conf = written(keepalived::CONF_PATH).unwrap();
+        assert!(
+            conf.contains("includea /etc/harmony/secrets/keepalived-auth.conf")
+                && !conf.contains("kp-7q2x"),
+            "{conf}"
+        );
+        let pod = written("/etc/kubernetes/manifests/keepalived.yaml").unwrap();
+        assert!(
+            pod.contains("path: /etc/harmony/secrets/keepalived-auth.conf"),
+            "{pod}"
+        );
+        let report = serde_json::to_string(&crate::report::written(&plan)).unwrap();
+        assert!(!report.contains("kp-7q2x"), "{report}");
+        let secret_entries: Vec<_> = crate::report::written(&plan)
+            .into_iter()
+            .filter(|w| w.path.starts_with("/etc/harmony/secrets/"))
+            .collect();
+        assert_eq!(secret_entries.len(), 2);
+        assert!(secret_entries.iter().all(|w| w.sha256.is_none()));
+
+        let missing = with_secret("").unwrap_err().to_string();
+        assert!(
+            missing.starts_with(
+                "harmony.ha.vip.authentication: `pass` needs the password: secret \
+                 /etc/harmony/secrets/keepalived-password is missing"
+            ),
+            "{missing}"
+        );
+        let long = with_secret(
+            "write_files:\n  - {path: /etc/harmony/secrets/keepalived-password, content: ninechars}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            long,
+            "/etc/harmony/secrets/keepalived-password: is 9 characters long; VRRP passwords are at most 8"
+        );
     }
 
     #[test]

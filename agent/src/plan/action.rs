@@ -79,6 +79,17 @@ impl fmt::Display for Action {
                 mode,
                 uid,
                 gid,
+            } if ignition::secrets::is_secret_path(path) => write!(
+                f,
+                "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, secret)",
+                contents.len()
+            ),
+            Action::WriteFile {
+                path,
+                contents,
+                mode,
+                uid,
+                gid,
             } => write!(
                 f,
                 "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, sha256 {})",

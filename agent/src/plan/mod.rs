@@ -162,7 +162,7 @@ pub fn plan_with_platform(
             )?;
         }
         live = role.live;
-        let (files, links) = crate::ha::plan_files(&settings, root)?;
+        let (files, links) = crate::ha::plan_files(&settings, root, &|name| p.secret(name))?;
         for f in files {
             p.file(
                 &f.path,
@@ -375,6 +375,8 @@ impl Planner<'_> {
         };
         let (mode, gid) = if SECRET_ACCOUNT_FILES.contains(&path) {
             self.secret_account_file_mode(mode.or(existing_mode), gid)?
+        } else if ignition::secrets::is_secret_path(path) {
+            (ignition::secrets::SECRET_MODE, gid)
         } else {
             (mode.or(existing_mode).unwrap_or(0o644), gid)
         };
@@ -539,6 +541,30 @@ impl Planner<'_> {
             .read(path)
             .map_err(|e| Self::io(path, e))?
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Node secret NAME as it will be once the plan ran: the config's own file (written
+    /// 0600 whatever it asks) or, when the config writes none, the root's. The error is a
+    /// sentence naming the file, never the value.
+    pub(crate) fn secret(&self, name: &str) -> Result<ignition::secrets::Secret, String> {
+        let path = ignition::secrets::secret_path(name);
+        match self.planned.get(&path) {
+            Some(State::File(c)) => {
+                let max = ignition::secrets::MAX_SECRET_BYTES;
+                if c.len() > max {
+                    return Err(format!("secret {path} is larger than {max} bytes"));
+                }
+                let bytes = c.to_vec().map_err(|e| format!("secret {path}: {e}"))?;
+                ignition::secrets::Secret::from_bytes(&bytes)
+                    .map_err(|problem| format!("secret {path} {problem}"))
+            }
+            Some(_) => Err(format!(
+                "secret {path} is not a file once the config is written"
+            )),
+            None => {
+                ignition::secrets::read_secret(self.root.dir(), name).map_err(|e| e.to_string())
+            }
+        }
     }
 
     pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>, PlanError> {

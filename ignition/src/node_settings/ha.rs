@@ -51,6 +51,19 @@ pub struct VipSettings {
     /// haproxy's frontend; must differ from the API servers' port (same host).
     #[serde(default = "default_vip_port")]
     pub port: u16,
+    /// VRRP authentication, off by default (see `crate::keepalived` for the policy).
+    #[serde(default)]
+    pub authentication: VrrpAuthentication,
+}
+
+/// `pass`: VRRP `PASS` with the node's secret `keepalived-password`, which the same
+/// config writes to /etc/harmony/secrets/keepalived-password (0600).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VrrpAuthentication {
+    #[default]
+    None,
+    Pass,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
