@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
+use super::described::Described;
+
 pub struct Layer {
     pub digest: String,
     pub media_type: String,
@@ -26,6 +28,7 @@ pub struct ComponentImage {
     pub dir: PathBuf,
     pub manifest_digest: String,
     pub layers: Vec<Layer>,
+    /// The image config's, with the catalog's command and environment applied.
     pub runtime: RuntimeConfig,
     /// From component.json (written by the builder): where config/ is mounted.
     pub config_mount: Option<String>,
@@ -81,16 +84,13 @@ impl ComponentImage {
                     .collect()
             })
             .unwrap_or_default();
-        let config_mount = std::fs::read(dir.join("component.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["config_mount"].as_str().map(str::to_string));
+        let described = Described::read(dir)?;
         Ok(ComponentImage {
             dir: dir.to_path_buf(),
             manifest_digest: manifest_digest.to_string(),
             layers,
-            runtime,
-            config_mount,
+            runtime: runtime.with_catalog(&described),
+            config_mount: described.config_mount,
         })
     }
 
@@ -127,6 +127,21 @@ fn read_blob(dir: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 impl RuntimeConfig {
+    /// The catalog's command replaces Entrypoint and Cmd (so the process reads the
+    /// rendered config, not its image's defaults); its variables override the image's.
+    pub fn with_catalog(mut self, described: &Described) -> Self {
+        if !described.command.is_empty() {
+            self.entrypoint = described.command.clone();
+            self.cmd.clear();
+        }
+        for (name, value) in &described.env {
+            self.env
+                .retain(|e| e.split_once('=').map(|(k, _)| k) != Some(name.as_str()));
+            self.env.push(format!("{name}={value}"));
+        }
+        self
+    }
+
     pub fn argv(&self) -> Vec<String> {
         self.entrypoint.iter().chain(&self.cmd).cloned().collect()
     }
@@ -177,5 +192,57 @@ impl RuntimeConfig {
             None => entry.and_then(|f| f[3].parse().ok()).unwrap_or(uid),
         };
         Ok((uid, gid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_config() -> RuntimeConfig {
+        RuntimeConfig {
+            entrypoint: vec!["docker-entrypoint.sh".into()],
+            cmd: vec!["redis-server".into()],
+            env: vec!["PATH=/usr/local/bin:/usr/bin".into(), "GOSU=1".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_catalog_command_replaces_entrypoint_and_cmd_and_its_env_wins() {
+        let described: Described = serde_json::from_str(
+            r#"{"config_mount": "/usr/local/etc/redis",
+                "command": ["redis-server", "/usr/local/etc/redis/redis.conf"],
+                "env": {"GOSU": "0", "ES_PATH_CONF": "/c"}}"#,
+        )
+        .unwrap();
+        let rt = image_config().with_catalog(&described);
+        assert_eq!(
+            rt.argv(),
+            ["redis-server", "/usr/local/etc/redis/redis.conf"]
+        );
+        assert_eq!(
+            rt.env,
+            ["PATH=/usr/local/bin:/usr/bin", "ES_PATH_CONF=/c", "GOSU=0"]
+        );
+    }
+
+    #[test]
+    fn without_a_catalog_command_the_image_config_runs() {
+        let rt = image_config().with_catalog(&Described::default());
+        assert_eq!(rt, image_config());
+    }
+
+    #[test]
+    fn a_broken_component_json_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Described::read(dir.path()).unwrap(), Described::default());
+        std::fs::write(
+            dir.path().join("component.json"),
+            br#"{"command": "redis"}"#,
+        )
+        .unwrap();
+        let e = format!("{:#}", Described::read(dir.path()).unwrap_err());
+        assert!(e.contains("component.json") && e.contains("command"), "{e}");
     }
 }

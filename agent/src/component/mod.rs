@@ -7,13 +7,17 @@
 //! container needs: the image's layers unpacked into a fresh root under
 //! `/run/harmony/components/NAME/rootfs` (whiteouts honoured), the rendered config
 //! bind-mounted read-only at the catalog's path, fresh mount/PID/UTS namespaces, a chroot,
-//! and the image config's Entrypoint+Cmd with its Env, WorkingDir and User. The network
+//! and the catalog entry's command (from component.json; the image config's
+//! Entrypoint+Cmd when it names none) with the image's Env plus the entry's variables and
+//! node secrets (see `secrets`), its WorkingDir and User. The network
 //! namespace is the host's (a component serves on the node's addresses), and /dev is the
 //! host's, bind-mounted. The process stays in the foreground so init (respawn),
 //! systemd (Restart=always) or supervise-daemon restarts it.
 
+mod described;
 mod image;
 mod in_root;
+mod secrets;
 mod unpack;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +32,12 @@ pub const RUN_DIR: &str = "run/harmony/components";
 /// Unpack NAME's image under `root` and run it; returns its exit code.
 pub fn run(root: &Path, name: &str) -> anyhow::Result<i32> {
     let dir = root.join(COMPONENTS_DIR).join(name);
+    // Secrets first: a node whose config did not write one gets that said, and nothing
+    // is unpacked or started.
+    let described =
+        described::Described::read(&dir).with_context(|| format!("component {name}"))?;
+    let handed =
+        secrets::gather(root, &described.secrets).with_context(|| format!("component {name}"))?;
     let image = ComponentImage::open(&dir)
         .with_context(|| format!("component {name}: reading {}", dir.display()))?;
     let rootfs = root.join(RUN_DIR).join(name).join("rootfs");
@@ -45,6 +55,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<i32> {
         &dir.join("config"),
         config_mount.as_deref(),
         &image.runtime,
+        &handed,
     )
 }
 
@@ -69,6 +80,7 @@ fn launch(
     config: &Path,
     config_mount: Option<&str>,
     rt: &RuntimeConfig,
+    handed: &secrets::Handed,
 ) -> anyhow::Result<i32> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
@@ -121,6 +133,7 @@ fn launch(
     )
     .context("bind-mounting /dev")?;
     let (uid, gid) = rt.user_ids(rootfs)?;
+    secrets::install(rootfs, handed, uid, gid)?;
     nix::unistd::chroot(rootfs).with_context(|| format!("chroot {}", rootfs.display()))?;
     std::env::set_current_dir("/")?;
     let program = rt.resolve(Path::new("/"), program)?;
@@ -128,6 +141,7 @@ fn launch(
     cmd.args(&argv[1..])
         .env_clear()
         .envs(rt.env_pairs())
+        .envs(handed.env.iter().map(|(k, v)| (k, v)))
         .current_dir(rt.working_dir.as_deref().unwrap_or("/"))
         .uid(uid)
         .gid(gid);
@@ -161,5 +175,32 @@ impl RuntimeConfig {
             .map(|d| Path::new(d).join(program))
             .find(|p| root.join(p.strip_prefix("/").unwrap_or(p)).is_file())
             .ok_or_else(|| anyhow::anyhow!("`{program}` is not in the image's PATH ({path})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The node's config wrote no HEC token: `component run` says which file is missing
+    /// and unpacks nothing.
+    #[test]
+    fn a_component_whose_secret_is_missing_does_not_start() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(super::COMPONENTS_DIR).join("fluent-bit");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("component.json"),
+            r#"{"name": "fluent-bit", "config_mount": "/fluent-bit/etc",
+                "command": ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"],
+                "secrets": [{"name": "splunk-hec-token", "env": "SPLUNK_HEC_TOKEN"}]}"#,
+        )
+        .unwrap();
+        let e = format!("{:#}", super::run(root.path(), "fluent-bit").unwrap_err());
+        assert!(
+            e.starts_with(
+                "component fluent-bit: secret /etc/harmony/secrets/splunk-hec-token is missing"
+            ),
+            "{e}"
+        );
+        assert!(!root.path().join(super::RUN_DIR).exists());
     }
 }

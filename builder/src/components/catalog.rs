@@ -1,5 +1,6 @@
 //! The catalog: what a recipe's `components[N].name` may pick, and how each renders.
 
+use ignition::secrets::{SecretFormat, SecretUse};
 use serde::de::DeserializeOwned;
 
 use crate::recipe::locate::strip_location;
@@ -8,11 +9,46 @@ use crate::recipe::locate::strip_location;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rendered {
     pub files: Vec<(String, String)>,
+    /// Resource definitions the software takes through its API (a Sensu handler), not
+    /// config it reads at start: kept apart under `resources/` so nothing pretends the
+    /// command reads them.
+    pub resources: Vec<(String, String)>,
+    /// Node secrets the process needs (read by the runner from /etc/harmony/secrets at
+    /// start, never baked): the rendered files refer to them, by variable or by a path in
+    /// /run/secrets.
+    pub secrets: Vec<SecretUse>,
 }
 
 impl Rendered {
     pub fn file(mut self, path: &str, text: String) -> Self {
         self.files.push((path.to_string(), text));
+        self
+    }
+
+    pub fn resource(mut self, path: &str, text: String) -> Self {
+        self.resources.push((path.to_string(), text));
+        self
+    }
+
+    /// Secret NAME as the process's variable VAR.
+    pub fn secret_env(mut self, name: &str, var: &str) -> Self {
+        self.secrets.push(SecretUse {
+            name: name.to_string(),
+            env: Some(var.to_string()),
+            file: None,
+            format: SecretFormat::Raw,
+        });
+        self
+    }
+
+    /// Secret NAME as /run/secrets/FILE in the container, written in `format`.
+    pub fn secret_file(mut self, name: &str, file: &str, format: SecretFormat) -> Self {
+        self.secrets.push(SecretUse {
+            name: name.to_string(),
+            env: None,
+            file: Some(file.to_string()),
+            format,
+        });
         self
     }
 }
@@ -32,6 +68,12 @@ pub struct CatalogEntry {
     /// config directory).
     pub config_mount: &'static str,
     pub summary: &'static str,
+    /// The process and its arguments, replacing the image's Entrypoint and Cmd (as a
+    /// Kubernetes `command` does): they name the rendered files (or their directory), so
+    /// the software reads what was rendered rather than its image's defaults.
+    pub command: &'static [&'static str],
+    /// Environment the runner sets on purpose, over the image's own (`ES_PATH_CONF`).
+    pub env: &'static [(&'static str, &'static str)],
     pub render: fn(&serde_yaml_ng::Value) -> Result<Rendered, ValuesError>,
 }
 
@@ -72,6 +114,18 @@ pub fn parse_values<T: DeserializeOwned>(values: &serde_yaml_ng::Value) -> Resul
             problem: strip_location(&e.into_inner().to_string()),
         }
     })
+}
+
+/// A value that would put a secret into the image: refused, saying where it comes from.
+pub fn never_baked(field: &str, secret: &str) -> ValuesError {
+    invalid(
+        field,
+        format!(
+            "secrets are never baked into the image: remove `{field}`; the node's config \
+             writes {} (mode 0600) at first boot",
+            ignition::secrets::secret_path(secret)
+        ),
+    )
 }
 
 pub fn invalid(field: &str, problem: impl Into<String>) -> ValuesError {

@@ -3,13 +3,23 @@
 
 use serde::Deserialize;
 
-use super::catalog::{invalid, parse_values, CatalogEntry, Rendered, ValuesError};
+use ignition::secrets::SecretFormat;
+
+use super::catalog::{invalid, never_baked, parse_values, CatalogEntry, Rendered, ValuesError};
 
 pub const ENTRY: CatalogEntry = CatalogEntry {
     name: "consul",
     upstream: "docker.io/hashicorp/consul",
     config_mount: "/consul/config",
     summary: "service discovery agent; independent or retry_join to a cluster",
+    // /run/secrets: the runner's tmpfs, where the gossip key's config file is written.
+    command: &[
+        "consul",
+        "agent",
+        "-config-dir=/consul/config",
+        "-config-dir=/run/secrets",
+    ],
+    env: &[],
     render,
 };
 
@@ -25,7 +35,15 @@ struct Values {
     /// Addresses of an existing cluster to join.
     #[serde(default)]
     retry_join: Vec<String>,
+    /// Gossip encryption with the node's secret `consul-gossip-key` (`consul keygen`).
+    #[serde(default)]
+    gossip_encryption: bool,
+    /// Refused: the key would be baked into the image.
+    #[serde(default)]
+    encrypt: Option<serde_yaml_ng::Value>,
 }
+
+const GOSSIP_KEY_SECRET: &str = "consul-gossip-key";
 
 fn dc() -> String {
     "dc1".into()
@@ -33,6 +51,9 @@ fn dc() -> String {
 
 fn render(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesError> {
     let v: Values = parse_values(values)?;
+    if v.encrypt.is_some() {
+        return Err(never_baked("encrypt", GOSSIP_KEY_SECRET));
+    }
     if v.bootstrap_expect.is_some() && !v.server {
         return Err(invalid(
             "bootstrap_expect",
@@ -58,7 +79,16 @@ fn render(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesError> {
         doc["retry_join"] = v.retry_join.into();
     }
     let text = serde_json::to_string_pretty(&doc).expect("json") + "\n";
-    Ok(Rendered::default().file("harmony.json", text))
+    let rendered = Rendered::default().file("harmony.json", text);
+    Ok(if v.gossip_encryption {
+        rendered.secret_file(
+            GOSSIP_KEY_SECRET,
+            "gossip-encrypt.json",
+            SecretFormat::ConsulEncrypt,
+        )
+    } else {
+        rendered
+    })
 }
 
 #[cfg(test)]
@@ -78,5 +108,20 @@ mod tests {
         assert_eq!(doc["retry_join"][0], "consul.example.internal");
         assert_eq!(doc["server"], false);
         assert_eq!(render("{}").unwrap_err().field, "retry_join");
+        assert!(own.secrets.is_empty());
+    }
+
+    #[test]
+    fn the_gossip_key_is_the_node_secret_never_a_value() {
+        let r = render("{server: true, gossip_encryption: true}").unwrap();
+        assert_eq!(r.secrets[0].name, "consul-gossip-key");
+        assert_eq!(r.secrets[0].file.as_deref(), Some("gossip-encrypt.json"));
+        assert!(!r.files[0].1.contains("encrypt"), "{}", r.files[0].1);
+        let e = render("{server: true, encrypt: pUqJrVyVRj5jsiYEkM/tFQ==}").unwrap_err();
+        assert_eq!(e.field, "encrypt");
+        assert!(
+            e.problem.contains("/etc/harmony/secrets/consul-gossip-key"),
+            "{e:?}"
+        );
     }
 }

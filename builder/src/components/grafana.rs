@@ -9,6 +9,17 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     upstream: "docker.io/grafana/grafana",
     config_mount: "/etc/grafana/provisioning/datasources",
     summary: "dashboards; Prometheus datasource provisioned",
+    // What the image's run.sh would exec, with the provisioning path spelled out.
+    command: &[
+        "grafana",
+        "server",
+        "--homepath=/usr/share/grafana",
+        "--config=/etc/grafana/grafana.ini",
+        "cfg:default.log.mode=console",
+        "cfg:default.paths.data=/var/lib/grafana",
+        "cfg:default.paths.provisioning=/etc/grafana/provisioning",
+    ],
+    env: &[],
     render,
 };
 

@@ -2,21 +2,36 @@
 
 use serde::Deserialize;
 
-use super::catalog::{invalid, parse_values, CatalogEntry, Rendered, ValuesError};
+use ignition::keepalived::{self, PASSWORD_SECRET};
+use ignition::node_settings::{VrrpAuthentication, VrrpState};
+use ignition::secrets::{SecretFormat, CONTAINER_SECRETS_DIR};
+
+use super::catalog::{invalid, never_baked, parse_values, CatalogEntry, Rendered, ValuesError};
 
 pub const ENTRY: CatalogEntry = CatalogEntry {
     name: "haproxy",
     upstream: "docker.io/library/haproxy",
     config_mount: "/usr/local/etc/haproxy",
     summary: "TCP load balancer; stats at :STATS_PORT/stats, health at /healthz",
+    // -db: stay in the foreground, the init system supervises it.
+    command: &["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+    env: &[],
     render,
 };
 
 pub const KEEPALIVED: CatalogEntry = CatalogEntry {
     name: "keepalived",
     upstream: "docker.io/osixia/keepalived",
-    config_mount: "/container/service/keepalived/assets",
+    config_mount: "/usr/local/etc/keepalived",
     summary: "VRRP virtual IP in front of haproxy",
+    command: &[
+        "keepalived",
+        "--dont-fork",
+        "--log-console",
+        "-f",
+        "/usr/local/etc/keepalived/keepalived.conf",
+    ],
+    env: &[],
     render: render_keepalived,
 };
 
@@ -117,9 +132,16 @@ struct KeepalivedValues {
     router_id: u8,
     #[serde(default = "priority")]
     priority: u8,
+    /// `pass`: VRRP PASS with the node's secret keepalived-password.
     #[serde(default)]
-    password: Option<String>,
+    authentication: VrrpAuthentication,
+    /// Refused: a password here would be baked into the image.
+    #[serde(default)]
+    password: Option<serde_yaml_ng::Value>,
 }
+
+/// The password fragment the runner writes from the secret, in the container.
+const KEEPALIVED_AUTH_FILE: &str = "keepalived-auth.conf";
 
 fn priority() -> u8 {
     100
@@ -127,53 +149,48 @@ fn priority() -> u8 {
 
 fn render_keepalived(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesError> {
     let v: KeepalivedValues = parse_values(values)?;
-    if v.virtual_ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(invalid(
-            "virtual_ip",
-            format!("`{}` is not an IP address", v.virtual_ip),
-        ));
-    }
     if !word(&v.interface) {
         return Err(invalid("interface", "not an interface name"));
     }
-    let auth = match &v.password {
-        Some(p) if p.len() > 8 => {
-            return Err(invalid(
-                "password",
-                "VRRP passwords are at most 8 characters",
-            ))
-        }
-        Some(p) => format!(
-            "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n"
-        ),
-        None => String::new(),
-    };
-    let cfg = format!(
-        "\
-vrrp_script chk_haproxy {{
-    script \"/bin/sh -c 'kill -0 $(pidof haproxy)'\"
-    interval 2
-}}
-
-vrrp_instance harmony {{
-    state BACKUP
-    interface {iface}
-    virtual_router_id {id}
-    priority {prio}
-{auth}    virtual_ipaddress {{
-        {vip}
-    }}
-    track_script {{
-        chk_haproxy
-    }}
-}}
-",
-        iface = v.interface,
-        id = v.router_id,
-        prio = v.priority,
-        vip = v.virtual_ip
-    );
-    Ok(Rendered::default().file("keepalived.conf", cfg))
+    if v.password.is_some() {
+        return Err(never_baked("password", PASSWORD_SECRET));
+    }
+    let address: std::net::IpAddr = v.virtual_ip.parse().map_err(|_| {
+        invalid(
+            "virtual_ip",
+            format!("`{}` is not an IP address", v.virtual_ip),
+        )
+    })?;
+    let fragment = format!("{CONTAINER_SECRETS_DIR}/{KEEPALIVED_AUTH_FILE}");
+    let pass = v.authentication == VrrpAuthentication::Pass;
+    let cfg = keepalived::render(&keepalived::Conf {
+        rendered_from: "harmony from the recipe's keepalived values",
+        router_id: "harmony",
+        instance: "harmony",
+        state: VrrpState::Backup,
+        interface: &v.interface,
+        virtual_router_id: v.router_id,
+        priority: v.priority,
+        address,
+        check: keepalived::TrackScript {
+            name: "chk_haproxy",
+            script: "/bin/sh -c 'kill -0 $(pidof haproxy)'",
+            interval: 2,
+            fall: 1,
+            rise: 1,
+        },
+        auth_fragment: pass.then_some(fragment.as_str()),
+    });
+    let rendered = Rendered::default().file("keepalived.conf", cfg);
+    Ok(if pass {
+        rendered.secret_file(
+            PASSWORD_SECRET,
+            KEEPALIVED_AUTH_FILE,
+            SecretFormat::KeepalivedAuth,
+        )
+    } else {
+        rendered
+    })
 }
 
 #[cfg(test)]
@@ -229,15 +246,52 @@ mod tests {
     #[test]
     fn keepalived_renders_the_vip() {
         let r = render_keepalived(&yaml(
-            "{interface: eth0, virtual_ip: 192.0.2.10, router_id: 51, password: secret}",
+            "{interface: eth0, virtual_ip: 192.0.2.10, router_id: 51}",
         ))
         .unwrap();
         let cfg = &r.files[0].1;
         assert!(cfg.contains("virtual_router_id 51"), "{cfg}");
         assert!(cfg.contains("        192.0.2.10\n"), "{cfg}");
-        assert!(cfg.contains("auth_pass secret"), "{cfg}");
+        assert!(
+            !cfg.contains("auth"),
+            "no authentication unless asked: {cfg}"
+        );
+        assert!(r.secrets.is_empty());
         let e = render_keepalived(&yaml("{interface: eth0, virtual_ip: nope, router_id: 1}"))
             .unwrap_err();
         assert_eq!(e.field, "virtual_ip");
+    }
+
+    /// The one policy (ignition::keepalived): the password is the node's secret, included
+    /// from the fragment the runner writes; one given in the recipe is refused.
+    #[test]
+    fn keepalived_authentication_comes_from_the_node_secret_never_the_recipe() {
+        let r = render_keepalived(&yaml(
+            "{interface: eth0, virtual_ip: 192.0.2.10, router_id: 51, authentication: pass}",
+        ))
+        .unwrap();
+        let cfg = &r.files[0].1;
+        assert!(
+            cfg.contains(
+                "        auth_type PASS\n        includea /run/secrets/keepalived-auth.conf\n"
+            ),
+            "{cfg}"
+        );
+        assert_eq!(r.secrets.len(), 1);
+        assert_eq!(r.secrets[0].name, "keepalived-password");
+        assert_eq!(r.secrets[0].file.as_deref(), Some("keepalived-auth.conf"));
+        assert_eq!(r.secrets[0].format, SecretFormat::KeepalivedAuth);
+        let e = render_keepalived(&yaml(
+            "{interface: eth0, virtual_ip: 192.0.2.10, router_id: 51, password: s3cret}",
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "password");
+        assert!(
+            e.problem.contains("never baked")
+                && e.problem
+                    .contains("/etc/harmony/secrets/keepalived-password"),
+            "{e:?}"
+        );
+        assert!(!e.problem.contains("s3cret"), "{e:?}");
     }
 }

@@ -3,13 +3,27 @@
 
 use serde::Deserialize;
 
-use super::catalog::{invalid, parse_values, CatalogEntry, Rendered, ValuesError};
+use ignition::secrets::SecretFormat;
+
+use super::catalog::{invalid, never_baked, parse_values, CatalogEntry, Rendered, ValuesError};
 
 pub const ELASTICSEARCH: CatalogEntry = CatalogEntry {
     name: "elasticsearch",
     upstream: "docker.elastic.co/elasticsearch/elasticsearch",
     config_mount: "/usr/share/elasticsearch/config/harmony",
     summary: "ELK: search and storage (single node)",
+    // The image's entrypoint (under tini) is kept: it turns ELASTIC_PASSWORD_FILE into the
+    // bootstrap password; ES_PATH_CONF points Elasticsearch at the rendered directory.
+    command: &[
+        "/bin/tini",
+        "--",
+        "/usr/local/bin/docker-entrypoint.sh",
+        "eswrapper",
+    ],
+    env: &[
+        ("ES_PATH_CONF", "/usr/share/elasticsearch/config/harmony"),
+        ("ELASTIC_PASSWORD_FILE", "/run/secrets/elastic-password"),
+    ],
     render: render_es,
 };
 pub const LOGSTASH: CatalogEntry = CatalogEntry {
@@ -17,6 +31,12 @@ pub const LOGSTASH: CatalogEntry = CatalogEntry {
     upstream: "docker.elastic.co/logstash/logstash",
     config_mount: "/usr/share/logstash/pipeline",
     summary: "ELK: beats input to elasticsearch",
+    command: &[
+        "logstash",
+        "-f",
+        "/usr/share/logstash/pipeline/harmony.conf",
+    ],
+    env: &[],
     render: render_logstash,
 };
 pub const KIBANA: CatalogEntry = CatalogEntry {
@@ -24,6 +44,12 @@ pub const KIBANA: CatalogEntry = CatalogEntry {
     upstream: "docker.elastic.co/kibana/kibana",
     config_mount: "/usr/share/kibana/config/harmony",
     summary: "ELK: dashboards",
+    command: &[
+        "/usr/share/kibana/bin/kibana",
+        "-c",
+        "/usr/share/kibana/config/harmony/kibana.yml",
+    ],
+    env: &[],
     render: render_kibana,
 };
 pub const FLUENT_BIT: CatalogEntry = CatalogEntry {
@@ -31,6 +57,12 @@ pub const FLUENT_BIT: CatalogEntry = CatalogEntry {
     upstream: "docker.io/fluent/fluent-bit",
     config_mount: "/fluent-bit/etc",
     summary: "log forwarder; Splunk HEC output",
+    command: &[
+        "/fluent-bit/bin/fluent-bit",
+        "-c",
+        "/fluent-bit/etc/fluent-bit.conf",
+    ],
+    env: &[],
     render: render_fluent_bit,
 };
 
@@ -45,15 +77,39 @@ fn cluster() -> String {
     "harmony".into()
 }
 
+/// ES_PATH_CONF must hold all three files Elasticsearch reads at start: it falls back
+/// to none of the image's own once the variable points elsewhere.
+const ES_JVM_OPTIONS: &str = "\
+## Rendered by harmony: no -Xms/-Xmx, so Elasticsearch sizes the heap from the memory it has.
+-XX:+UseG1GC
+";
+const ES_LOG4J2: &str = "\
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] %marker%m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+";
+
 fn render_es(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesError> {
     let v: EsValues = parse_values(values)?;
-    Ok(Rendered::default().file(
-        "elasticsearch.yml",
-        format!(
-            "cluster.name: {}\nnetwork.host: 0.0.0.0\ndiscovery.type: single-node\n",
-            super::catalog::quoted(&v.cluster_name)
-        ),
-    ))
+    Ok(Rendered::default()
+        .file(
+            "elasticsearch.yml",
+            format!(
+                "cluster.name: {}\nnetwork.host: 0.0.0.0\ndiscovery.type: single-node\npath.data: /usr/share/elasticsearch/data\nxpack.security.enabled: true\n",
+                super::catalog::quoted(&v.cluster_name)
+            ),
+        )
+        .file("jvm.options", ES_JVM_OPTIONS.to_string())
+        .file("log4j2.properties", ES_LOG4J2.to_string())
+        .secret_file(
+            ELASTIC_PASSWORD_SECRET,
+            ELASTIC_PASSWORD_SECRET,
+            SecretFormat::Raw,
+        ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,11 +159,21 @@ struct FluentBitValues {
     splunk_host: String,
     #[serde(default = "hec_port")]
     splunk_port: u16,
-    /// The HEC token's environment variable on the node (never the token itself).
-    splunk_token_env: String,
     #[serde(default = "yes")]
     tls: bool,
+    /// Refused: the token comes from the node's secret, never from the recipe.
+    #[serde(default)]
+    splunk_token: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    splunk_token_env: Option<serde_yaml_ng::Value>,
 }
+
+/// The node secret with the HEC token, and the variable the runner sets from it.
+const HEC_TOKEN_SECRET: &str = "splunk-hec-token";
+const HEC_TOKEN_VAR: &str = "SPLUNK_HEC_TOKEN";
+/// Elastic's `elastic` user password: a file the image's entrypoint reads
+/// (ELASTIC_PASSWORD_FILE) into the keystore's bootstrap.password.
+const ELASTIC_PASSWORD_SECRET: &str = "elastic-password";
 
 fn hec_port() -> u16 {
     8088
@@ -119,6 +185,12 @@ fn yes() -> bool {
 
 fn render_fluent_bit(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesError> {
     let v: FluentBitValues = parse_values(values)?;
+    if v.splunk_token.is_some() {
+        return Err(never_baked("splunk_token", HEC_TOKEN_SECRET));
+    }
+    if v.splunk_token_env.is_some() {
+        return Err(never_baked("splunk_token_env", HEC_TOKEN_SECRET));
+    }
     if v.splunk_host.is_empty() || v.splunk_host.contains(char::is_whitespace) {
         return Err(invalid("splunk_host", "a host name or address"));
     }
@@ -127,10 +199,12 @@ fn render_fluent_bit(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesEr
          [OUTPUT]\n    Name splunk\n    Match *\n    Host {}\n    Port {}\n    Splunk_Token ${{{}}}\n    TLS {}\n",
         v.splunk_host,
         v.splunk_port,
-        v.splunk_token_env,
+        HEC_TOKEN_VAR,
         if v.tls { "On" } else { "Off" }
     );
-    Ok(Rendered::default().file("fluent-bit.conf", conf))
+    Ok(Rendered::default()
+        .file("fluent-bit.conf", conf)
+        .secret_env(HEC_TOKEN_SECRET, HEC_TOKEN_VAR))
 }
 
 #[cfg(test)]
@@ -154,16 +228,21 @@ mod tests {
         assert_eq!(doc["elasticsearch.hosts"][0], "http://es:9200");
         let e = render_es(&serde_yaml_ng::Value::Null).unwrap();
         assert!(e.files[0].1.contains("discovery.type: single-node"));
-        let f =
-            render_fluent_bit(&y("{splunk_host: splunk.example, splunk_token_env: HEC}")).unwrap();
+        assert_eq!(e.secrets[0].name, "elastic-password");
+        assert_eq!(e.secrets[0].file.as_deref(), Some("elastic-password"));
+        let f = render_fluent_bit(&y("{splunk_host: splunk.example}")).unwrap();
         assert!(f.files[0].1.contains("Name splunk\n"), "{}", f.files[0].1);
-        assert!(f.files[0].1.contains("Splunk_Token ${HEC}\n"));
+        assert!(f.files[0].1.contains("Splunk_Token ${SPLUNK_HEC_TOKEN}\n"));
         assert!(f.files[0].1.contains("Port 8088\n"));
-        assert_eq!(
-            render_fluent_bit(&y("{splunk_host: a, splunk_token: x}"))
-                .unwrap_err()
-                .field,
-            "splunk_token"
-        );
+        assert_eq!(f.secrets[0].name, "splunk-hec-token");
+        assert_eq!(f.secrets[0].env.as_deref(), Some("SPLUNK_HEC_TOKEN"));
+        for baked in ["splunk_token: hec-123", "splunk_token_env: HEC"] {
+            let e = render_fluent_bit(&y(&format!("{{splunk_host: a, {baked}}}"))).unwrap_err();
+            assert!(baked.starts_with(&e.field), "{e:?}");
+            assert!(
+                e.problem.contains("/etc/harmony/secrets/splunk-hec-token"),
+                "{e:?}"
+            );
+        }
     }
 }

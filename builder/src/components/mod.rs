@@ -6,6 +6,8 @@
 //! `harmony-agent component run NAME` (see docs in the README, "Platform components").
 
 pub mod catalog;
+#[cfg(test)]
+mod command_tests;
 pub mod consul;
 pub mod grafana;
 pub mod haproxy;

@@ -10,6 +10,12 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     upstream: "docker.io/prom/prometheus",
     config_mount: "/etc/prometheus",
     summary: "metrics and alert rules; HA pair via replica a/b",
+    command: &[
+        "prometheus",
+        "--config.file=/etc/prometheus/prometheus.yml",
+        "--storage.tsdb.path=/prometheus",
+    ],
+    env: &[],
     render,
 };
 

@@ -9,6 +9,8 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     upstream: "docker.io/library/redis",
     config_mount: "/usr/local/etc/redis",
     summary: "key-value store",
+    command: &["redis-server", "/usr/local/etc/redis/redis.conf"],
+    env: &[],
     render,
 };
 

@@ -9,6 +9,8 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     upstream: "docker.io/hashicorp/vault",
     config_mount: "/vault/config",
     summary: "secrets; file or raft storage, TCP listener",
+    command: &["vault", "server", "-config=/vault/config"],
+    env: &[],
     render,
 };
 

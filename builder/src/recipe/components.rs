@@ -69,6 +69,12 @@ pub(super) fn check(c: &mut Checker, docs: &[ComponentDoc]) -> Vec<ComponentItem
                 image,
                 verify,
                 config_mount: entry.config_mount.to_string(),
+                command: entry.command.iter().map(|a| a.to_string()).collect(),
+                env: entry
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 rendered,
             });
         }

@@ -136,6 +136,9 @@ pub struct ComponentItem {
     /// `verify: {key}`: the public key the image's signature must verify with.
     pub verify: Option<PathBuf>,
     pub config_mount: String,
+    /// The catalog entry's command and environment (see `CatalogEntry::command`).
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
     pub rendered: crate::components::Rendered,
 }
 

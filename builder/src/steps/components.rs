@@ -63,7 +63,10 @@ pub fn component_step(
     let dir = format!("{COMPONENTS_DIR}/{name}");
     let mut changes = LayerChanges::default();
     let mut digest = Sha256::new();
-    digest.update(format!("{name}\n{init:?}\n{}\n", item.config_mount));
+    digest.update(format!(
+        "{name}\n{init:?}\n{}\n{:?}\n{:?}\n{:?}\n",
+        item.config_mount, item.command, item.env, item.rendered.secrets
+    ));
 
     let mut blob = |d: &str| -> Result<Vec<u8>, ComponentStepError> {
         let path = blob_path(&store, d);
@@ -124,17 +127,27 @@ pub fn component_step(
         "image": item.image.to_string(),
         "manifest_digest": image.manifest_digest,
         "config_mount": item.config_mount,
+        "command": item.command,
+        "env": item.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        // Names of node secrets and how they reach the process; never their values.
+        "secrets": item.rendered.secrets,
     });
     changes.put(
         &format!("{dir}/component.json"),
         Entry::file(serde_json::to_vec_pretty(&described).expect("json"), 0o444),
     );
-    for (path, text) in &item.rendered.files {
-        digest.update(format!("{path}\n{text}\n"));
-        changes.put(
-            &format!("{dir}/config/{path}"),
-            Entry::file(text.as_bytes().to_vec(), 0o444),
-        );
+    let rendered = [
+        ("config", &item.rendered.files),
+        ("resources", &item.rendered.resources),
+    ];
+    for (subdir, files) in rendered {
+        for (path, text) in files {
+            digest.update(format!("{subdir}/{path}\n{text}\n"));
+            changes.put(
+                &format!("{dir}/{subdir}/{path}"),
+                Entry::file(text.as_bytes().to_vec(), 0o444),
+            );
+        }
     }
 
     let command = service_command(name);

@@ -6,6 +6,8 @@
 pub mod agent;
 pub mod bootc_kernel;
 pub mod components;
+#[cfg(test)]
+mod components_tests;
 pub mod file_caps;
 pub mod files;
 pub mod hardening;
