@@ -35,7 +35,8 @@ fi
 #   (vm-tests/tests/debian_node.rs, ssh_logs_in_with_the_configured_key_and_refuses_another)
 # openscap-scanner, openscap-utils (oscap-chroot), ssg-*: OpenSCAP's CIS scan beside
 #   `harmony verify` (vm-tests/tests/flavours.rs)
-# keepalived: `keepalived -t` on the rendered HA config (agent/src/ha/keepalived.rs)
+# keepalived: `keepalived -t` on the rendered HA config (agent/src/ha/keepalived.rs,
+# ignition/src/keepalived.rs, builder/src/components/haproxy.rs)
 # virt-v2v: parses our OVA (builder/src/emit/ova.rs; libguestfs forced to TCG there)
 # gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
 #   <linux/dm-ioctl.h>

@@ -262,6 +262,44 @@ mod tests {
         assert_eq!(e.field, "virtual_ip");
     }
 
+    /// keepalived itself reads the catalog's file, with the fragment the runner would
+    /// write in /run/secrets put in a temporary directory instead.
+    #[test]
+    fn keepalived_accepts_the_catalog_conf() {
+        let r = render_keepalived(&yaml(
+            "{interface: eth0, virtual_ip: 192.0.2.10, router_id: 51, authentication: pass}",
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fragment = dir.path().join(KEEPALIVED_AUTH_FILE);
+        std::fs::write(&fragment, "auth_pass pw-1\n").unwrap();
+        let conf = dir.path().join("keepalived.conf");
+        let in_container = format!("{CONTAINER_SECRETS_DIR}/{KEEPALIVED_AUTH_FILE}");
+        std::fs::write(
+            &conf,
+            r.files[0]
+                .1
+                .replace(&in_container, fragment.to_str().unwrap()),
+        )
+        .unwrap();
+        let out = std::process::Command::new("keepalived")
+            .arg("-t")
+            .arg("-f")
+            .arg(&conf)
+            .output()
+            .expect("keepalived (Debian package keepalived) runs");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "keepalived -t -f: {said}");
+        assert!(
+            !said.contains("WARNING") && !said.contains("Ignoring"),
+            "{said}"
+        );
+    }
+
     /// The one policy (ignition::keepalived): the password is the node's secret, included
     /// from the fragment the runner writes; one given in the recipe is refused.
     #[test]
