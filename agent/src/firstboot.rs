@@ -5,6 +5,7 @@
 mod command_runner;
 mod live_hostname;
 pub mod unit_activation;
+pub mod unit_changes;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -69,9 +70,9 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         provenance: crate::provenance::read(&opts.root, &opts.host),
     };
     let configured = configure(opts, &root, &mut report);
-    let systemd = match &configured {
+    let activated = match &configured {
         Ok(_) => activate_units(opts, &root, &mut report),
-        Err(_) => None,
+        Err(_) => false,
     };
     // systemd may go on past sysinit.target whatever happened (Type=notify).
     crate::sd_notify::ready();
@@ -85,8 +86,8 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         }
         None => Ok(()),
     });
-    if let (Ok(()), Some(mut bus)) = (&configured, systemd) {
-        record_unit_states(&mut bus, &mut report);
+    if configured.is_ok() && activated {
+        record_unit_states(opts, &mut report);
     }
     match configured {
         Err(e) => {
@@ -227,21 +228,22 @@ fn join(
 }
 
 /// On the live root of a systemd image, make what the config wrote or enabled active in
-/// this boot ([`unit_activation`]); the connection to systemd, to record the named units'
-/// states with once the join (after READY) is done.
-fn activate_units(
-    opts: &FirstbootOptions,
-    root: &TargetRoot,
-    report: &mut Report,
-) -> Option<crate::join::dbus::Connection> {
+/// this boot ([`unit_activation`]); whether that was done (the units' states are then
+/// recorded once the join, after READY, is done).
+///
+/// The connection is closed before returning: PID 1 sends every unit's change signals to
+/// each connection on its private socket, and one left unread while the join runs fills
+/// its queue until PID 1 stops sending those signals to anyone (`systemctl start` waiting
+/// for its job would never return).
+fn activate_units(opts: &FirstbootOptions, root: &TargetRoot, report: &mut Report) -> bool {
     let live = opts.root == Path::new("/") && opts.host.is_live();
     let systemd = matches!(
         crate::init_system::detect(root),
         Ok(Some(crate::init_system::InitSystem::Systemd))
     );
-    let written = report.written.iter().map(|w| w.path.as_str());
-    if !live || !systemd || !unit_activation::touches_units(written, report.units.len()) {
-        return None;
+    let changes = unit_changes::UnitChanges::from_report(&report.written, &report.units);
+    if !live || !systemd || changes.is_empty() {
+        return false;
     }
     let cmdline = std::fs::read_to_string(opts.host.join("/proc/cmdline")).unwrap_or_default();
     let target = unit_activation::boot_target(&cmdline);
@@ -249,17 +251,31 @@ fn activate_units(
         Ok(bus) => bus,
         Err(e) => {
             systemd_warning(report, format!("units not activated in this boot: {e}"));
-            return None;
+            return false;
         }
     };
-    match unit_activation::reload_and_start(&mut bus, &target) {
-        Ok(job) => eprintln!("harmony-agent: systemd reloaded; {target} started again ({job})"),
+    match unit_activation::activate(&mut bus, &changes, &target) {
+        Ok(unit_activation::Activation::Started(started)) => {
+            let names: Vec<&str> = started.iter().map(|(u, _)| u.as_str()).collect();
+            eprintln!(
+                "harmony-agent: systemd sees every unit as written (no reload); started: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+            true
+        }
+        Ok(unit_activation::Activation::Reloaded { why, job }) => {
+            eprintln!("harmony-agent: systemd reloaded ({why}); {target} started again ({job})");
+            true
+        }
         Err(e) => {
-            systemd_warning(report, format!("reload and start {target}: {e}"));
-            return None;
+            systemd_warning(report, format!("activating units in this boot: {e}"));
+            false
         }
     }
-    Some(bus)
 }
 
 fn systemd_warning(report: &mut Report, message: String) {
@@ -272,15 +288,23 @@ fn systemd_warning(report: &mut Report, message: String) {
 
 /// After READY (units ordered after sysinit.target can start only then): each named
 /// unit's state once it has settled.
-fn record_unit_states(bus: &mut crate::join::dbus::Connection, report: &mut Report) {
+fn record_unit_states(opts: &FirstbootOptions, report: &mut Report) {
     let warn = systemd_warning;
+    let mut bus = match unit_activation::connect(&opts.root) {
+        Ok(bus) => bus,
+        Err(e) => {
+            warn(report, format!("units' states not recorded: {e}"));
+            return;
+        }
+    };
     let named: Vec<String> = report
         .units
         .iter()
         .filter(|u| !u.masked)
         .map(|u| u.name.clone())
         .collect();
-    for (name, state) in unit_activation::settle(bus, &named, unit_activation::SETTLE_TIMEOUT) {
+    for (name, state) in unit_activation::settle(&mut bus, &named, unit_activation::SETTLE_TIMEOUT)
+    {
         match state {
             Ok(state) => {
                 eprintln!("harmony-agent: unit {name}: {state}");

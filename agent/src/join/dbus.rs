@@ -78,6 +78,8 @@ pub enum Value {
     Bool(bool),
     /// `(uo)`: a unit's `Job` (id 0 and path "/" when it has none).
     Job(u32, String),
+    /// `as`: a unit's `DropInPaths`.
+    StrArray(Vec<String>),
 }
 
 impl Reply {
@@ -107,6 +109,15 @@ impl Reply {
                 r.align(8)?;
                 let id = r.u32()?;
                 Ok(Value::Job(id, r.string()?))
+            }
+            "as" => {
+                let len = r.u32()? as usize;
+                let end = r.pos.checked_add(len).ok_or_else(Reader::short)?;
+                let mut items = Vec::new();
+                while r.pos < end {
+                    items.push(r.string()?);
+                }
+                Ok(Value::StrArray(items))
             }
             other => Err(DbusError::Protocol(format!(
                 "a variant of type {other:?} is not read here"
@@ -604,6 +615,23 @@ mod tests {
             big_endian: false,
         };
         assert_eq!(reply.first_variant().unwrap(), Value::Str("active".into()));
+        // v "as" ["/etc/a.conf", "/run/b.conf"]: the array's length counts its strings'
+        // bytes (length, text, NUL: 16 each, so no padding between them).
+        let mut body = vec![2, b'a', b's', 0];
+        body.extend_from_slice(&32u32.to_le_bytes());
+        body.extend_from_slice(&11u32.to_le_bytes());
+        body.extend_from_slice(b"/etc/a.conf\0");
+        body.extend_from_slice(&11u32.to_le_bytes());
+        body.extend_from_slice(b"/run/b.conf\0");
+        let reply = Reply {
+            signature: "v".into(),
+            body,
+            big_endian: false,
+        };
+        assert_eq!(
+            reply.first_variant().unwrap(),
+            Value::StrArray(vec!["/etc/a.conf".into(), "/run/b.conf".into()])
+        );
         let reply = Reply {
             signature: "s".into(),
             body: vec![],
