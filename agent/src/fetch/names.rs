@@ -22,10 +22,12 @@ pub fn resolve(
     let ips = match (from_hosts, resolv_conf) {
         (Some(ip), _) => vec![ip],
         (None, Some(resolv_conf)) => super::dns::lookup(host, resolv_conf)?,
-        (None, None) => return Err(format!(
+        (None, None) => {
+            return Err(format!(
             "cannot resolve {host:?}: not an IP address, not in {} and no resolv.conf to ask DNS",
             hosts.display()
-        )),
+        ))
+        }
     };
     Ok(ips
         .into_iter()
