@@ -155,18 +155,25 @@ pub struct UnitReport {
     pub state: Option<String>,
 }
 
+impl Written {
+    /// An entry with only its path and type; the rest is filled in where known.
+    pub fn bare(path: &str, kind: &str) -> Written {
+        Written {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            mode: None,
+            uid: None,
+            gid: None,
+            sha256: None,
+            target: None,
+            hard: None,
+        }
+    }
+}
+
 /// What the plan wrote, in plan order (removals are not "written").
 pub fn written(plan: &Plan) -> Vec<Written> {
-    let entry = |path: &str, kind: &str| Written {
-        path: path.to_string(),
-        kind: kind.to_string(),
-        mode: None,
-        uid: None,
-        gid: None,
-        sha256: None,
-        target: None,
-        hard: None,
-    };
+    let entry = Written::bare;
     plan.actions
         .iter()
         .filter_map(|a| match a {

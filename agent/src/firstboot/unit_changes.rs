@@ -171,16 +171,7 @@ mod tests {
     use super::*;
 
     fn written(path: &str, kind: &str) -> Written {
-        Written {
-            path: path.into(),
-            kind: kind.into(),
-            mode: None,
-            uid: None,
-            gid: None,
-            sha256: None,
-            target: None,
-            hard: None,
-        }
+        Written::bare(path, kind)
     }
 
     fn unit(name: &str, masked: bool) -> UnitReport {
