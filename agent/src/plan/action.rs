@@ -27,9 +27,10 @@ pub enum Action {
         gid: u32,
     },
     /// Replace the file atomically (temp file in the same dir, fsync, rename).
+    #[serde(serialize_with = "write_file_json")]
     WriteFile {
         path: String,
-        /// Serialized as its sha256.
+        /// Serialized as its sha256, a node secret's as null.
         contents: Contents,
         mode: u32,
         uid: u32,
@@ -49,6 +50,39 @@ pub enum Action {
         path: String,
         existing: ExistingKind,
     },
+}
+
+/// `plan --json`'s write-file: a node secret's contents are shown as null with
+/// `"secret": true`, never by their sha256 (anyone holding the plan could test guesses of
+/// a short secret against it: a keepalived password has at most 8 characters).
+fn write_file_json<S: serde::Serializer>(
+    path: &String,
+    contents: &Contents,
+    mode: &u32,
+    uid: &u32,
+    gid: &u32,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        path: &'a str,
+        contents: Option<&'a Contents>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        secret: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    }
+    let secret = ignition::secrets::is_secret_path(path);
+    Shown {
+        path,
+        contents: (!secret).then_some(contents),
+        secret,
+        mode: *mode,
+        uid: *uid,
+        gid: *gid,
+    }
+    .serialize(s)
 }
 
 impl Action {
@@ -107,5 +141,37 @@ impl fmt::Display for Action {
                 write!(f, "remove    {path} (existing {existing:?})")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &str) -> serde_json::Value {
+        serde_json::to_value(Action::WriteFile {
+            path: path.to_string(),
+            contents: Contents::from_bytes(b"pw-1".to_vec()),
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+        })
+        .unwrap()
+    }
+
+    /// `plan --json` printed a secret's sha256 (a short password can be found from it).
+    #[test]
+    fn plan_json_shows_a_secret_without_its_sha256() {
+        let digest = Contents::from_bytes(b"pw-1".to_vec()).sha256_hex();
+        let secret = write("/etc/harmony/secrets/keepalived-password");
+        assert_eq!(secret["action"], "write-file");
+        assert_eq!(secret["contents"], serde_json::Value::Null);
+        assert_eq!(secret["secret"], true);
+        assert!(!secret.to_string().contains(&digest), "{secret}");
+        let plain = write("/etc/motd");
+        assert_eq!(plain["action"], "write-file");
+        assert_eq!(plain["contents"], digest.as_str());
+        assert_eq!(plain["mode"], 0o600);
+        assert!(plain.get("secret").is_none(), "{plain}");
     }
 }
