@@ -46,6 +46,10 @@ pub enum Problem {
     RelativePath(String),
     #[error("path {0:?} is not fully simplified (write {1:?})")]
     DirtyPath(String, String),
+    #[error(
+        "path \"/\" is the root directory itself; a file, directory or link needs a name under it"
+    )]
+    RootPath,
     #[error("duplicate path {path:?}, already used by {first}")]
     DuplicatePath { path: String, first: String },
     #[error("path {path:?} lies under {other}, which is not a directory")]

@@ -401,6 +401,11 @@ impl NodeTable {
                 Problem::DirtyPath(path.to_string(), norm),
             ));
         }
+        // Upstream accepts "/" (path.Clean leaves it alone) and then chmods or chowns the
+        // root, or fails writing a file there: a node at "/" is refused, merged or not.
+        if norm == "/" {
+            return Err(ConfigError::new(&field, Problem::RootPath));
+        }
         if let Some((first, _)) = self.by_path.get(&norm) {
             return Err(ConfigError::new(
                 field,

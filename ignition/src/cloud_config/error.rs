@@ -51,6 +51,8 @@ pub enum CloudProblem {
     Owner(String),
     #[error("path {0:?} is not absolute")]
     RelativePath(String),
+    #[error("path {0:?} is the root directory itself, not a file in it")]
+    RootPath(String),
     #[error("invalid name {0:?}: {1}")]
     InvalidName(String, &'static str),
     #[error("{0} is out of range for an id (0..=4294967295)")]

@@ -92,6 +92,14 @@ fn entry(
             CloudProblem::RelativePath(file_path),
         ));
     }
+    // "/", "/..", "//": no file can be written there (cloud-init fails on it half-way).
+    let path = normalise(&file_path);
+    if path == "/" {
+        return Err(CloudConfigError::new(
+            format!("{p}.path"),
+            CloudProblem::RootPath(file_path),
+        ));
+    }
     let steps = encoding_steps(&encoding).ok_or_else(|| {
         CloudConfigError::new(
             format!("{p}.encoding"),
@@ -104,7 +112,7 @@ fn entry(
     };
     let (user, group) = owner_of(&owner, &format!("{p}.owner"))?;
     let entry = FileEntry {
-        path: normalise(&file_path),
+        path,
         overwrite: !append,
         contents: (!append).then(|| data.clone()),
         append: if append { vec![data] } else { Vec::new() },
@@ -246,6 +254,13 @@ mod tests {
         assert_eq!(
             one("- {path: etc/x}").err().unwrap().to_string(),
             "write_files[0].path: path \"etc/x\" is not absolute"
+        );
+        assert_eq!(
+            one("- {path: /etc/.., content: x}")
+                .err()
+                .unwrap()
+                .to_string(),
+            "write_files[0].path: path \"/etc/..\" is the root directory itself, not a file in it"
         );
         assert_eq!(
             one("- {content: x}").err().unwrap().to_string(),

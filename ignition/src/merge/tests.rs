@@ -374,6 +374,48 @@ fn the_merged_result_is_validated_again() {
     );
 }
 
+/// The fuzz target ignition_config's finding: a directory at "/" (clean as path.Clean
+/// sees it) came out of a merged data: URL config as a node at the root itself. Refused in
+/// the referenced config, in the merged result, and in a config without references.
+#[test]
+fn a_node_at_the_root_path_is_refused_merged_or_not() {
+    let refused =
+        "path \"/\" is the root directory itself; a file, directory or link needs a name under it";
+    let child = data_url(
+        r#"{"ignition":{"version":"3.4.0"},"storage":{"directories":[{"path":"/","mode":511}]}}"#,
+    );
+    assert_eq!(
+        err(&with_refs(
+            "3.4.0",
+            json!({"merge": [{"source": child}]}),
+            ""
+        )),
+        format!("ignition.config.merge[0].source: storage.directories[0].path: {refused}")
+    );
+    let empty = data_url(r#"{"ignition":{"version":"3.0.0"}}"#);
+    for node in [
+        r#""files":[{"path":"/"}]"#,
+        r#""directories":[{"path":"/"}]"#,
+        r#""links":[{"path":"/","target":"/etc"}]"#,
+    ] {
+        let kind = node[1..node.find("\":").unwrap()].to_string();
+        assert_eq!(
+            err(&with_refs(
+                "3.4.0",
+                json!({"merge": [{"source": empty}]}),
+                &format!(r#","storage":{{{node}}}"#)
+            )),
+            format!("storage.{kind}[0].path: {refused}")
+        );
+        assert_eq!(
+            err(&format!(
+                r#"{{"ignition":{{"version":"3.4.0"}},"storage":{{{node}}}}}"#
+            )),
+            format!("storage.{kind}[0].path: {refused}")
+        );
+    }
+}
+
 /// Each document's unused keys are warned about once, a referenced one's behind its
 /// reference; what a document did not use is not merged either.
 #[test]
