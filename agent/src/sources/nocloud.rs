@@ -9,7 +9,6 @@
 // Public for the fuzz targets (fuzz/): the volume is outside the agent's trust.
 #[doc(hidden)]
 pub mod fat;
-mod fat_clusters;
 #[doc(hidden)]
 pub mod iso9660;
 
@@ -20,6 +19,9 @@ use ignition::cloud_config::MetaData;
 use super::{ConfigSource, FetchedConfig, HostPaths, KernelCmdline, SourceError};
 
 pub const PLATFORM: &str = "nocloud";
+
+/// The files a seed may hold; no other is read.
+pub const SEED_FILES: [&str; 3] = ["user-data", "meta-data", "network-config"];
 
 /// A NoCloud seed as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +104,7 @@ impl NoCloudSource {
                 ))
             }
         };
-        let files: Vec<(String, Vec<u8>)> = ["user-data", "meta-data", "network-config"]
+        let files: Vec<(String, Vec<u8>)> = SEED_FILES
             .into_iter()
             .filter_map(|n| get(n).transpose().map(|r| r.map(|b| (n.to_string(), b))))
             .collect::<Result<_, _>>()?;
@@ -188,13 +190,13 @@ pub fn read_volume<R: std::io::Read + std::io::Seek>(
         return seed_of(format!("cidata:{name} (iso9660)"), files).map(Some);
     }
     dev.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-    let Some(fs) = fat::open(dev).map_err(io)? else {
+    let Some(mut volume) = fat::open(dev).map_err(io)? else {
         return Ok(None);
     };
-    if !fat::label(&fs).map_err(io)?.eq_ignore_ascii_case("cidata") {
+    if !volume.label().map_err(io)?.eq_ignore_ascii_case("cidata") {
         return Ok(None);
     }
-    let files = fat::root_files(&fs).map_err(io)?;
+    let files = volume.root_files(&SEED_FILES).map_err(io)?;
     seed_of(format!("cidata:{name} (vfat)"), files).map(Some)
 }
 

@@ -131,6 +131,13 @@ fn rock_ridge_name(mut su: &[u8]) -> Option<String> {
 }
 
 fn extent<R: Read + Seek>(dev: &mut R, lba: u32, size: u32) -> io::Result<Vec<u8>> {
+    // A record may claim up to 4 GiB: nothing past a config document's cap is allocated.
+    if u64::from(size) > ignition::limits::MAX_DOCUMENT_BYTES {
+        return Err(invalid(&format!(
+            "an extent of {size} bytes, more than the {} a seed file may hold",
+            ignition::limits::MAX_DOCUMENT_BYTES
+        )));
+    }
     dev.seek(SeekFrom::Start(u64::from(lba) * SECTOR))?;
     let mut buf = vec![0u8; size as usize];
     if read_full(dev, &mut buf)? < buf.len() {

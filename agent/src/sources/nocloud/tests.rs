@@ -187,7 +187,7 @@ fn found_among_block_devices_and_named_on_the_cmdline() {
 }
 
 /// A vfat seed from cloud-localds whose user-data entry is made to start at cluster 1
-/// (fatfs computes `cluster - 2` unchecked): refused, naming the entry and cluster.
+/// (fatfs computed `cluster - 2` unchecked on it): refused, naming the entry and cluster.
 #[test]
 fn a_vfat_seed_whose_entry_names_cluster_1_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -207,5 +207,117 @@ fn a_vfat_seed_whose_entry_names_cluster_1_is_refused() {
         err.contains("invalid FAT volume: root directory entry")
             && err.contains("leads to cluster 1, outside 2..="),
         "{err}"
+    );
+}
+
+/// The FAT32 boot sector's numbers a test needs: (bytes per sector, first FAT's byte,
+/// one FAT's bytes, first data byte, sectors per cluster, root cluster).
+fn fat32_layout(b: &[u8]) -> (usize, usize, usize, usize, usize, usize) {
+    let u16_at = |o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]) as usize;
+    let bps = u16_at(11);
+    let fat_bytes = u32_at(36) * bps;
+    let fat0 = u16_at(14) * bps;
+    let data = fat0 + usize::from(b[16]) * fat_bytes;
+    (bps, fat0, fat_bytes, data, usize::from(b[13]), u32_at(44))
+}
+
+/// A FAT32 seed (mkfs.vfat -F 32 with 512-byte clusters, files by mcopy) whose boot
+/// sector turns FAT mirroring off and makes the second FAT the one in use, where
+/// user-data's chain goes on to cluster 1. The first FAT stays clean: the check the old
+/// code ran before fatfs read that one, fatfs followed the second into its unchecked
+/// `cluster - 2` (the nocloud_fat fuzz target's finding). Refused, naming the entry.
+#[test]
+fn a_fat32_seed_whose_active_fat_links_cluster_1_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (u, m, _) = inputs(dir.path());
+    let user_data = format!("{USER_DATA}# {}\n", "x".repeat(1500));
+    std::fs::write(&u, &user_data).unwrap();
+    let img = dir.path().join("seed.fat32");
+    run(Command::new("mkfs.vfat")
+        .args(["-F", "32", "-s", "1", "-n", "CIDATA", "-C"])
+        .arg(&img)
+        .arg("40000"));
+    run(Command::new("mcopy")
+        .arg("-i")
+        .arg(&img)
+        .arg(&u)
+        .arg(&m)
+        .arg("::"));
+    let seed = read(&img).unwrap().unwrap();
+    assert_eq!(
+        seed.user_data,
+        user_data.as_bytes(),
+        "a clean FAT32 seed reads"
+    );
+
+    let mut bytes = std::fs::read(&img).unwrap();
+    let (bps, fat0, fat_bytes, data, spc, root_cluster) = fat32_layout(&bytes);
+    let root = data + (root_cluster - 2) * spc * bps;
+    let entry = (0..spc * bps / 32)
+        .map(|i| root + 32 * i)
+        .find(|&e| bytes[e + 11] != 0x0F && bytes[e..e + 6] == *b"USER-D")
+        .expect("user-data's short-name entry");
+    let lo = u16::from_le_bytes([bytes[entry + 26], bytes[entry + 27]]);
+    let hi = u16::from_le_bytes([bytes[entry + 20], bytes[entry + 21]]);
+    let first = (usize::from(hi) << 16) | usize::from(lo);
+    bytes[40..42].copy_from_slice(&0x0081u16.to_le_bytes());
+    let link = fat0 + fat_bytes + first * 4;
+    bytes[link..link + 4].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    let err = read(&img).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid FAT volume: root directory entry")
+            && err.contains("(user-data) leads to cluster 1, outside 2..="),
+        "{err}"
+    );
+}
+
+/// A vfat seed whose user-data entry claims 100 MiB: refused by its size before anything
+/// is read (fatfs read what the chain held and handed back a short file).
+#[test]
+fn a_vfat_seed_file_larger_than_a_config_document_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = cloud_localds(dir.path(), true);
+    let mut bytes = std::fs::read(&img).unwrap();
+    let u16_at = |b: &[u8], o: usize| usize::from(u16::from_le_bytes([b[o], b[o + 1]]));
+    let root =
+        (u16_at(&bytes, 14) + usize::from(bytes[16]) * u16_at(&bytes, 22)) * u16_at(&bytes, 11);
+    let entry = (0..u16_at(&bytes, 17))
+        .map(|i| root + 32 * i)
+        .find(|&e| bytes[e + 11] != 0x0F && bytes[e..e + 6] == *b"USER-D")
+        .expect("user-data's short-name entry");
+    bytes[entry + 28..entry + 32].copy_from_slice(&(100u32 << 20).to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    assert_eq!(
+        read(&img).unwrap_err().to_string(),
+        format!(
+            "reading /dev/vdb: invalid FAT volume: user-data is 104857600 bytes, more than the {} a seed file may hold",
+            ignition::limits::MAX_DOCUMENT_BYTES
+        )
+    );
+}
+
+/// An iso9660 seed whose user-data record claims 100 MiB: refused before anything is
+/// allocated for it (the old reader allocated what the record said, up to 4 GiB).
+#[test]
+fn an_iso9660_seed_extent_larger_than_a_config_document_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = cloud_localds(dir.path(), false);
+    let mut bytes = std::fs::read(&img).unwrap();
+    let name = b"USER_DAT.;1";
+    let at = bytes
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("user-data's primary directory record");
+    let record = at - 33;
+    bytes[record + 10..record + 14].copy_from_slice(&(100u32 << 20).to_le_bytes());
+    std::fs::write(&img, &bytes).unwrap();
+    assert_eq!(
+        read(&img).unwrap_err().to_string(),
+        format!(
+            "reading /dev/vdb: ISO 9660: an extent of 104857600 bytes, more than the {} a seed file may hold",
+            ignition::limits::MAX_DOCUMENT_BYTES
+        )
     );
 }
