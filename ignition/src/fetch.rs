@@ -24,6 +24,22 @@ pub trait Fetcher {
         }
     }
 
+    /// Fetch at most `max_bytes`: a longer body is refused with the cap in the reason.
+    /// This default checks once the body is whole; a network fetcher overrides it to stop
+    /// reading at `max_bytes + 1`, so a config document is never held past its cap.
+    fn fetch_at_most(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, String> {
+        let body = self.fetch_with_headers(url, headers)?;
+        if body.len() as u64 > max_bytes {
+            return Err(too_large(max_bytes));
+        }
+        Ok(body)
+    }
+
     /// A fetcher that fetches as `settings` say (a config's timeouts, CAs and proxy), or
     /// `None` to go on with this one. The default keeps this one: a fetcher without a
     /// network has nothing to apply them to. An error names the setting that cannot be
@@ -35,6 +51,11 @@ pub trait Fetcher {
         let _ = settings;
         Ok(None)
     }
+}
+
+/// The reason a body past `max_bytes` is refused, the same from every fetcher.
+pub fn too_large(max_bytes: u64) -> String {
+    format!("larger than {max_bytes} bytes")
 }
 
 /// The fetcher for a node with no network stack in the agent yet: every remote source is

@@ -169,7 +169,7 @@ pub(crate) fn resource(
     cap: u64,
     fetcher: &dyn Fetcher,
 ) -> Result<Vec<u8>> {
-    let raw = source_bytes(p, r, fetcher)?;
+    let raw = source_bytes(p, r, cap, fetcher)?;
     let data = match r.compression.as_deref() {
         Some("gzip") => limits::gunzip(&raw, cap).map_err(|e| gunzip_error(p, e))?,
         _ if raw.len() as u64 > cap => {
@@ -188,7 +188,7 @@ pub(crate) fn resource(
 /// the file ([`Contents`]), so a large file never sits inflated in memory.
 fn file_contents(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Contents> {
     let cap = limits::MAX_FILE_BYTES;
-    let raw = source_bytes(p, r, fetcher)?;
+    let raw = source_bytes(p, r, cap, fetcher)?;
     let data = match r.compression.as_deref() {
         Some("gzip") => Contents::gunzip(raw, cap).map_err(|e| gunzip_error(p, e))?,
         _ if raw.len() as u64 > cap => {
@@ -203,8 +203,10 @@ fn file_contents(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<C
     Ok(data)
 }
 
-/// The source's bytes as given (data URL decoded) or fetched, before decompression.
-fn source_bytes(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
+/// The source's bytes as given (data URL decoded) or fetched, before decompression; a
+/// fetch stops past `cap` bytes (a gzip body is never larger than what it inflates to,
+/// but for a few bytes of framing on incompressible data).
+fn source_bytes(p: &str, r: &spec::Resource, cap: u64, fetcher: &dyn Fetcher) -> Result<Vec<u8>> {
     let source = r.source.as_deref().unwrap_or("");
     if source.is_empty() {
         Ok(Vec::new())
@@ -214,7 +216,7 @@ fn source_bytes(p: &str, r: &spec::Resource, fetcher: &dyn Fetcher) -> Result<Ve
     } else {
         let headers = crate::http_headers::pairs(&format!("{p}.httpHeaders"), &r.http_headers)?;
         fetcher
-            .fetch_with_headers(source, &headers)
+            .fetch_at_most(source, &headers, cap)
             .map_err(|reason| {
                 ConfigError::new(
                     format!("{p}.source"),

@@ -225,7 +225,7 @@ fn body(resp: ureq::Response, max_size: u64) -> Result<Vec<u8>, Attempt> {
         .read_to_end(&mut body)
         .map_err(|e| Attempt::Retry(format!("reading the body: {e}")))?;
     if body.len() as u64 > max_size {
-        return Err(Attempt::Fatal(format!("larger than {max_size} bytes")));
+        return Err(Attempt::Fatal(ignition::fetch::too_large(max_size)));
     }
     Ok(body)
 }

@@ -136,6 +136,22 @@ impl ignition::Fetcher for NetFetcher {
         NetFetcher::fetch_with_headers(self, url, headers)
     }
 
+    /// The http body and the tftp transfer stop at `max_bytes + 1`.
+    fn fetch_at_most(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, String> {
+        let mut capped = self.clone();
+        capped.http.max_size = capped.http.max_size.min(max_bytes);
+        capped.tftp.max_size = capped
+            .tftp
+            .max_size
+            .min(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+        capped.fetch_with_headers(url, headers)
+    }
+
     fn with_settings(
         &self,
         settings: &ignition::fetch_settings::FetchSettings,

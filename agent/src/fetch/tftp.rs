@@ -97,7 +97,7 @@ pub fn get(server: SocketAddr, file: &str, opts: &TftpOptions) -> Result<Vec<u8>
             OP_DATA if num == expected => {
                 out.extend_from_slice(&buf[4..n]);
                 if out.len() > opts.max_size {
-                    return Err(format!("larger than {} bytes", opts.max_size));
+                    return Err(ignition::fetch::too_large(opts.max_size as u64));
                 }
                 let mut ack = OP_ACK.to_be_bytes().to_vec();
                 ack.extend_from_slice(&num.to_be_bytes());

@@ -128,7 +128,7 @@ pub(super) fn fetch_with_retry(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let err = match fetcher.fetch(url) {
+        let err = match fetcher.fetch_at_most(url, &[], ignition::limits::MAX_DOCUMENT_BYTES) {
             Ok(bytes) => return Ok(bytes),
             Err(e) => e,
         };

@@ -15,6 +15,7 @@ pub mod iso9660;
 use std::path::PathBuf;
 
 use ignition::cloud_config::MetaData;
+use ignition::limits::MAX_DOCUMENT_BYTES;
 
 use super::{ConfigSource, FetchedConfig, HostPaths, KernelCmdline, SourceError};
 
@@ -87,7 +88,7 @@ impl NoCloudSource {
         let get = |name: &str| -> Result<Option<Vec<u8>>, SourceError> {
             if base.starts_with("http://") || base.starts_with("https://") {
                 self.fetcher
-                    .fetch(&format!("{base}{name}"))
+                    .fetch_at_most(&format!("{base}{name}"), &[], MAX_DOCUMENT_BYTES)
                     .map(Some)
                     .map_err(|problem| unreadable(&format!("{base}{name}"), problem))
             } else if base.starts_with('/') {

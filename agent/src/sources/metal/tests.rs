@@ -173,3 +173,30 @@ fn schemes_other_than_http_https_tftp_are_refused_at_once() {
         );
     }
 }
+
+/// A config served one byte past a config document's cap (64 MiB): the read stops there
+/// and the error names the URL. The old fetch took bodies up to a file's cap (512 MiB)
+/// and handed the whole of this one over.
+#[test]
+fn a_config_past_the_document_cap_is_refused_naming_the_url() {
+    let cap = ignition::limits::MAX_DOCUMENT_BYTES;
+    let body = "x".repeat(usize::try_from(cap).unwrap() + 1);
+    let server = TestServer::start(vec![(200, body)]);
+    let url = server.url("/big.ign");
+    let once = Retry {
+        total: Duration::ZERO,
+        ..FAST
+    };
+    let err = fetch_with_retry(
+        &one_try(),
+        &format!("{URL_PARAM}={url}"),
+        &url,
+        once,
+        &ManualClock::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{URL_PARAM}={url}: gave up after 1 attempts in 0.0 s: larger than {cap} bytes")
+    );
+}
