@@ -64,24 +64,7 @@ impl References<'_> {
 /// needs a source, sources are unique, and each reference is a valid resource.
 pub(crate) fn check_references(raw: &Option<spec::References>, version: SpecVersion) -> Result<()> {
     let refs = References(raw.as_ref());
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, r) in refs.merge().iter().enumerate() {
-        let p = format!("ignition.config.merge[{i}]");
-        let source = r.source.as_deref().unwrap_or("");
-        if source.is_empty() {
-            return Err(ConfigError::new(
-                format!("{p}.source"),
-                Problem::SourceRequired,
-            ));
-        }
-        if !seen.insert(source) {
-            return Err(ConfigError::new(
-                format!("{p}.source"),
-                Problem::DuplicateSource(source.to_string()),
-            ));
-        }
-        crate::validate::check_resource(&p, r, version)?;
-    }
+    crate::validate::check_resource_list("ignition.config.merge", refs.merge(), version)?;
     if let Some(r) = raw.as_ref().and_then(|r| r.replace.as_ref()) {
         crate::validate::check_resource("ignition.config.replace", r, version)?;
     }

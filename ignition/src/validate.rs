@@ -196,10 +196,20 @@ fn check_certificate_authorities(
         .and_then(|s| s.tls.as_ref())
         .and_then(|t| t.certificate_authorities.as_deref())
         .unwrap_or_default();
+    check_resource_list("ignition.security.tls.certificateAuthorities", cas, version)
+}
+
+/// A list of resources merged by source (certificate authorities, `ignition.config.merge`):
+/// each needs a source, sources are unique, and each is a valid resource.
+pub(crate) fn check_resource_list(
+    list_path: &str,
+    resources: &[spec::Resource],
+    version: SpecVersion,
+) -> Result {
     let mut seen = std::collections::BTreeSet::new();
-    for (i, ca) in cas.iter().enumerate() {
-        let p = format!("ignition.security.tls.certificateAuthorities[{i}]");
-        let source = ca.source.as_deref().unwrap_or("");
+    for (i, r) in resources.iter().enumerate() {
+        let p = format!("{list_path}[{i}]");
+        let source = r.source.as_deref().unwrap_or("");
         if source.is_empty() {
             return Err(ConfigError::new(
                 format!("{p}.source"),
@@ -212,7 +222,7 @@ fn check_certificate_authorities(
                 Problem::DuplicateSource(source.to_string()),
             ));
         }
-        check_resource(&p, ca, version)?;
+        check_resource(&p, r, version)?;
     }
     Ok(())
 }
