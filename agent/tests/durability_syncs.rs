@@ -33,23 +33,18 @@ fn apply_fsyncs_each_file_and_syncs_every_filesystem_it_wrote() {
     )
     .unwrap();
     let trace = dir.path().join("trace");
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c"])
-        .arg(
-            r#"mount -t tmpfs etc "$1/etc" && mount -t tmpfs var "$1/var" &&
+    harmony_test_support::command::run_ok(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                r#"mount -t tmpfs etc "$1/etc" && mount -t tmpfs var "$1/var" &&
                exec strace -f -y -e trace=syncfs,fsync,fdatasync -o "$2" "$3" apply --root "$1" "$4""#,
-        )
-        .arg("sh")
-        .arg(&root)
-        .arg(&trace)
-        .arg(env!("CARGO_BIN_EXE_harmony-agent"))
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            )
+            .arg("sh")
+            .arg(&root)
+            .arg(&trace)
+            .arg(env!("CARGO_BIN_EXE_harmony-agent"))
+            .arg(&config),
     );
     let trace = std::fs::read_to_string(&trace).unwrap();
     let root = root.to_str().unwrap();

@@ -30,16 +30,11 @@ fn gzipped_text() -> (Vec<u8>, Sha256) {
 }
 
 fn apply(root: &std::path::Path, config: &std::path::Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_harmony-agent"))
-        .args(["apply", "--root"])
-        .arg(root)
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    harmony_test_support::command::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_harmony-agent"))
+            .args(["apply", "--root"])
+            .arg(root)
+            .arg(config),
     );
 }
 

@@ -140,7 +140,6 @@ impl VrrpPassword {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
-    use std::process::Command;
 
     use super::*;
 
@@ -213,25 +212,17 @@ mod tests {
         let conf_path = dir.path().join("keepalived.conf");
         std::fs::write(&conf_path, render(&conf(Some(fragment.to_str().unwrap())))).unwrap();
         let check = |expect_ok: bool| {
-            let out = Command::new("keepalived")
-                .arg("-t")
-                .arg("-f")
-                .arg(&conf_path)
-                .output()
-                .expect("keepalived (Debian package keepalived) runs");
-            let said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(out.status.success(), expect_ok, "keepalived -t -f: {said}");
-            said
+            let test = harmony_test_support::keepalived::config_test(&conf_path)?;
+            assert_eq!(test.accepted, expect_ok, "keepalived -t -f: {}", test.said);
+            Some(test.said)
         };
-        let said = check(false);
+        let Some(said) = check(false) else {
+            return;
+        };
         assert!(said.contains("missing"), "{said}");
         std::fs::write(&fragment, password("s3cret").unwrap().fragment()).unwrap();
         std::fs::set_permissions(&fragment, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let said = check(true);
+        let said = check(true).unwrap();
         assert!(
             !said.contains("WARNING") && !said.contains("Ignoring"),
             "{said}"

@@ -11,6 +11,8 @@
 //! ```
 
 pub mod bench;
+pub mod command;
+pub mod keepalived;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

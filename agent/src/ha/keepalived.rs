@@ -224,29 +224,15 @@ mod tests {
         std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = dir.path().join("keepalived.conf");
         std::fs::write(&path, conf(&vip, check.to_str().unwrap(), None)).unwrap();
-        match Command::new("keepalived")
-            .arg("-t")
-            .arg("-f")
-            .arg(&path)
-            .output()
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                harmony_test_support::skip("tool keepalived not installed: keepalived -t -f")
-            }
-            Err(e) => panic!("running keepalived: {e}"),
-            Ok(out) => {
-                let said = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                assert!(out.status.success(), "keepalived -t -f: {said}");
-                assert!(
-                    !said.contains("Disabling") && !said.contains("WARNING"),
-                    "keepalived -t -f warned: {said}"
-                );
-            }
-        }
+        let Some(test) = harmony_test_support::keepalived::config_test(&path) else {
+            return;
+        };
+        assert!(test.accepted, "keepalived -t -f: {}", test.said);
+        assert!(
+            !test.said.contains("Disabling") && !test.said.contains("WARNING"),
+            "keepalived -t -f warned: {}",
+            test.said
+        );
     }
 
     #[test]

