@@ -198,8 +198,7 @@ pub fn written(plan: &Plan) -> Vec<Written> {
                 mode: Some(format!("{mode:04o}")),
                 uid: Some(*uid),
                 gid: Some(*gid),
-                // A short secret's digest would let anyone confirm a guess of it.
-                sha256: (!ignition::secrets::is_secret_path(path)).then(|| contents.sha256_hex()),
+                sha256: crate::plan::shown_sha256(path, contents),
                 ..entry(path, "file")
             }),
             Action::Symlink { path, target, .. } => Some(Written {

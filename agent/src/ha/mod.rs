@@ -17,18 +17,10 @@ use ignition::keepalived::{VrrpPassword, PASSWORD_SECRET};
 use ignition::node_settings::{NodeSettings, VrrpAuthentication};
 use ignition::secrets::Secret;
 
-use crate::plan::PlanError;
+use crate::plan::{NodeFile, PlanError};
 use crate::target_root::TargetRoot;
 
 pub use crate::init_system::InitSystem;
-
-/// One file to write: where, with which mode, and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFile {
-    pub path: String,
-    pub mode: u32,
-    pub contents: Vec<u8>,
-}
 
 /// One symlink to make (a service's enablement).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::RoleFile;
+use crate::plan::NodeFile;
 use crate::target_root::TargetRoot;
 
 pub const LOG_DIR: &str = "/var/log";
@@ -53,7 +53,7 @@ create 0640
 ";
 
 /// The settings files for the loggers this root has.
-pub fn files(root: &TargetRoot) -> Vec<RoleFile> {
+pub fn files(root: &TargetRoot) -> Vec<NodeFile> {
     let has = |p: &str| matches!(root.node(p), Ok(Some(_)));
     let mut out = Vec::new();
     if has("/usr/lib/systemd/systemd") || has("/lib/systemd/systemd") {
@@ -68,12 +68,8 @@ pub fn files(root: &TargetRoot) -> Vec<RoleFile> {
     out
 }
 
-fn file(path: &str, text: &str) -> RoleFile {
-    RoleFile {
-        path: path.to_string(),
-        contents: text.as_bytes().to_vec(),
-        mode: 0o644,
-    }
+fn file(path: &str, text: &str) -> NodeFile {
+    NodeFile::new(path, text, 0o644)
 }
 
 /// Take group-write and every "other" bit from what is under `dir` (and `dir` itself);

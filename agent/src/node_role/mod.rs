@@ -20,25 +20,8 @@ use std::fmt;
 use ignition::node_settings::NodeSettings;
 use serde::Serialize;
 
+use crate::plan::NodeFile;
 use crate::target_root::TargetRoot;
-
-/// A file the role writes (root-owned; replaces what is there).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleFile {
-    pub path: String,
-    pub contents: Vec<u8>,
-    pub mode: u32,
-}
-
-impl RoleFile {
-    fn new(path: &str, contents: String, mode: u32) -> RoleFile {
-        RoleFile {
-            path: path.to_string(),
-            contents: contents.into_bytes(),
-            mode,
-        }
-    }
-}
 
 /// A change made at first boot after the files are written, in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,7 +84,7 @@ impl fmt::Display for LiveStep {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeRole {
-    pub files: Vec<RoleFile>,
+    pub files: Vec<NodeFile>,
     pub live: Vec<LiveStep>,
 }
 
@@ -121,7 +104,7 @@ pub fn plan(
 ) -> Result<NodeRole, String> {
     let mut role = NodeRole::default();
     let mut file = |path: &str, contents: String, mode: u32| {
-        role.files.push(RoleFile::new(path, contents, mode))
+        role.files.push(NodeFile::new(path, contents, mode))
     };
 
     // Pods per node, labels and taints.
@@ -170,7 +153,7 @@ pub fn plan(
 
     // The firewall: readable by root only (it is the node's policy, not a secret, but
     // nothing else needs it).
-    role.files.push(RoleFile::new(
+    role.files.push(NodeFile::new(
         firewall::PATH,
         firewall::render(settings),
         0o600,

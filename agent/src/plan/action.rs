@@ -97,6 +97,12 @@ impl Action {
     }
 }
 
+/// The sha256 of a file's contents as the plan and the report show it; none for a node
+/// secret: a short secret's digest would let anyone confirm a guess of it.
+pub fn shown_sha256(path: &str, contents: &Contents) -> Option<String> {
+    (!ignition::secrets::is_secret_path(path)).then(|| contents.sha256_hex())
+}
+
 /// One line per action, for `harmony-agent plan`.
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,23 +119,15 @@ impl fmt::Display for Action {
                 mode,
                 uid,
                 gid,
-            } if ignition::secrets::is_secret_path(path) => write!(
-                f,
-                "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, secret)",
-                contents.len()
-            ),
-            Action::WriteFile {
-                path,
-                contents,
-                mode,
-                uid,
-                gid,
-            } => write!(
-                f,
-                "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, sha256 {})",
-                contents.len(),
-                contents.sha256_hex()
-            ),
+            } => {
+                let digest = shown_sha256(path, contents)
+                    .map_or_else(|| "secret".to_string(), |hex| format!("sha256 {hex}"));
+                write!(
+                    f,
+                    "file      {path} mode {mode:04o} owner {uid}:{gid} ({} bytes, {digest})",
+                    contents.len()
+                )
+            }
             Action::Symlink {
                 path,
                 target,

@@ -8,6 +8,7 @@
 mod action;
 mod append_log;
 pub mod commands;
+mod node_file;
 mod passwd;
 mod units;
 
@@ -15,7 +16,8 @@ use std::collections::BTreeMap;
 
 use ignition::{Contents, NodeConfig};
 
-pub use action::{Action, ExistingKind};
+pub use action::{shown_sha256, Action, ExistingKind};
+pub use node_file::NodeFile;
 
 use crate::accounts::{AccountError, Accounts};
 use crate::target_root::{NodeKind, TargetRoot};
@@ -150,30 +152,10 @@ pub fn plan_with_platform(
         join = Some(crate::join::JoinPlan::new(&settings, root).map_err(PlanError::NodeRole)?);
         let role = crate::node_role::plan(&settings, platform_labels, root)
             .map_err(PlanError::NodeRole)?;
-        for f in role.files {
-            p.file(
-                &f.path,
-                true,
-                &Some(f.contents.into()),
-                &[],
-                Some(f.mode),
-                0,
-                0,
-            )?;
-        }
+        p.node_files(role.files)?;
         live = role.live;
         let (files, links) = crate::ha::plan_files(&settings, root, &|name| p.secret(name))?;
-        for f in files {
-            p.file(
-                &f.path,
-                true,
-                &Some(f.contents.into()),
-                &[],
-                Some(f.mode),
-                0,
-                0,
-            )?;
-        }
+        p.node_files(files)?;
         for l in links {
             p.symlink(&l.path, &l.target, true, 0, 0)?;
         }
@@ -201,6 +183,22 @@ pub(crate) struct Planner<'a> {
 }
 
 impl Planner<'_> {
+    /// Files rendered from the node settings: root-owned, replacing what is there.
+    fn node_files(&mut self, files: Vec<NodeFile>) -> Result<(), PlanError> {
+        for f in files {
+            self.file(
+                &f.path,
+                true,
+                &Some(f.contents.into()),
+                &[],
+                Some(f.mode),
+                0,
+                0,
+            )?;
+        }
+        Ok(())
+    }
+
     fn uid(&self, path: &str, o: &Option<ignition::Owner>) -> Result<u32, PlanError> {
         self.accounts.uid(o).map_err(|err| PlanError::Owner {
             path: path.to_string(),
