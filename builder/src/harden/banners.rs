@@ -3,7 +3,7 @@
 //! distribution name); they and /etc/motd are 0644 root:root.
 
 use super::flavour::Flavour;
-use super::{put_file, Outcome, Rule};
+use super::{looser_than, put_file, tighten, Outcome, Rule};
 use crate::tree::{Tree, TreeError};
 
 /// CIS's suggested wording (what OpenSCAP's `cis_banners` value accepts verbatim).
@@ -77,10 +77,8 @@ fn apply(tree: &mut Tree, _: &Flavour) -> Result<(), TreeError> {
         }
     }
     let motd_key = tree.resolve_all(MOTD).ok();
-    if let Some(e) = motd_key.and_then(|k| tree.get_mut(&k)) {
-        e.meta.mode &= 0o644;
-        e.meta.uid = 0;
-        e.meta.gid = 0;
+    if let Some(key) = motd_key {
+        tighten(tree, &key, 0o644);
     }
     Ok(())
 }
@@ -103,13 +101,7 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
         if !leaked.is_empty() {
             problems.push(format!("/{path} reveals the system: {}", leaked.join(", ")));
         }
-        let m = &e.meta;
-        if m.mode & !0o644 & 0o7777 != 0 || m.uid != 0 || m.gid != 0 {
-            problems.push(format!(
-                "/{path} is {:04o} {}:{}, want at most 0644 0:0",
-                m.mode, m.uid, m.gid
-            ));
-        }
+        problems.extend(looser_than(path, &e.meta, 0o644));
     }
     Outcome::from_problems(problems)
 }

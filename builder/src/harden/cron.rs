@@ -4,7 +4,7 @@
 //! (an allow list, not a deny list). N/A where the image has no cron.
 
 use super::flavour::Flavour;
-use super::{exists, put_file, Outcome, Rule};
+use super::{exists, looser_than, put_file, tighten, Outcome, Rule};
 use crate::tree::{Tree, TreeError};
 
 const CRONTAB: &str = "etc/crontab";
@@ -63,11 +63,7 @@ fn apply(tree: &mut Tree, _: &Flavour) -> Result<(), TreeError> {
         }
     }
     for (path, max) in governed(tree) {
-        if let Some(e) = tree.get_mut(&path) {
-            e.meta.mode &= max;
-            e.meta.uid = 0;
-            e.meta.gid = 0;
-        }
+        tighten(tree, &path, max);
     }
     Ok(())
 }
@@ -78,15 +74,7 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
     }
     let mut problems: Vec<String> = governed(tree)
         .into_iter()
-        .filter_map(|(path, max)| {
-            let m = &tree.get(&path)?.meta;
-            (m.mode & !max & 0o7777 != 0 || m.uid != 0 || m.gid != 0).then(|| {
-                format!(
-                    "/{path} is {:04o} {}:{}, want at most {max:04o} 0:0",
-                    m.mode, m.uid, m.gid
-                )
-            })
-        })
+        .filter_map(|(path, max)| looser_than(&path, &tree.get(&path)?.meta, max))
         .collect();
     for deny in DENY.iter().filter(|d| exists(tree, d)) {
         problems.push(format!(

@@ -4,7 +4,7 @@
 //! build tightens those the image already carries, and verify checks them.
 
 use super::flavour::Flavour;
-use super::{Outcome, Rule};
+use super::{looser_than, tighten, Outcome, Rule};
 use crate::tree::{Kind, Tree, TreeError};
 
 pub const FILES: Rule = Rule {
@@ -52,11 +52,7 @@ fn governed(tree: &Tree) -> Vec<(String, u32)> {
 
 fn apply(tree: &mut Tree, _: &Flavour) -> Result<(), TreeError> {
     for (path, max) in governed(tree) {
-        if let Some(e) = tree.get_mut(&path) {
-            e.meta.mode &= max;
-            e.meta.uid = 0;
-            e.meta.gid = 0;
-        }
+        tighten(tree, &path, max);
     }
     Ok(())
 }
@@ -70,15 +66,7 @@ fn check(tree: &Tree, _: &Flavour) -> Outcome {
     }
     let problems = files
         .iter()
-        .filter_map(|(path, max)| {
-            let m = &tree.get_exact(path)?.meta;
-            (m.mode & !max != 0 || m.uid != 0 || m.gid != 0).then(|| {
-                format!(
-                    "/{path} is {:04o} {}:{}, want at most {max:04o} 0:0",
-                    m.mode, m.uid, m.gid
-                )
-            })
-        })
+        .filter_map(|(path, max)| looser_than(path, &tree.get_exact(path)?.meta, *max))
         .collect();
     Outcome::from_problems(problems)
 }

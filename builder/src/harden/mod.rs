@@ -243,6 +243,27 @@ pub(crate) fn put_link(tree: &mut Tree, path: &str, target: &str) -> Result<(), 
     Ok(())
 }
 
+/// Give `path` (a tree key) to root:root and take from its mode every bit `max` does not
+/// allow; nothing when it is absent.
+pub(crate) fn tighten(tree: &mut Tree, path: &str, max: u32) {
+    if let Some(e) = tree.get_mut(path) {
+        e.meta.mode &= max;
+        e.meta.uid = 0;
+        e.meta.gid = 0;
+    }
+}
+
+/// What is wrong with `meta` of `path` when it allows more than `max` or is not
+/// root:root's, as verify reports it.
+pub(crate) fn looser_than(path: &str, meta: &Meta, max: u32) -> Option<String> {
+    (meta.mode & !max != 0 || meta.uid != 0 || meta.gid != 0).then(|| {
+        format!(
+            "/{path} is {:04o} {}:{}, want at most {max:04o} 0:0",
+            meta.mode, meta.uid, meta.gid
+        )
+    })
+}
+
 /// Whether `path` names anything (following symlinks).
 pub(crate) fn exists(tree: &Tree, path: &str) -> bool {
     tree.get_resolved(path).is_some()

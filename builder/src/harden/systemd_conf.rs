@@ -150,57 +150,36 @@ mod tests {
 
     #[test]
     fn a_drop_in_overrides_the_main_file_and_etc_hides_usr_lib() {
+        let storage = |t: &Tree| {
+            effective(t, "systemd/journald.conf", "Journal", "Storage")
+                .unwrap()
+                .0
+        };
+        let put = |t: &mut Tree, path: &str, text: &str| put_file(t, path, text, 0o644).unwrap();
         let mut t = Tree::new();
-        put_file(
+        put(
             &mut t,
             "etc/systemd/journald.conf",
             "[Journal]\nStorage=persistent\n",
-            0o644,
-        )
-        .unwrap();
+        );
         assert_eq!(
             effective(&t, "systemd/journald.conf", "Journal", "Storage"),
             Some(("persistent".into(), "etc/systemd/journald.conf".into()))
         );
-        put_file(
+        put(
             &mut t,
             "usr/lib/systemd/journald.conf.d/10-vendor.conf",
             "[Journal]\nStorage=volatile\n",
-            0o644,
-        )
-        .unwrap();
-        assert_eq!(
-            effective(&t, "systemd/journald.conf", "Journal", "Storage")
-                .unwrap()
-                .0,
-            "volatile"
         );
-        put_file(
-            &mut t,
-            "etc/systemd/journald.conf.d/10-vendor.conf",
-            "",
-            0o644,
-        )
-        .unwrap();
-        assert_eq!(
-            effective(&t, "systemd/journald.conf", "Journal", "Storage")
-                .unwrap()
-                .0,
-            "persistent"
-        );
+        assert_eq!(storage(&t), "volatile");
+        put(&mut t, "etc/systemd/journald.conf.d/10-vendor.conf", "");
+        assert_eq!(storage(&t), "persistent");
         // Another section's key does not count.
-        put_file(
+        put(
             &mut t,
             "etc/systemd/journald.conf.d/20-x.conf",
             "[Other]\nStorage=none\n",
-            0o644,
-        )
-        .unwrap();
-        assert_eq!(
-            effective(&t, "systemd/journald.conf", "Journal", "Storage")
-                .unwrap()
-                .0,
-            "persistent"
         );
+        assert_eq!(storage(&t), "persistent");
     }
 }

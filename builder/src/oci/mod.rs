@@ -17,7 +17,7 @@ use std::path::Path;
 
 pub use error::OciError;
 pub use image::{LayerBlob, SourceImage};
-pub use reference::ImageRef;
+pub use reference::{ImageRef, RegistryParts};
 pub use writer::{ImageDetails, LayoutWriter};
 
 /// Open (pulling or unpacking into `cache` as needed) and verify the image `r` names;

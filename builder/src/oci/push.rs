@@ -13,7 +13,7 @@ use super::digest::blob_path;
 use super::error::OciError;
 use super::image::read_blob;
 use super::layout::open_layout;
-use super::reference::ImageRef;
+use super::reference::{ImageRef, RegistryParts};
 
 /// Blobs up to this size go up in a single PUT.
 pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
@@ -51,18 +51,12 @@ pub fn push_layout(
     target: &ImageRef,
     opts: &PushOptions,
 ) -> Result<PushReport, OciError> {
-    let ImageRef::Registry {
+    let RegistryParts {
         registry,
         repository,
         tag,
         digest,
-    } = target
-    else {
-        return Err(OciError::BadReference {
-            input: target.to_string(),
-            problem: "push needs a docker://REGISTRY/REPOSITORY:TAG reference".into(),
-        });
-    };
+    } = target.registry_parts("push needs a docker://REGISTRY/REPOSITORY:TAG reference")?;
     if opts.chunk_size == 0 {
         return Err(OciError::BadReference {
             input: target.to_string(),
@@ -72,10 +66,10 @@ pub fn push_layout(
     let shown = dir.display().to_string();
     let image = open_layout(dir, None, None, &shown)?;
     if let Some(pinned) = digest {
-        if *pinned != image.manifest_digest {
+        if pinned != image.manifest_digest {
             return Err(OciError::DigestMismatch {
                 what: format!("{target}: the layout {shown} holds another image"),
-                expected: pinned.clone(),
+                expected: pinned.to_string(),
                 actual: image.manifest_digest,
             });
         }
@@ -120,7 +114,7 @@ pub fn push_layout(
         report.bytes_uploaded += size;
     }
 
-    let reference = tag.as_deref().unwrap_or(&image.manifest_digest);
+    let reference = tag.unwrap_or(&image.manifest_digest);
     let url = format!("{}/manifests/{reference}", client.base);
     let response = client.send(
         "PUT",
@@ -157,9 +151,7 @@ fn upload_blob(
     size: u64,
     chunk_size: u64,
 ) -> Result<(), OciError> {
-    let start = format!("{}/blobs/uploads/", client.base);
-    let response = client.send("POST", &start, &[], Body::Empty)?;
-    let mut location = next_location(client, &response, &start)?;
+    let mut location = start_upload(client)?;
     let body = if size <= chunk_size {
         Body::File {
             path,
@@ -185,6 +177,24 @@ fn upload_blob(
         }
         Body::Empty
     };
+    finish_upload(client, &location, digest, body)
+}
+
+/// Open a blob upload (POST); the location its bytes go to.
+pub(super) fn start_upload(client: &mut Client) -> Result<String, OciError> {
+    let start = format!("{}/blobs/uploads/", client.base);
+    let response = client.send("POST", &start, &[], Body::Empty)?;
+    next_location(client, &response, &start)
+}
+
+/// Close the upload at `location` with its last bytes (`body`; empty after chunks): a PUT
+/// naming the digest, which the registry must answer with.
+pub(super) fn finish_upload(
+    client: &mut Client,
+    location: &str,
+    digest: &str,
+    body: Body<'_>,
+) -> Result<(), OciError> {
     let separator = if location.contains('?') { '&' } else { '?' };
     let finish = format!("{location}{separator}digest={digest}");
     let response = client.send(
@@ -197,7 +207,7 @@ fn upload_blob(
 }
 
 /// Where the upload continues: the response's `Location`, made absolute.
-pub(super) fn next_location(
+fn next_location(
     client: &Client,
     response: &ureq::Response,
     url: &str,

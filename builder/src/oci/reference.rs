@@ -147,6 +147,39 @@ impl FromStr for ImageRef {
     }
 }
 
+/// The parts of a `docker://` reference ([`ImageRef::registry_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryParts<'a> {
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
+}
+
+impl ImageRef {
+    /// The registry, repository, tag and digest of a `docker://` reference; any other
+    /// kind is refused with `problem`, which says why this use needs a registry.
+    pub fn registry_parts(&self, problem: &str) -> Result<RegistryParts<'_>, OciError> {
+        match self {
+            ImageRef::Registry {
+                registry,
+                repository,
+                tag,
+                digest,
+            } => Ok(RegistryParts {
+                registry,
+                repository,
+                tag: tag.as_deref(),
+                digest: digest.as_deref(),
+            }),
+            _ => Err(OciError::BadReference {
+                input: self.to_string(),
+                problem: problem.to_string(),
+            }),
+        }
+    }
+}
+
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (prefix, name, tag, digest) = match self {

@@ -19,7 +19,7 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use super::client::{Body, Client, RegistryOptions};
 use super::digest::sha256_digest;
 use super::error::OciError;
-use super::push::{check_digest_header, has_blob, next_location};
+use super::push::{check_digest_header, finish_upload, has_blob, start_upload};
 use super::reference::canonical_host;
 
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -173,18 +173,8 @@ fn put_blob(client: &mut Client, bytes: &[u8]) -> Result<(), OciError> {
     if has_blob(client, &digest)? {
         return Ok(());
     }
-    let start = format!("{}/blobs/uploads/", client.base);
-    let response = client.send("POST", &start, &[], Body::Empty)?;
-    let location = next_location(client, &response, &start)?;
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let finish = format!("{location}{separator}digest={digest}");
-    let response = client.send(
-        "PUT",
-        &finish,
-        &[("Content-Type", "application/octet-stream")],
-        Body::Bytes(bytes),
-    )?;
-    check_digest_header(&response, &digest, &finish)
+    let location = start_upload(client)?;
+    finish_upload(client, &location, &digest, Body::Bytes(bytes))
 }
 
 /// Require a signature by `key` over the image `manifest_digest` of `registry/repository`:
@@ -318,18 +308,12 @@ pub fn require_signature(
     key_path: &Path,
     opts: &RegistryOptions,
 ) -> Result<(), SignatureError> {
-    let super::ImageRef::Registry {
+    let super::RegistryParts {
         registry,
         repository,
         ..
     } = image
-    else {
-        return Err(OciError::BadReference {
-            input: image.to_string(),
-            problem: "signatures are read from a registry; verify needs a docker:// image".into(),
-        }
-        .into());
-    };
+        .registry_parts("signatures are read from a registry; verify needs a docker:// image")?;
     let key = load_verifying_key(key_path)?;
     verify_pulled(registry, repository, manifest_digest, &key, key_path, opts)?;
     tracing::info!("{image}: signature verified with {}", key_path.display());

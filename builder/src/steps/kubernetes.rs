@@ -146,6 +146,22 @@ mod tests {
     use crate::steps::run_in_root::tests::busybox_root;
     use crate::tree::layer::Change;
 
+    /// An Alpine root with OpenRC and only the main repository configured.
+    fn alpine_openrc_root() -> Tree {
+        let mut t = busybox_root();
+        put_script(&mut t, "sbin/openrc", "#!/bin/sh\n");
+        put(
+            &mut t,
+            "etc/apk/repositories",
+            Entry::file(
+                b"https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n".to_vec(),
+                0o644,
+            ),
+        )
+        .unwrap();
+        t
+    }
+
     fn put_script(t: &mut Tree, path: &str, script: &str) {
         put(t, path, Entry::file(script.as_bytes().to_vec(), 0o755)).unwrap();
     }
@@ -225,17 +241,7 @@ mod tests {
 
     #[test]
     fn an_apk_openrc_base_gets_community_pinned_packages_and_cgroupfs() {
-        let mut t = busybox_root();
-        put_script(&mut t, "sbin/openrc", "#!/bin/sh\n");
-        put(
-            &mut t,
-            "etc/apk/repositories",
-            Entry::file(
-                b"https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n".to_vec(),
-                0o644,
-            ),
-        )
-        .unwrap();
+        let mut t = alpine_openrc_root();
         let apk = "#!/bin/sh\n\
             busybox grep -q '/v3.20/community$' /etc/apk/repositories || exit 3\n\
             echo \"$@\" > /var/lib/apk-args\n\
@@ -263,17 +269,7 @@ mod tests {
 
     #[test]
     fn a_service_the_packages_did_not_install_is_an_error() {
-        let mut t = busybox_root();
-        put_script(&mut t, "sbin/openrc", "#!/bin/sh\n");
-        put(
-            &mut t,
-            "etc/apk/repositories",
-            Entry::file(
-                b"https://dl-cdn.alpinelinux.org/alpine/v3.20/main\n".to_vec(),
-                0o644,
-            ),
-        )
-        .unwrap();
+        let mut t = alpine_openrc_root();
         put_script(&mut t, "usr/sbin/apk", "#!/bin/sh\n");
         let err = kubernetes_step(&t, &KubernetesVersion::parse("1.30").unwrap())
             .err()
