@@ -1,5 +1,6 @@
 //! firstboot.json, exactly as docs/boot-flow.md shows it, and the console line.
 
+use harmony_contract::console::FIRSTBOOT_MARKER;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Action, Plan, UnitState};
@@ -236,6 +237,6 @@ impl Report {
     /// `HARMONY-FIRSTBOOT {…}\n`, written by the caller in one write so that console
     /// output from elsewhere cannot split it.
     pub fn console_line(&self) -> String {
-        format!("HARMONY-FIRSTBOOT {}\n", self.to_json())
+        format!("{FIRSTBOOT_MARKER}{}\n", self.to_json())
     }
 }

@@ -6,6 +6,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 
+use harmony_contract::console::INIT_ERROR_MARKER;
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::unistd::dup2;
 
@@ -23,7 +24,7 @@ pub fn warn(message: impl Display) {
 
 /// The one line a fatal error prints; tests and humans grep for it.
 pub fn fatal(message: impl Display) {
-    line(format_args!("HARMONY-INIT-ERROR: {message}"));
+    line(format_args!("{INIT_ERROR_MARKER}: {message}"));
 }
 
 fn line(text: std::fmt::Arguments<'_>) {

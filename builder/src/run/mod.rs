@@ -17,10 +17,8 @@ pub use vm::{Vm, VmOptions};
 use crate::manifest::ManifestError;
 use crate::progress::{self, Unit};
 
-/// Printed by harmony-agent once first boot is done (or was done before).
-pub const FIRSTBOOT_MARKER: &str = "HARMONY-FIRSTBOOT ";
-/// Printed by harmony-init before it powers off on a failure.
-pub const INIT_ERROR_MARKER: &str = "HARMONY-INIT-ERROR";
+/// The console markers harmony-agent and harmony-init print (the contract crate's).
+pub use harmony_contract::console::{FIRSTBOOT_MARKER, INIT_ERROR_MARKER};
 
 fn lines(tail: &[String]) -> String {
     tail.iter().map(|l| format!("\n  | {l}")).collect()
