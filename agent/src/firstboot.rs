@@ -70,9 +70,9 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         provenance: crate::provenance::read(&opts.root, &opts.host),
     };
     let configured = configure(opts, &root, &mut report);
-    let systemd = match &configured {
+    let activated = match &configured {
         Ok(_) => activate_units(opts, &root, &mut report),
-        Err(_) => None,
+        Err(_) => false,
     };
     // systemd may go on past sysinit.target whatever happened (Type=notify).
     crate::sd_notify::ready();
@@ -86,8 +86,8 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         }
         None => Ok(()),
     });
-    if let (Ok(()), Some(mut bus)) = (&configured, systemd) {
-        record_unit_states(&mut bus, &mut report);
+    if configured.is_ok() && activated {
+        record_unit_states(opts, &mut report);
     }
     match configured {
         Err(e) => {
@@ -228,15 +228,14 @@ fn join(
 }
 
 /// On the live root of a systemd image, make what the config wrote or enabled active in
-/// this boot ([`unit_activation`]); the connection to systemd, to record the named units'
-/// states with once the join (after READY) is done. It is kept rather than opened again:
-/// in runs here a new connection to PID 1's private socket after READY twice went
-/// unanswered (PID 1 idle, both socket queues empty), while a kept one never did.
-fn activate_units(
-    opts: &FirstbootOptions,
-    root: &TargetRoot,
-    report: &mut Report,
-) -> Option<crate::join::dbus::Connection> {
+/// this boot ([`unit_activation`]); whether that was done (the units' states are then
+/// recorded once the join, after READY, is done).
+///
+/// The connection is closed before returning: PID 1 sends every unit's change signals to
+/// each connection on its private socket, and one left unread while the join runs fills
+/// its queue until PID 1 stops sending those signals to anyone (`systemctl start` waiting
+/// for its job would never return).
+fn activate_units(opts: &FirstbootOptions, root: &TargetRoot, report: &mut Report) -> bool {
     let live = opts.root == Path::new("/") && opts.host.is_live();
     let systemd = matches!(
         crate::init_system::detect(root),
@@ -244,7 +243,7 @@ fn activate_units(
     );
     let changes = unit_changes::UnitChanges::from_report(&report.written, &report.units);
     if !live || !systemd || changes.is_empty() {
-        return None;
+        return false;
     }
     let cmdline = std::fs::read_to_string(opts.host.join("/proc/cmdline")).unwrap_or_default();
     let target = unit_activation::boot_target(&cmdline);
@@ -252,7 +251,7 @@ fn activate_units(
         Ok(bus) => bus,
         Err(e) => {
             systemd_warning(report, format!("units not activated in this boot: {e}"));
-            return None;
+            return false;
         }
     };
     match unit_activation::activate(&mut bus, &changes, &target) {
@@ -266,15 +265,15 @@ fn activate_units(
                     names.join(", ")
                 }
             );
-            Some(bus)
+            true
         }
         Ok(unit_activation::Activation::Reloaded { why, job }) => {
             eprintln!("harmony-agent: systemd reloaded ({why}); {target} started again ({job})");
-            Some(bus)
+            true
         }
         Err(e) => {
             systemd_warning(report, format!("activating units in this boot: {e}"));
-            None
+            false
         }
     }
 }
@@ -289,15 +288,23 @@ fn systemd_warning(report: &mut Report, message: String) {
 
 /// After READY (units ordered after sysinit.target can start only then): each named
 /// unit's state once it has settled.
-fn record_unit_states(bus: &mut crate::join::dbus::Connection, report: &mut Report) {
+fn record_unit_states(opts: &FirstbootOptions, report: &mut Report) {
     let warn = systemd_warning;
+    let mut bus = match unit_activation::connect(&opts.root) {
+        Ok(bus) => bus,
+        Err(e) => {
+            warn(report, format!("units' states not recorded: {e}"));
+            return;
+        }
+    };
     let named: Vec<String> = report
         .units
         .iter()
         .filter(|u| !u.masked)
         .map(|u| u.name.clone())
         .collect();
-    for (name, state) in unit_activation::settle(bus, &named, unit_activation::SETTLE_TIMEOUT) {
+    for (name, state) in unit_activation::settle(&mut bus, &named, unit_activation::SETTLE_TIMEOUT)
+    {
         match state {
             Ok(state) => {
                 eprintln!("harmony-agent: unit {name}: {state}");
