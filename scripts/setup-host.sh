@@ -40,6 +40,8 @@ fi
 # virt-v2v: parses our OVA (builder/src/emit/ova.rs; libguestfs forced to TCG there)
 # gcc, libc6-dev, linux-libc-dev: init/src/device_mapper.rs compiles a C program against
 #   <linux/dm-ioctl.h>
+# libsystemd-dev: agent/tests/sd_bus_handshake.rs compiles systemd's own D-Bus server
+#   (sd-bus) to check the agent's handshake with PID 1
 # libsqlite3-dev: the builder links sqlite to read rpm's rpmdb.sqlite (builder/src/sbom/rpmdb.rs)
 # rpm: rpmbuild and rpm make the real rpm database the SBOM reader is checked against
 #   (builder/src/sbom/rpmdb.rs)
@@ -62,7 +64,7 @@ required=(
   dbus-daemon python3-dbus python3-gi systemd openssh-server openssh-client
   openscap-scanner openscap-utils ssg-base ssg-nondebian ssg-debderived ssg-debian
   keepalived virt-v2v
-  gcc libc6-dev linux-libc-dev
+  gcc libc6-dev linux-libc-dev libsystemd-dev
   libsqlite3-dev rpm
   strace
   mmdebstrap uidmap

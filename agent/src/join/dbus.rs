@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
@@ -126,11 +127,16 @@ impl Reply {
     }
 }
 
+#[derive(Debug)]
 pub struct Connection {
     stream: UnixStream,
     serial: u32,
     pub unique_name: String,
 }
+
+/// One connection used by several steps in turn (first boot's, to PID 1: opened before
+/// READY and used for everything after it; see docs/boot-flow.md).
+pub type SharedConnection = Arc<Mutex<Connection>>;
 
 impl Connection {
     /// Connect, authenticate and say Hello.
@@ -193,17 +199,22 @@ impl Connection {
         .first_variant()
     }
 
+    /// `AUTH EXTERNAL` and `BEGIN` in one write, as sd-bus clients send them. Sending
+    /// `BEGIN` after the `OK`, right before the first call, let PID 1 (systemd 252's
+    /// sd-bus server) read both in one go: it ends the handshake with the call left in
+    /// its own buffer and waits for more input that never comes (3 of 5 debian-node
+    /// boots hung there, PID 1 idle and both socket queues empty). Pipelined, `BEGIN` is
+    /// handled as soon as `OK` is written, before the call can arrive.
     fn authenticate(&mut self) -> Result<(), DbusError> {
         let uid = nix::unistd::getuid().as_raw().to_string();
-        let line = format!("\0AUTH EXTERNAL {}\r\n", hex::encode(uid));
-        self.stream.write_all(line.as_bytes())?;
+        let lines = format!("\0AUTH EXTERNAL {}\r\nBEGIN\r\n", hex::encode(uid));
+        self.stream.write_all(lines.as_bytes())?;
         let answer = self.read_line()?;
         if !answer.starts_with("OK ") {
             return Err(DbusError::Protocol(format!(
                 "the bus refused EXTERNAL authentication: {answer:?}"
             )));
         }
-        self.stream.write_all(b"BEGIN\r\n")?;
         Ok(())
     }
 
