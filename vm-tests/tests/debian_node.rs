@@ -449,7 +449,6 @@ fn probe(vm: &Vm, started: Instant, allowed: u16, other: u16) -> Result<Probed, 
 /// active too. Before first boot told systemd about them, the named units stayed inactive
 /// until the next boot and the report had no state at all.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn units_the_config_writes_or_enables_are_active_in_the_same_boot() {
     let boot = node_boot();
     let r = &boot.report;
@@ -481,7 +480,6 @@ fn units_the_config_writes_or_enables_are_active_in_the_same_boot() {
 /// `ssh_sources`: the login test below) and stays silent to a pod-like source in the
 /// guest (10.250.9.2, outside `ssh_sources`) although sshd is active.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn firewall_is_live_in_the_booted_node() {
     let boot = node_boot();
     let r = &boot.report;
@@ -511,7 +509,6 @@ fn firewall_is_live_in_the_booted_node() {
 /// L3/L4 load balancing in the guest: an IPVS virtual service (NAT, rr) towards two real
 /// servers answers through its virtual IP in turn: real1 real2 real1 real2.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn ipvs_balances_round_robin_in_the_booted_node() {
     let probe = node_boot().probe("IPVS-PROBE");
     let answers: Vec<&str> = probe.split_whitespace().skip(1).collect();
@@ -534,7 +531,6 @@ fn ipvs_balances_round_robin_in_the_booted_node() {
 /// instead of setuid) is on the booted root: read back from the step's namespace in the
 /// form the booted kernel honours, carried by the squashfs, seen by getcap in the node.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn a_capability_set_by_a_build_step_is_on_the_booted_root() {
     let probe = node_boot().probe("GETCAP");
     assert_eq!(probe, "GETCAP /usr/bin/ping cap_net_raw=ep mode 755");
@@ -546,7 +542,6 @@ fn a_capability_set_by_a_build_step_is_on_the_booted_root() {
 /// the boot for ever): the stand-in kubelet runs with the flags kubeadm's drop-in builds
 /// from the written files and the KubeletConfiguration the node role wrote.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn a_stand_in_kubelet_is_started_with_the_written_flags_and_config() {
     let boot = node_boot();
     let r = &boot.report;
@@ -661,7 +656,6 @@ fn harmony_verify_passes_and_openscap_failures_are_the_tables_on_debian_node() {
 /// the agent's sshd drop-in makes sshd read it), and a second key not in the config is
 /// refused. The firewall lets 10.0.2.2 (the host, as QEMU's user network shows it) reach SSH.
 #[test]
-#[ignore = "the shared boot stalls in 3 of 5 runs here: after READY=1 a new connection to PID 1's private socket goes unanswered (PID 1 idle, queues empty; docs/boot-flow.md); passed 7/7 on 2026-12-07, run with --ignored"]
 fn ssh_logs_in_with_the_configured_key_and_refuses_another() {
     let boot = node_boot();
     let (login, refused) = (&boot.ssh_configured, &boot.ssh_other);
