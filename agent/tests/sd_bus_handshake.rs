@@ -71,11 +71,23 @@ fn systemds_sd_bus_server_answers_the_first_call() {
     // The server answers within a second once the handshake is done; 20 s is a hang.
     let mut c = Connection::open_peer(&socket, Duration::from_secs(20)).unwrap();
     let reply = c
-        .call("test.Server", "/test", "test.Echo", "Echo", &[Arg::Str("first call")])
+        .call(
+            "test.Server",
+            "/test",
+            "test.Echo",
+            "Echo",
+            &[Arg::Str("first call")],
+        )
         .unwrap_or_else(|e| panic!("sd-bus left the first call unanswered: {e}"));
     assert_eq!(reply.first_string().as_deref(), Some("first call"));
     let reply = c
-        .call("test.Server", "/test", "test.Echo", "Echo", &[Arg::Str("second")])
+        .call(
+            "test.Server",
+            "/test",
+            "test.Echo",
+            "Echo",
+            &[Arg::Str("second")],
+        )
         .unwrap();
     assert_eq!(reply.first_string().as_deref(), Some("second"));
 }
