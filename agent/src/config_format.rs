@@ -46,19 +46,41 @@ pub fn node_config(
     meta: Option<&MetaData>,
     fetcher: &dyn Fetcher,
 ) -> Result<NodeConfig, ConfigFormatError> {
-    match ConfigFormat::of(bytes) {
+    node_config_with_vendor_data(bytes, None, meta, fetcher)
+}
+
+/// [`node_config`] with the datasource's cloud-init vendor-data, which goes with
+/// user-data only: beside an Ignition or Butane config it is ignored with a warning.
+pub fn node_config_with_vendor_data(
+    bytes: &[u8],
+    vendor: Option<&[u8]>,
+    meta: Option<&MetaData>,
+    fetcher: &dyn Fetcher,
+) -> Result<NodeConfig, ConfigFormatError> {
+    let mut cfg = match ConfigFormat::of(bytes) {
         ConfigFormat::CloudConfig => {
-            ignition::cloud_config::node_config(bytes, meta.unwrap_or(&MetaData::default()))
-                .map_err(ConfigFormatError::CloudConfig)
+            return ignition::cloud_config::node_config_with_vendor_data(
+                bytes,
+                vendor,
+                meta.unwrap_or(&MetaData::default()),
+            )
+            .map_err(ConfigFormatError::CloudConfig)
         }
         ConfigFormat::Ignition => {
-            ignition::node_config(bytes, fetcher).map_err(ConfigFormatError::Ignition)
+            ignition::node_config(bytes, fetcher).map_err(ConfigFormatError::Ignition)?
         }
         ConfigFormat::Butane => {
             let json = butane_to_ignition(bytes, &ignition::butane::TranslateOptions::default())?;
-            ignition::node_config(&json, fetcher).map_err(ConfigFormatError::Ignition)
+            ignition::node_config(&json, fetcher).map_err(ConfigFormatError::Ignition)?
         }
+    };
+    if vendor.is_some() {
+        cfg.warnings.push(ignition::ConfigWarning::new(
+            "vendor-data",
+            "vendor-data goes with cloud-init user-data, not an Ignition config: ignored",
+        ));
     }
+    Ok(cfg)
 }
 
 /// A Butane config as the Ignition document Butane would write (compact JSON).

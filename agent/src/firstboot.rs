@@ -58,6 +58,8 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         platform: None,
         source: None,
         config_sha256: None,
+        instance_id: None,
+        hostname: None,
         started_at,
         finished_at: String::new(),
         error: None,
@@ -142,12 +144,28 @@ fn configure(
     report.source = Some(fetched.source.clone());
     report.config_sha256 = Some(hex::encode(Sha256::digest(&fetched.bytes)));
     let fetcher = crate::fetch::NetFetcher::for_root(&opts.root);
-    let cfg =
-        crate::config_format::node_config(&fetched.bytes, fetched.meta_data.as_ref(), &fetcher)
-            .with_context(|| format!("config from {}", fetched.source))?;
+    let cfg = crate::config_format::node_config_with_vendor_data(
+        &fetched.bytes,
+        fetched.vendor_data.as_deref(),
+        fetched.meta_data.as_ref(),
+        &fetcher,
+    )
+    .with_context(|| format!("config from {}", fetched.source))?;
+    report.instance_id = fetched
+        .meta_data
+        .as_ref()
+        .and_then(|m| m.instance_id.clone());
     report.warnings = cfg.warnings.iter().map(Into::into).collect();
     for w in &cfg.warnings {
         eprintln!("harmony-agent: warning: {w}");
+    }
+    let network = fetched
+        .network_config
+        .as_ref()
+        .map(|n| n.not_applied(&fetched.source));
+    for w in fetched.warnings.iter().chain(&network) {
+        eprintln!("harmony-agent: warning: {}: {}", w.path, w.message);
+        report.warnings.push(w.clone());
     }
     let plan = crate::plan::plan_with_platform(&cfg, root, &fetched.node_labels)?;
     // Commands change the running system: only there, never a tree being prepared.
@@ -162,6 +180,12 @@ fn configure(
     crate::apply::apply(&plan, root)?;
     report.written = report::written(&plan);
     report.units = report::units(&plan.units);
+    report.hostname = live_hostname::planned(&plan).or_else(|| {
+        fetched
+            .meta_data
+            .as_ref()
+            .and_then(|m| m.local_hostname.clone())
+    });
     if let Some(name) = live_hostname::planned(&plan).filter(|_| live) {
         let kernel = opts.host.join("/proc/sys/kernel/hostname");
         if let Err(message) = live_hostname::set(&name, &kernel) {

@@ -19,6 +19,12 @@ pub struct Report {
     pub platform: Option<String>,
     pub source: Option<String>,
     pub config_sha256: Option<String>,
+    /// cloud-init's instance-id, from the datasource's meta-data (NoCloud, VMware).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The host name the config gave the node (/etc/hostname as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub error: Option<String>,

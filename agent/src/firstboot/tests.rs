@@ -184,13 +184,28 @@ runcmd:
 
 /// A NoCloud vfat seed made by cloud-init's own tool, as the only disk of a fake host.
 fn nocloud_host(dir: &Path, user_data: &str, meta_data: &str) -> PathBuf {
+    nocloud_host_with_network(dir, user_data, meta_data, None)
+}
+
+/// [`nocloud_host`] with a `network-config` in the seed (`cloud-localds -N`).
+fn nocloud_host_with_network(
+    dir: &Path,
+    user_data: &str,
+    meta_data: &str,
+    network_config: Option<&str>,
+) -> PathBuf {
     let host = dir.join("host");
     std::fs::create_dir_all(host.join("sys/class/block/vdb")).unwrap();
     std::fs::create_dir_all(host.join("dev")).unwrap();
     std::fs::write(dir.join("user-data"), user_data).unwrap();
     std::fs::write(dir.join("meta-data"), meta_data).unwrap();
-    let status = std::process::Command::new("cloud-localds")
-        .args(["-f", "vfat"])
+    let mut localds = std::process::Command::new("cloud-localds");
+    localds.args(["-f", "vfat"]);
+    if let Some(n) = network_config {
+        std::fs::write(dir.join("network-config"), n).unwrap();
+        localds.arg("-N").arg(dir.join("network-config"));
+    }
+    let status = localds
         .arg(host.join("dev/vdb"))
         .arg(dir.join("user-data"))
         .arg(dir.join("meta-data"))
@@ -245,6 +260,9 @@ fn cloud_config_from_a_nocloud_seed_is_applied_with_warnings_and_commands_report
     );
     let paths: Vec<_> = r.warnings.iter().map(|w| w.path.as_str()).collect();
     assert_eq!(paths, ["packages"], "{:?}", r.warnings);
+    // The meta-data's identity is in the report.
+    assert_eq!(r.instance_id.as_deref(), Some("iid-harmony-1"));
+    assert_eq!(r.hostname.as_deref(), Some("seed-node"));
     // Not the live root: the commands are listed, skipped, and say why.
     let cmds: Vec<_> = r
         .commands
@@ -331,4 +349,44 @@ fn node_settings_without_a_cluster_configure_the_node_and_skip_the_join() {
         .root
         .join("etc/kubernetes/bootstrap-kubelet.conf")
         .exists());
+}
+
+#[test]
+fn a_network_config_is_reported_as_not_applied_never_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = nocloud_host_with_network(
+        dir.path(),
+        "#cloud-config\nhostname: net-node\n",
+        "instance-id: iid-net\n",
+        Some("version: 2\nethernets:\n  eth0:\n    addresses: [192.0.2.10/24]\n"),
+    );
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let r = run(&FirstbootOptions {
+        root: root.clone(),
+        host: HostPaths::new(&host),
+        platform: None,
+        config_file: None,
+        command_timeout: DEFAULT_COMMAND_TIMEOUT,
+    })
+    .unwrap();
+    assert_eq!(r.status, Status::Success, "{:?}", r.error);
+    assert_eq!(r.hostname.as_deref(), Some("net-node"));
+    assert_eq!(r.instance_id.as_deref(), Some("iid-net"));
+    let w = r
+        .warnings
+        .iter()
+        .find(|w| w.path == "network-config")
+        .expect("a warning for the network config");
+    assert!(
+        w.message
+            .starts_with("network config not applied: version 2 from nocloud:/dev/vdb (vfat)"),
+        "{}",
+        w.message
+    );
+    let raw = std::fs::read_to_string(root.join("var/lib/harmony/firstboot.json")).unwrap();
+    assert!(
+        raw.contains(r#""instance_id":"iid-net","hostname":"net-node""#),
+        "{raw}"
+    );
 }

@@ -24,10 +24,10 @@ impl ConfigSource for FileSource {
             err,
         })?;
         Ok(Some(FetchedConfig {
-            node_labels: Default::default(),
             source: format!("file:{}", self.path.display()),
             bytes,
             meta_data: None,
+            ..Default::default()
         }))
     }
 }

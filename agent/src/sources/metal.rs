@@ -101,10 +101,10 @@ impl ConfigSource for MetalSource {
             &WallClock::start(),
         )?;
         Ok(Some(FetchedConfig {
-            node_labels: Default::default(),
             source: format!("url:{url}"),
             bytes,
             meta_data: None,
+            ..Default::default()
         }))
     }
 }

@@ -4,6 +4,7 @@
 mod file;
 mod kernel_cmdline;
 pub mod metal;
+pub mod network_config;
 pub mod nocloud;
 mod qemu;
 pub mod vmware;
@@ -15,7 +16,7 @@ pub use kernel_cmdline::KernelCmdline;
 pub use qemu::QemuFwCfg;
 
 /// A config as fetched, before parsing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchedConfig {
     /// Where it came from, for the report: `fw_cfg:opt/com.coreos/config`, `file:/path`.
     pub source: String,
@@ -24,6 +25,12 @@ pub struct FetchedConfig {
     pub meta_data: Option<ignition::cloud_config::MetaData>,
     /// Node labels the platform gives besides the config (VMware `guestinfo.harmony.labels`).
     pub node_labels: crate::node_role::PlatformLabels,
+    /// cloud-init network config that came with user-data (NoCloud, VMware meta-data).
+    pub network_config: Option<network_config::NetworkConfig>,
+    /// cloud-init vendor-data that came with user-data (VMware `guestinfo.vendordata`).
+    pub vendor_data: Option<Vec<u8>>,
+    /// What the platform gave that the agent does not act on, for the report.
+    pub warnings: Vec<crate::report::WarningReport>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! kernel command line: `ds=nocloud;s=/path/` (a local directory) or
 //! `ds=nocloud-net;s=http://host/path/` (also `ds=nocloud;s=http…`). A seed holds
 //! `user-data` and `meta-data` (both required, as cloud-init requires them) and an
-//! optional `network-config`, which is parsed and reported but not applied.
+//! optional `network-config`, which is parsed and reported as not applied.
 
 // Public for the fuzz targets (fuzz/): the volume is outside the agent's trust.
 #[doc(hidden)]
@@ -34,13 +34,7 @@ pub struct Seed {
     pub network_config: Option<NetworkConfig>,
 }
 
-/// `network-config`, checked (a mapping with version 1 or 2) and kept as text. Applying
-/// it is not implemented: the report says so through the seed's location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkConfig {
-    pub version: u64,
-    pub text: String,
-}
+pub use super::network_config::NetworkConfig;
 
 pub struct NoCloudSource {
     host: HostPaths,
@@ -156,6 +150,8 @@ impl ConfigSource for NoCloudSource {
             },
             bytes: s.user_data,
             meta_data: Some(s.meta_data),
+            network_config: s.network_config,
+            ..Default::default()
         }))
     }
 }
@@ -217,7 +213,8 @@ fn seed_of(location: String, files: Vec<(String, Vec<u8>)>) -> Result<Seed, Sour
         MetaData::parse(&need("meta-data")?).map_err(|e| unreadable(&location, e.to_string()))?;
     let network_config = take("network-config")
         .map(|b| {
-            network_config(&b).map_err(|p| unreadable(&location, format!("network-config: {p}")))
+            NetworkConfig::parse(&b)
+                .map_err(|p| unreadable(&location, format!("network-config: {p}")))
         })
         .transpose()?;
     Ok(Seed {
@@ -226,18 +223,6 @@ fn seed_of(location: String, files: Vec<(String, Vec<u8>)>) -> Result<Seed, Sour
         meta_data,
         network_config,
     })
-}
-
-fn network_config(bytes: &[u8]) -> Result<NetworkConfig, String> {
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8".to_string())?;
-    let v: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| format!("not valid YAML: {e}"))?;
-    // cloud-init also accepts the config nested under a top-level `network:` key.
-    let inner = v.get("network").unwrap_or(&v);
-    match inner.get("version").and_then(serde_yaml_ng::Value::as_u64) {
-        Some(version @ (1 | 2)) => Ok(NetworkConfig { version, text }),
-        _ => Err("version must be 1 or 2".to_string()),
-    }
 }
 
 fn unreadable(location: &str, problem: String) -> SourceError {

@@ -46,10 +46,10 @@ impl ConfigSource for QemuFwCfg {
             .join(&format!("{FW_CFG_DIR}/by_name/{CONFIG_NAME}/raw"));
         match std::fs::read(&raw) {
             Ok(bytes) => Ok(Some(FetchedConfig {
-                node_labels: Default::default(),
                 source: format!("fw_cfg:{CONFIG_NAME}"),
                 bytes,
                 meta_data: None,
+                ..Default::default()
             })),
             // No entry (or no fw_cfg at all) means QEMU was started without a config.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -75,10 +75,10 @@ mod tests {
         assert_eq!(
             src.fetch().unwrap(),
             Some(FetchedConfig {
-                node_labels: Default::default(),
                 source: "fw_cfg:opt/com.coreos/config".into(),
                 bytes: b"{}".to_vec(),
                 meta_data: None,
+                ..Default::default()
             })
         );
     }

@@ -4,9 +4,13 @@
 //! - `guestinfo.ignition.config.data` + `.encoding` (see [`encoding`]);
 //! - `guestinfo.ignition.config.url` when no inline config is set: fetched (http, https,
 //!   tftp) with the metal source's retries;
-//! - cloud-init's `guestinfo.userdata` / `guestinfo.metadata` (+ `.encoding`), read
-//!   when no Ignition config is set, and `guestinfo.hostname`, which overrides the
-//!   meta-data's local-hostname (an Ignition config names its own /etc/hostname);
+//! - cloud-init's datasource (DataSourceVMware, 22.4), read when no Ignition config is
+//!   set: `guestinfo.userdata`, `guestinfo.vendordata` and `guestinfo.metadata` (+
+//!   `.encoding`) with cloud-init's rules: a value is right-trimmed, and empty or `---`
+//!   (what cloud-init's `redact` leaves) is unset. Meta-data alone (a host name, a
+//!   network) is a config too, as for cloud-init; see [`metadata`]. `guestinfo.hostname`
+//!   overrides the meta-data's local-hostname (an Ignition config names its own
+//!   /etc/hostname);
 //! - the OVF environment (`guestinfo.ovfEnv`) of an OVA deployed with vApp properties:
 //!   a property of the same name is the fallback for each key, so a guestinfo key set
 //!   directly on the VM beats the OVF property (data and encoding each on their own,
@@ -22,13 +26,12 @@
 
 mod encoding;
 mod guestinfo;
+pub mod metadata;
 // Public for the fuzz target ovf_env (fuzz/): the hypervisor's XML is outside the agent's trust.
 #[doc(hidden)]
 pub mod ovf_env;
 
 use std::collections::BTreeMap;
-
-use ignition::cloud_config::MetaData;
 
 pub use guestinfo::{Backdoor, GuestInfo};
 
@@ -43,6 +46,11 @@ const DMI_VENDOR_PATH: &str = "/sys/class/dmi/id/sys_vendor";
 pub const IGNITION_KEY: &str = "guestinfo.ignition.config.data";
 pub const USERDATA_KEY: &str = "guestinfo.userdata";
 pub const METADATA_KEY: &str = "guestinfo.metadata";
+pub const VENDORDATA_KEY: &str = "guestinfo.vendordata";
+/// What cloud-init's `redact` writes over a key: a value that means unset.
+const REDACTED: &str = "---";
+/// cloud-init's instance-id when the meta-data has none.
+const DMI_PRODUCT_UUID_PATH: &str = "/sys/class/dmi/id/product_uuid";
 pub const OVF_ENV_KEY: &str = "guestinfo.ovfEnv";
 /// Node labels for kubelet, `key=value,key2=value2` (+ `.encoding`), beside the config:
 /// the vSphere admin's labels (rack, zone, host) without editing the node's config.
@@ -69,6 +77,7 @@ pub struct Value {
 pub struct VmwareData {
     pub ignition: Option<Value>,
     pub userdata: Option<Value>,
+    pub vendordata: Option<Value>,
     /// cloud-init's instance metadata (instance-id, local-hostname, network).
     pub metadata: Option<Value>,
     /// [`LABELS_KEY`].
@@ -81,6 +90,8 @@ pub struct VmwareSource {
     guestinfo: Box<dyn GuestInfo>,
     /// For [`IGNITION_URL_KEY`]; without one such a key is an error.
     url_fetcher: Option<(Box<dyn ignition::Fetcher>, Retry)>,
+    /// DMI's product UUID: cloud-init's instance-id when the meta-data has none.
+    product_uuid: Option<String>,
 }
 
 impl VmwareSource {
@@ -88,7 +99,13 @@ impl VmwareSource {
         VmwareSource {
             guestinfo,
             url_fetcher: None,
+            product_uuid: None,
         }
+    }
+
+    pub fn with_product_uuid(mut self, uuid: impl Into<String>) -> Self {
+        self.product_uuid = Some(uuid.into());
+        self
     }
 
     pub fn with_url_fetcher(mut self, fetcher: Box<dyn ignition::Fetcher>, retry: Retry) -> Self {
@@ -115,8 +132,12 @@ impl VmwareSource {
             ));
         }
         let backdoor = Backdoor::open().map_err(|e| unreadable("guestinfo", e))?;
-        Ok(VmwareSource::new(Box::new(backdoor))
-            .with_url_fetcher(Box::new(single_try_fetcher(host)), Retry::default()))
+        let mut source = VmwareSource::new(Box::new(backdoor))
+            .with_url_fetcher(Box::new(single_try_fetcher(host)), Retry::default());
+        if let Ok(uuid) = std::fs::read_to_string(host.join(DMI_PRODUCT_UUID_PATH)) {
+            source = source.with_product_uuid(uuid);
+        }
+        Ok(source)
     }
 
     pub fn read(&self) -> Result<VmwareData, SourceError> {
@@ -130,12 +151,13 @@ impl VmwareSource {
             _ => BTreeMap::new(),
         };
         Ok(VmwareData {
-            ignition: value(gi, &ovf, IGNITION_KEY)?,
-            userdata: value(gi, &ovf, USERDATA_KEY)?,
-            metadata: value(gi, &ovf, METADATA_KEY)?,
-            labels: value(gi, &ovf, LABELS_KEY)?,
-            ignition_url: value(gi, &ovf, IGNITION_URL_KEY)?,
-            hostname: value(gi, &ovf, HOSTNAME_KEY)?,
+            ignition: value(gi, &ovf, IGNITION_KEY, Rules::Ignition)?,
+            userdata: value(gi, &ovf, USERDATA_KEY, Rules::CloudInit)?,
+            vendordata: value(gi, &ovf, VENDORDATA_KEY, Rules::CloudInit)?,
+            metadata: value(gi, &ovf, METADATA_KEY, Rules::CloudInit)?,
+            labels: value(gi, &ovf, LABELS_KEY, Rules::Ignition)?,
+            ignition_url: value(gi, &ovf, IGNITION_URL_KEY, Rules::Ignition)?,
+            hostname: value(gi, &ovf, HOSTNAME_KEY, Rules::Ignition)?,
         })
     }
 }
@@ -162,6 +184,7 @@ impl ConfigSource for VmwareSource {
                 bytes: v.bytes,
                 meta_data: None,
                 node_labels,
+                ..Default::default()
             }));
         }
         if let Some(v) = data.ignition_url {
@@ -179,28 +202,46 @@ impl ConfigSource for VmwareSource {
                 bytes,
                 meta_data: None,
                 node_labels,
+                ..Default::default()
             }));
         }
-        let Some(v) = data.userdata else {
+        // cloud-init's datasource is there when any of its three keys is.
+        let Some(first) = [&data.userdata, &data.metadata, &data.vendordata]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|v| v.location.clone())
+        else {
             return Ok(None);
         };
-        let mut meta = match &data.metadata {
-            Some(m) => {
-                MetaData::parse(&m.bytes).map_err(|e| unreadable(&m.location, e.to_string()))?
-            }
-            None => MetaData::default(),
+        let mut md = match &data.metadata {
+            Some(m) => metadata::parse(&m.bytes, &m.location, self.product_uuid.as_deref())
+                .map_err(|e| unreadable(&m.location, e))?,
+            None => metadata::VmwareMetaData::default(),
         };
         if let Some(h) = &data.hostname {
-            meta.local_hostname = Some(text(h)?.trim().to_string());
+            md.meta.local_hostname = Some(text(h)?.trim().to_string());
         }
+        // No user-data: what the meta-data and vendor-data give is applied over an empty
+        // cloud-config, as cloud-init applies it.
+        let (source, bytes) = match data.userdata {
+            Some(v) => (v.location, v.bytes),
+            None => (first, EMPTY_CLOUD_CONFIG.to_vec()),
+        };
         Ok(Some(FetchedConfig {
-            source: v.location,
-            bytes: v.bytes,
-            meta_data: (data.metadata.is_some() || data.hostname.is_some()).then_some(meta),
+            source,
+            bytes,
+            meta_data: (data.metadata.is_some() || data.hostname.is_some()).then_some(md.meta),
             node_labels,
+            network_config: md.network,
+            vendor_data: data.vendordata.map(|v| v.bytes),
+            warnings: md.warnings,
         }))
     }
 }
+
+/// The user-data of a datasource that has meta-data or vendor-data but no user-data.
+pub const EMPTY_CLOUD_CONFIG: &[u8] = b"#cloud-config\n";
 
 fn text(v: &Value) -> Result<String, SourceError> {
     String::from_utf8(v.bytes.clone()).map_err(|_| unreadable(&v.location, "not UTF-8 text"))
@@ -217,12 +258,23 @@ fn get(gi: &dyn GuestInfo, key: &str) -> Result<Option<Vec<u8>>, SourceError> {
     gi.get(key).map_err(|e| unreadable(key, e))
 }
 
+/// Whose rules a key is read with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// Ignition's: the value as set; only empty is unset.
+    Ignition,
+    /// cloud-init's (`get_none_if_empty_val`): value and encoding right-trimmed, and a
+    /// value that is then empty or `---` is unset.
+    CloudInit,
+}
+
 /// `key` and `key.encoding`, each from guestinfo if set there, else from the OVF
 /// environment; decoded. Empty (after decoding) is no value.
 fn value(
     gi: &dyn GuestInfo,
     ovf: &BTreeMap<String, String>,
     key: &str,
+    rules: Rules,
 ) -> Result<Option<Value>, SourceError> {
     let enc_key = format!("{key}.encoding");
     let (data, location) = match get(gi, key)? {
@@ -235,6 +287,16 @@ fn value(
     let encoding = match get(gi, &enc_key)? {
         Some(e) => String::from_utf8(e).map_err(|_| unreadable(&enc_key, "not UTF-8 text"))?,
         None => ovf.get(&enc_key).cloned().unwrap_or_default(),
+    };
+    let (data, encoding) = match rules {
+        Rules::Ignition => (data, encoding),
+        Rules::CloudInit => {
+            let data = data.trim_ascii_end();
+            if data == REDACTED.as_bytes() {
+                return Ok(None);
+            }
+            (data.to_vec(), encoding.trim_end().to_string())
+        }
     };
     let bytes = encoding::decode(&data, &encoding).map_err(|e| unreadable(&location, e))?;
     Ok((!bytes.is_empty()).then_some(Value { location, bytes }))

@@ -41,7 +41,7 @@ const IMMUTABLE: [&str; 34] = [
 ];
 
 /// cloud-init features harmony-agent does not implement.
-const UNSUPPORTED: [&str; 36] = [
+const UNSUPPORTED: [&str; 35] = [
     "ssh_pwauth",
     "chpasswd",
     "password",
@@ -75,13 +75,12 @@ const UNSUPPORTED: [&str; 36] = [
     "write_metadata",
     "wireguard",
     "debug",
-    "vendor_data",
     "user",
     "updates",
 ];
 
 /// Keys the translation reads.
-pub const TRANSLATED: [&str; 13] = [
+pub const TRANSLATED: [&str; 14] = [
     "write_files",
     "users",
     "groups",
@@ -95,6 +94,7 @@ pub const TRANSLATED: [&str; 13] = [
     "runcmd",
     "ntp",
     "harmony",
+    "vendor_data",
 ];
 
 /// The warning for a key the translation does not read.

@@ -19,6 +19,7 @@ mod mime;
 mod ntp;
 mod user_data;
 mod users;
+mod vendor_data;
 mod write_files;
 mod yaml_value;
 
@@ -50,32 +51,51 @@ pub fn is_user_data(bytes: &[u8]) -> bool {
 
 /// Translate user-data (with the datasource's meta-data) into a node config.
 pub fn node_config(user_data: &[u8], meta: &MetaData) -> Result<NodeConfig, CloudConfigError> {
+    node_config_with_vendor_data(user_data, None, meta)
+}
+
+/// [`node_config`] with the datasource's vendor-data (VMware `guestinfo.vendordata`),
+/// consumed as cloud-init consumes it: its cloud-config lies under the user-data's (a
+/// top-level key of the user-data replaces the vendor's), its boothooks and scripts run
+/// before the user's (cloud-init's scripts_vendor precedes scripts_user), and none of it
+/// is used when the user-data says `vendor_data: {enabled: false}`.
+pub fn node_config_with_vendor_data(
+    user_data: &[u8],
+    vendor: Option<&[u8]>,
+    meta: &MetaData,
+) -> Result<NodeConfig, CloudConfigError> {
     let (parts, mut warnings) = user_data::parts(user_data)?;
-    let mut configs = Vec::new();
-    let mut early = Vec::new();
-    let mut late = Vec::new();
     let env: Vec<(String, String)> = meta
         .instance_id
         .iter()
         .map(|id| ("INSTANCE_ID".to_string(), id.clone()))
         .collect();
-    for part in parts {
-        match part {
-            Part::CloudConfig { name, text } => configs.push((name, text)),
-            Part::Boothook { name, bytes } => early.push(CommandEntry {
-                name,
-                stage: CommandStage::Early,
-                script: bytes,
-                env: env.clone(),
-            }),
-            Part::Script { name, bytes } => late.push(CommandEntry {
-                name,
-                stage: CommandStage::Late,
-                script: bytes,
-                env: Vec::new(),
-            }),
+    let mut user = Split::of(parts, &env);
+    let vendor = match vendor {
+        Some(bytes) => {
+            let user_cfg = merge::merge_parts(&user.configs, &mut Vec::new())?;
+            if vendor_data::enabled(&user_cfg, &mut warnings) {
+                let (parts, vendor_warnings) = user_data::parts_of(bytes, "vendor-data")?;
+                warnings.extend(vendor_warnings);
+                let mut v = Split::of(parts, &env);
+                for c in v.early.iter_mut().chain(v.late.iter_mut()) {
+                    c.name = format!("vendor-data/{}", c.name);
+                }
+                v
+            } else {
+                Split::default()
+            }
         }
-    }
+        None => Split::default(),
+    };
+    let configs: Vec<(String, String)> = vendor
+        .configs
+        .into_iter()
+        .map(|(name, text)| (format!("vendor-data/{name}"), text))
+        .chain(user.configs)
+        .collect();
+    let mut early: Vec<CommandEntry> = vendor.early.into_iter().chain(user.early).collect();
+    let mut late = std::mem::take(&mut user.late);
     let cfg = merge::merge_parts(&configs, &mut warnings)?;
     let mut out = NodeConfig::default();
     for (k, _) in &cfg {
@@ -132,11 +152,47 @@ pub fn node_config(user_data: &[u8], meta: &MetaData) -> Result<NodeConfig, Clou
             env: Vec::new(),
         });
     }
-    // scripts_user runs the instance's scripts directory (user scripts and runcmd) sorted.
+    // scripts_user runs the instance's scripts directory (user scripts and runcmd) sorted,
+    // after scripts_vendor has run the vendor's, sorted too.
     late.sort_by(|a, b| a.name.cmp(&b.name));
-    out.commands = early.into_iter().chain(late).collect();
+    let mut vendor_late = vendor.late;
+    vendor_late.sort_by(|a, b| a.name.cmp(&b.name));
+    out.commands = early.into_iter().chain(vendor_late).chain(late).collect();
     out.warnings = warnings;
     Ok(out)
+}
+
+/// One document's parts by what runs them: cloud-config (merged later), boothooks
+/// (early commands, with the instance id) and scripts (late commands).
+#[derive(Default)]
+struct Split {
+    configs: Vec<(String, String)>,
+    early: Vec<CommandEntry>,
+    late: Vec<CommandEntry>,
+}
+
+impl Split {
+    fn of(parts: Vec<Part>, env: &[(String, String)]) -> Split {
+        let mut s = Split::default();
+        for part in parts {
+            match part {
+                Part::CloudConfig { name, text } => s.configs.push((name, text)),
+                Part::Boothook { name, bytes } => s.early.push(CommandEntry {
+                    name,
+                    stage: CommandStage::Early,
+                    script: bytes,
+                    env: env.to_vec(),
+                }),
+                Part::Script { name, bytes } => s.late.push(CommandEntry {
+                    name,
+                    stage: CommandStage::Late,
+                    script: bytes,
+                    env: Vec::new(),
+                }),
+            }
+        }
+        s
+    }
 }
 
 /// `harmony:` holds the node settings: checked here, and carried the way an Ignition

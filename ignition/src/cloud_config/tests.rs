@@ -484,3 +484,67 @@ fn write_files_past_the_caps_are_refused_naming_the_key() {
         )
     );
 }
+
+#[test]
+fn vendor_data_lies_under_the_user_data_and_its_scripts_run_first() {
+    let vendor = b"#cloud-config\nntp: {servers: [ntp.vendor.example]}\nruncmd: [echo vendor]\nhostname: vendor-name\n";
+    let user = b"#cloud-config\nhostname: user-name\n";
+    let cfg = node_config_with_vendor_data(user, Some(vendor), &MetaData::default()).unwrap();
+    let hostname = cfg
+        .files
+        .iter()
+        .find(|f| f.path == "/etc/hostname")
+        .unwrap();
+    assert_eq!(hostname.contents, Some("user-name\n".into()));
+    // ntp and runcmd come from the vendor only: they are applied.
+    assert!(cfg
+        .files
+        .iter()
+        .any(|f| f
+            .contents
+            .as_ref()
+            .is_some_and(
+                |c| String::from_utf8_lossy(&c.to_vec().unwrap()).contains("ntp.vendor.example")
+            )));
+    let names: Vec<&str> = cfg.commands.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["runcmd"]);
+    // A vendor script runs before the user's scripts, named as the vendor's.
+    let with_script = node_config_with_vendor_data(
+        b"#!/bin/sh\necho user\n",
+        Some(b"#!/bin/sh\necho vendor\n"),
+        &MetaData::default(),
+    )
+    .unwrap();
+    let names: Vec<&str> = with_script
+        .commands
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["vendor-data/part-001", "part-001"]);
+    // The user-data can turn vendor-data off.
+    let off = node_config_with_vendor_data(
+        b"#cloud-config\nvendor_data: {enabled: false}\n",
+        Some(vendor),
+        &MetaData::default(),
+    )
+    .unwrap();
+    assert!(off.commands.is_empty());
+    // Only what user-data alone makes (the default user's sudoers): nothing of the vendor's.
+    let paths: Vec<&str> = off.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [crate::cloud_config::SUDOERS_FILE],
+        "{:?}",
+        off.files
+    );
+    assert!(off.warnings.is_empty(), "{:?}", off.warnings);
+    // Errors in vendor-data say so.
+    let err = node_config_with_vendor_data(
+        b"#cloud-config\n",
+        Some(b"#cloud-config\nruncmd: {a: 1}\n"),
+        &MetaData::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("runcmd"), "{err}");
+}

@@ -36,11 +36,19 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// Split user-data into its parts, in document order. Parts cloud-init would ignore
 /// (plain text) become warnings.
 pub fn parts(bytes: &[u8]) -> Result<(Vec<Part>, Vec<ConfigWarning>), CloudConfigError> {
+    parts_of(bytes, "user-data")
+}
+
+/// [`parts`] of a document named `root` in errors (`user-data`, `vendor-data`).
+pub fn parts_of(
+    bytes: &[u8],
+    root: &str,
+) -> Result<(Vec<Part>, Vec<ConfigWarning>), CloudConfigError> {
     let owned;
     let bytes = if is_gzip(bytes) {
         owned = limits::gunzip(bytes, limits::MAX_DOCUMENT_BYTES).map_err(|e| {
             CloudConfigError::new(
-                "user-data",
+                root,
                 match e {
                     GunzipError::Invalid(e) => CloudProblem::Gzip(e),
                     GunzipError::TooLarge(cap) => CloudProblem::DecompressedTooLarge(cap),
@@ -53,9 +61,9 @@ pub fn parts(bytes: &[u8]) -> Result<(Vec<Part>, Vec<ConfigWarning>), CloudConfi
     };
     let mut walk = Walk::default();
     if starts_like_mime(bytes) {
-        walk.entity(bytes, "user-data", 0)?;
+        walk.entity(bytes, root, 0)?;
     } else {
-        walk.typed_by_content(bytes, None, "user-data")?;
+        walk.typed_by_content(bytes, None, root)?;
     }
     Ok((walk.parts, walk.warnings))
 }

@@ -142,10 +142,14 @@ fn cloud_init_userdata_and_metadata() {
         data.metadata.unwrap().location,
         "guestinfo:guestinfo.metadata"
     );
+    // Plain: right-trimmed as cloud-init trims every guestinfo value before decoding.
     let gi = FakeGuestInfo::default().with(USERDATA_KEY, userdata);
     assert_eq!(
         fetched(gi),
-        Some(("guestinfo:guestinfo.userdata".into(), userdata.into()))
+        Some((
+            "guestinfo:guestinfo.userdata".into(),
+            userdata.trim_end().into()
+        ))
     );
 }
 
@@ -341,4 +345,91 @@ fn hostname_overrides_the_meta_data_for_user_data() {
         .with(METADATA_KEY, "local-hostname: from-meta\n");
     let meta = source(gi).fetch().unwrap().unwrap().meta_data.unwrap();
     assert_eq!(meta.local_hostname.as_deref(), Some("from-meta"));
+}
+
+#[test]
+fn vendordata_comes_with_the_user_data_decoded() {
+    let vendor = "#cloud-config\nntp: {servers: [ntp.vendor]}\n";
+    let f = source(
+        FakeGuestInfo::default()
+            .with(USERDATA_KEY, "#cloud-config\n")
+            .with(VENDORDATA_KEY, b64(&gzip(vendor.as_bytes())))
+            .with("guestinfo.vendordata.encoding", "gz+b64"),
+    )
+    .fetch()
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.source, "guestinfo:guestinfo.userdata");
+    assert_eq!(f.vendor_data.as_deref(), Some(vendor.as_bytes()));
+}
+
+#[test]
+fn meta_data_alone_is_a_config_with_its_network_and_instance_id() {
+    let metadata = "{\"local-hostname\": \"vm-7\", \"network\": {\"version\": 2, \"ethernets\": {\"ens192\": {\"dhcp4\": true}}}}";
+    let f = source(
+        FakeGuestInfo::default()
+            .with(METADATA_KEY, b64(metadata.as_bytes()))
+            // cloud-init's encoding values are right-trimmed too.
+            .with("guestinfo.metadata.encoding", "base64 \n"),
+    )
+    .with_product_uuid("4231ABCD-1111-2222-3333-444455556666\n")
+    .fetch()
+    .unwrap()
+    .unwrap();
+    assert_eq!(f.source, "guestinfo:guestinfo.metadata");
+    assert_eq!(f.bytes, EMPTY_CLOUD_CONFIG);
+    let meta = f.meta_data.unwrap();
+    assert_eq!(meta.local_hostname.as_deref(), Some("vm-7"));
+    assert_eq!(
+        meta.instance_id.as_deref(),
+        Some("4231abcd-1111-2222-3333-444455556666")
+    );
+    assert_eq!(f.network_config.unwrap().version, 2);
+    assert!(f.vendor_data.is_none());
+    // The same, applied: the host name is written, from the empty cloud-config.
+    let cfg = crate::config_format::node_config(&f.bytes, Some(&meta), &ignition::NoRemoteFetcher)
+        .unwrap();
+    assert!(cfg.files.iter().any(|f| f.path == "/etc/hostname"));
+}
+
+#[test]
+fn vendordata_alone_is_a_config_too() {
+    let f = source(FakeGuestInfo::default().with(VENDORDATA_KEY, "#cloud-config\n{}\n"))
+        .fetch()
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.source, "guestinfo:guestinfo.vendordata");
+    assert_eq!(f.bytes, EMPTY_CLOUD_CONFIG);
+    assert!(f.meta_data.is_none());
+}
+
+#[test]
+fn a_redacted_or_blank_cloud_init_key_is_unset() {
+    // What cloud-init's `redact` leaves: `---`, and the encoding set to a blank.
+    let gi = FakeGuestInfo::default()
+        .with(USERDATA_KEY, "---\n")
+        .with("guestinfo.userdata.encoding", " ")
+        .with(METADATA_KEY, "  \n");
+    assert_eq!(fetched(gi), None);
+    // Ignition's keys keep Ignition's rules: a blank encoding is not one it knows.
+    let gi = FakeGuestInfo::default()
+        .with(IGNITION_KEY, IGN)
+        .with("guestinfo.ignition.config.data.encoding", " ");
+    assert!(source(gi).fetch().is_err());
+}
+
+#[test]
+fn bad_meta_data_network_names_the_key() {
+    let err = source(
+        FakeGuestInfo::default()
+            .with(USERDATA_KEY, "#cloud-config\n")
+            .with(METADATA_KEY, "network: {version: 9}\n"),
+    )
+    .fetch()
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "guestinfo:guestinfo.metadata: network: version must be 1 or 2"
+    );
 }
