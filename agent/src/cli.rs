@@ -1,5 +1,5 @@
-//! The command line: `firstboot` (what the image's init runs), `plan`, `apply` and
-//! `validate`.
+//! The command line: `firstboot` (what the image's init runs), `plan`, `apply` (and
+//! `apply --live` on a running host), `install`, `validate` and `translate`.
 //! CONFIG is an Ignition document or cloud-init user-data, told apart by content.
 
 use std::path::{Path, PathBuf};
@@ -51,14 +51,34 @@ pub enum Command {
         json: bool,
     },
     /// Apply CONFIG to ROOT now (no report, no stamp). Commands (bootcmd, runcmd,
-    /// scripts) are not run: they run only at first boot on the live root.
+    /// scripts) are not run: they run only at first boot on the live root. With --live:
+    /// everything first boot does, on this running system, with its report.
     Apply {
-        #[arg(long)]
-        root: PathBuf,
+        /// The root to write; with --live, default `/`.
+        #[arg(long, required_unless_present = "live")]
+        root: Option<PathBuf>,
         config: PathBuf,
         /// cloud-init meta-data to go with user-data (instance-id, local-hostname).
         #[arg(long, value_name = "FILE")]
         meta_data: Option<PathBuf>,
+        /// Do on this running system everything first boot does (files, users, units,
+        /// commands, node role, join) and write the first-boot report; refused when the
+        /// node firewall would shut SSH to the session this runs in.
+        #[arg(long)]
+        live: bool,
+        /// With --live: apply even when the node firewall would shut this SSH session's source.
+        #[arg(long, requires = "live")]
+        force: bool,
+        /// Where /proc and /sys are read (tests point this at a fake host).
+        #[arg(long, default_value = "/", hide = true)]
+        host: PathBuf,
+    },
+    /// Put this harmony-agent binary and its boot hook (systemd unit, OpenRC script or
+    /// busybox inittab line, as the root's init system asks) on a running host.
+    Install {
+        /// The root to install into.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
     },
     /// Check CONFIG offline and print its warnings; exit 0 valid, 1 invalid (or, with
     /// --strict, any warning), 2 unreadable.
@@ -158,6 +178,22 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             root,
             config,
             meta_data,
+            live: true,
+            force,
+            host,
+        } => crate::live_apply::run(crate::live_apply::LiveApplyArgs {
+            root: root.unwrap_or_else(|| PathBuf::from("/")),
+            config,
+            meta_data,
+            force,
+            host,
+        }),
+        Command::Apply {
+            root: Some(root),
+            config,
+            meta_data,
+            live: false,
+            ..
         } => {
             let plan = load_and_plan(&root, &config, meta_data.as_deref())?;
             let changed = crate::apply::apply(&plan, &TargetRoot::new(&root))?;
@@ -173,6 +209,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                     c.name,
                     c.stage_name()
                 );
+            }
+            Ok(0)
+        }
+        Command::Apply { root: None, .. } => {
+            anyhow::bail!("apply needs --root DIR, or --live for this running system")
+        }
+        Command::Install { root } => {
+            for line in crate::install::run(&root)? {
+                println!("{line}");
             }
             Ok(0)
         }

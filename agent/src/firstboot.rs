@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::live_apply::LiveApply;
 use crate::plan::commands::PlannedCommand;
 use crate::report::{self, CommandReport, Report, Status};
 use crate::sources::{self, HostPaths};
@@ -38,6 +39,11 @@ pub struct FirstbootOptions {
 
 /// Run first boot and return the report (already written and printed).
 pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
+    run_with(opts, &LiveApply::default())
+}
+
+/// [`run`], with what `harmony-agent apply --live` adds (the SSH guard, meta-data).
+pub fn run_with(opts: &FirstbootOptions, extra: &LiveApply) -> anyhow::Result<Report> {
     let root = TargetRoot::new(&opts.root);
     let report_host = opts.root.join(REPORT_PATH.trim_start_matches('/'));
     if let Some(mut done) = previous_success(&report_host) {
@@ -71,7 +77,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
         join: None,
         provenance: crate::provenance::read(&opts.root, &opts.host),
     };
-    let configured = configure(opts, &root, &mut report);
+    let configured = configure(opts, extra, &root, &mut report);
     let activated = match &configured {
         Ok(_) => activate_units(opts, &root, &mut report),
         Err(_) => false,
@@ -125,6 +131,7 @@ pub fn run(opts: &FirstbootOptions) -> anyhow::Result<Report> {
 /// Everything but the join; the node settings the join needs, if the config has them.
 fn configure(
     opts: &FirstbootOptions,
+    extra: &LiveApply,
     root: &TargetRoot,
     report: &mut Report,
 ) -> anyhow::Result<Option<ignition::node_settings::NodeSettings>> {
@@ -138,9 +145,12 @@ fn configure(
         return Ok(None);
     };
     let source = sources::for_platform(&platform, &opts.host, opts.config_file.as_deref())?;
-    let Some(fetched) = source.fetch()? else {
+    let Some(mut fetched) = source.fetch()? else {
         return Ok(None);
     };
+    if let Some(meta) = &extra.meta_data {
+        fetched.meta_data = Some(meta.clone());
+    }
     report.source = Some(fetched.source.clone());
     report.config_sha256 = Some(hex::encode(Sha256::digest(&fetched.bytes)));
     let fetcher = crate::fetch::NetFetcher::for_root(&opts.root);
@@ -168,6 +178,20 @@ fn configure(
         report.warnings.push(w.clone());
     }
     let plan = crate::plan::plan_with_platform(&cfg, root, &fetched.node_labels)?;
+    let settings = ignition::node_settings::NodeSettings::from_node_config(&cfg)?;
+    // Planned in full, nothing changed yet: the last moment to refuse.
+    if let (Some(session), Some(settings)) = (&extra.ssh_session, &settings) {
+        if let Err(message) = crate::ssh_guard::check(session, settings) {
+            if !extra.force {
+                anyhow::bail!(message);
+            }
+            eprintln!("harmony-agent: warning: ssh: --force: {message}");
+            report.warnings.push(report::WarningReport {
+                path: "ssh".to_string(),
+                message: format!("--force: {message}"),
+            });
+        }
+    }
     // Commands change the running system: only there, never a tree being prepared.
     let live = opts.root == Path::new("/") && opts.host.is_live();
     let (early, late): (Vec<_>, Vec<_>) = plan
@@ -211,9 +235,7 @@ fn configure(
         }
     }
     run_commands(opts, live, &late, report);
-    Ok(ignition::node_settings::NodeSettings::from_node_config(
-        &cfg,
-    )?)
+    Ok(settings)
 }
 
 /// Join the cluster (a control plane through kubeadm), or skip that without `cluster:`;

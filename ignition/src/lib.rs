@@ -8,6 +8,7 @@
 //! warning a [`ConfigWarning`] carried in the model (and the agent's report).
 
 mod abs_path;
+pub mod agent_boot_hook;
 pub mod butane;
 pub mod cloud_config;
 mod contents;

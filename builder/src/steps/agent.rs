@@ -7,49 +7,11 @@ use super::StepOutput;
 use crate::tree::layer::LayerChanges;
 use crate::tree::{Entry, Kind, Meta, Tree};
 
-pub const AGENT_PATH: &str = "/usr/bin/harmony-agent";
-const FIRSTBOOT: &str = "/usr/bin/harmony-agent firstboot";
-const INITTAB_LINE: &str = "::sysinit:/usr/bin/harmony-agent firstboot";
-
-const SYSTEMD_UNIT: &str = "\
-[Unit]
-Description=Harmony first-boot configuration
-Documentation=file:/usr/share/doc/harmony/boot-flow.md
-DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service
-Before=sysinit.target shutdown.target
-Conflicts=shutdown.target
-
-[Service]
-# READY=1 once the node's files are written and systemd has reloaded: sysinit.target
-# waits for that, and no longer, so the agent can then wait for the units it enabled
-# (ordered after basic.target) and report their state (docs/boot-flow.md).
-Type=notify
-NotifyAccess=main
-TimeoutStartSec=infinity
-RemainAfterExit=yes
-ExecStart=/usr/bin/harmony-agent firstboot
-StandardOutput=journal+console
-
-[Install]
-WantedBy=sysinit.target
-";
-
-const OPENRC_SCRIPT: &str = "\
-#!/sbin/openrc-run
-description=\"Harmony first-boot configuration\"
-
-depend() {
-\tneed localmount
-\tbefore net
-}
-
-start() {
-\tebegin \"Harmony first boot\"
-\t/usr/bin/harmony-agent firstboot
-\teend $?
-}
-";
+pub use ignition::agent_boot_hook::AGENT_PATH;
+use ignition::agent_boot_hook::{
+    hook_inittab, FIRSTBOOT, OPENRC_RUNLEVEL_LINK, OPENRC_SCRIPT, OPENRC_SCRIPT_PATH, SYSTEMD_UNIT,
+    SYSTEMD_UNIT_PATH, SYSTEMD_WANTS_LINK,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InitSystem {
@@ -104,27 +66,28 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
             digest.update(updated.as_bytes());
         }
         InitSystem::Systemd => {
-            let unit = "/usr/lib/systemd/system/harmony-firstboot.service";
-            changes.put(unit, Entry::file(SYSTEMD_UNIT.as_bytes().to_vec(), 0o644));
             changes.put(
-                "/etc/systemd/system/sysinit.target.wants/harmony-firstboot.service",
+                SYSTEMD_UNIT_PATH,
+                Entry::file(SYSTEMD_UNIT.as_bytes().to_vec(), 0o644),
+            );
+            changes.put(
+                SYSTEMD_WANTS_LINK,
                 Entry {
-                    kind: Kind::Symlink(unit.to_string()),
+                    kind: Kind::Symlink(SYSTEMD_UNIT_PATH.to_string()),
                     meta: Meta::new(0o777),
                 },
             );
             digest.update(SYSTEMD_UNIT.as_bytes());
         }
         InitSystem::OpenRc => {
-            let script = "/etc/init.d/harmony-firstboot";
             changes.put(
-                script,
+                OPENRC_SCRIPT_PATH,
                 Entry::file(OPENRC_SCRIPT.as_bytes().to_vec(), 0o755),
             );
             changes.put(
-                "/etc/runlevels/boot/harmony-firstboot",
+                OPENRC_RUNLEVEL_LINK,
                 Entry {
-                    kind: Kind::Symlink(script.to_string()),
+                    kind: Kind::Symlink(OPENRC_SCRIPT_PATH.to_string()),
                     meta: Meta::new(0o777),
                 },
             );
@@ -139,37 +102,9 @@ pub fn agent_step(tree: &Tree, agent_binary: &[u8]) -> Result<StepOutput, AgentS
     })
 }
 
-/// Run the agent right after the base's own sysinit actions (busybox init runs `sysinit`
-/// entries in file order, before any `respawn` shell on the console).
-fn hook_inittab(inittab: &str) -> String {
-    if inittab.lines().any(|l| l.trim() == INITTAB_LINE) {
-        return inittab.to_string();
-    }
-    let lines: Vec<&str> = inittab.lines().collect();
-    let after = lines
-        .iter()
-        .rposition(|l| l.contains(":sysinit:"))
-        .map_or(0, |i| i + 1);
-    let mut out: Vec<&str> = lines[..after].to_vec();
-    out.push(INITTAB_LINE);
-    out.extend_from_slice(&lines[after..]);
-    out.join("\n") + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inittab_hook_goes_after_the_last_sysinit_and_is_added_once() {
-        let base = "::sysinit:/etc/init.d/rcS\n::respawn:-/bin/sh\n";
-        let hooked = hook_inittab(base);
-        assert_eq!(
-            hooked,
-            format!("::sysinit:/etc/init.d/rcS\n{INITTAB_LINE}\n::respawn:-/bin/sh\n")
-        );
-        assert_eq!(hook_inittab(&hooked), hooked);
-    }
 
     #[test]
     fn init_system_is_detected_through_usrmerge_links() {

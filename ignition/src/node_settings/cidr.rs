@@ -55,6 +55,22 @@ impl Cidr {
         }
     }
 
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4, as
+    /// the packets of such a connection are IPv4 on the wire).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.addr.is_ipv4()
+            && Cidr {
+                addr: ip,
+                prefix: self.prefix,
+            }
+            .network()
+                == self.addr
+    }
+
     /// Addresses a pod can get: IPv4 loses the network and broadcast addresses.
     /// Saturates at u128::MAX for `::/0`.
     pub fn usable_addresses(&self) -> u128 {
@@ -89,6 +105,23 @@ impl<'de> Deserialize<'de> for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_checks_family_and_prefix() {
+        let net = Cidr::parse("10.0.2.0/24").unwrap();
+        assert!(net.contains("10.0.2.2".parse().unwrap()));
+        assert!(net.contains("::ffff:10.0.2.2".parse().unwrap()));
+        assert!(!net.contains("10.0.3.2".parse().unwrap()));
+        assert!(!net.contains("fd00::2".parse().unwrap()));
+        let host = Cidr::parse("192.0.2.7/32").unwrap();
+        assert!(host.contains("192.0.2.7".parse().unwrap()));
+        assert!(!host.contains("192.0.2.8".parse().unwrap()));
+        let v6 = Cidr::parse("fd00::/64").unwrap();
+        assert!(v6.contains("fd00::2".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("203.0.113.9".parse().unwrap()));
+    }
 
     #[test]
     fn parses_v4_and_v6_networks() {
