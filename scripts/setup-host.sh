@@ -13,7 +13,8 @@ fi
 # e2fsprogs: mkfs.ext4 for `harmony run --state`; debugfs reads state disks in vm-tests/tests/power_cut.rs
 # squashfs-tools, erofs-utils, cpio, fdisk, gdisk, dosfstools, mtools, binutils, libxml2-utils:
 #   tests read our squashfs, cpio, GPT, FAT, PE and OVF with the reference tools
-# busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs
+# busybox-static: the bare-boot baseline in benchmarks, icmp probes in agent/tests/firewall_netns.rs,
+#   the component image agent/tests/component_isolation.rs runs
 # dnsmasq-base: the dnsmasq binary only (agent/src/fetch tests start their own TFTP and DNS
 #   servers on loopback addresses of their own), not the dnsmasq host service
 # squashfs-tools-ng: rdsquashfs lists our squashfs's xattrs (emit::squashfs, selinux tests)

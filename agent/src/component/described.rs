@@ -19,6 +19,16 @@ pub struct Described {
     /// Set over the image's own Env.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `UID:GID` (or names in the image's /etc/passwd) the process runs as, over the
+    /// image config's User.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The only capabilities the process keeps (`NET_BIND_SERVICE`).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Where the data directory is mounted writable inside the container.
+    #[serde(default)]
+    pub data_mount: Option<String>,
     /// Node secrets the process needs, and how they reach it.
     #[serde(default)]
     pub secrets: Vec<ignition::secrets::SecretUse>,

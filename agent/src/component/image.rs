@@ -128,8 +128,12 @@ fn read_blob(dir: &Path, digest: &str) -> anyhow::Result<Vec<u8>> {
 
 impl RuntimeConfig {
     /// The catalog's command replaces Entrypoint and Cmd (so the process reads the
-    /// rendered config, not its image's defaults); its variables override the image's.
+    /// rendered config, not its image's defaults); its variables and user override the
+    /// image's.
     pub fn with_catalog(mut self, described: &Described) -> Self {
+        if described.user.is_some() {
+            self.user = described.user.clone();
+        }
         if !described.command.is_empty() {
             self.entrypoint = described.command.clone();
             self.cmd.clear();
@@ -213,7 +217,7 @@ mod tests {
         let described: Described = serde_json::from_str(
             r#"{"config_mount": "/usr/local/etc/redis",
                 "command": ["redis-server", "/usr/local/etc/redis/redis.conf"],
-                "env": {"GOSU": "0", "ES_PATH_CONF": "/c"}}"#,
+                "env": {"GOSU": "0", "ES_PATH_CONF": "/c"}, "user": "999:999"}"#,
         )
         .unwrap();
         let rt = image_config().with_catalog(&described);
@@ -225,6 +229,7 @@ mod tests {
             rt.env,
             ["PATH=/usr/local/bin:/usr/bin", "ES_PATH_CONF=/c", "GOSU=0"]
         );
+        assert_eq!(rt.user.as_deref(), Some("999:999"));
     }
 
     #[test]

@@ -3,83 +3,110 @@
 //! a container runtime.
 //!
 //! Why our own runner: containerd is not on every Harmony image (the default busybox
-//! image has none), and a component must still run there. The runner does the least a
-//! container needs: the image's layers unpacked into a fresh root under
-//! `/run/harmony/components/NAME/rootfs` (whiteouts honoured), the rendered config
-//! bind-mounted read-only at the catalog's path, fresh mount/PID/UTS namespaces, a chroot,
-//! and the catalog entry's command (from component.json; the image config's
-//! Entrypoint+Cmd when it names none) with the image's Env plus the entry's variables and
-//! node secrets (see `secrets`), its WorkingDir and User. The network
-//! namespace is the host's (a component serves on the node's addresses), and /dev is the
-//! host's, bind-mounted. The process stays in the foreground so init (respawn),
-//! systemd (Restart=always) or supervise-daemon restarts it.
+//! image has none), and a component must still run there. The runner does what a
+//! container needs: the image's layers unpacked once per manifest digest under
+//! `/var/lib/harmony/component-rootfs/NAME` (`unpacked`; whiteouts honoured), fresh
+//! mount/PID/UTS/IPC namespaces, the root read-only with only a minimal /dev, /tmp, /run,
+//! the rendered config (read-only) and the data directory (`data_dir`, writable) mounted
+//! on it (`sandbox`), and the catalog entry's command (from component.json; the image
+//! config's Entrypoint+Cmd when it names none) with the image's Env plus the entry's
+//! variables and node secrets (`secrets`), as the entry's user with only its declared
+//! capabilities and no_new_privs (`privileges`). The network namespace is the host's (a
+//! component serves on the node's addresses). The process stays in the foreground so
+//! init (respawn), systemd (Restart=always) or supervise-daemon restarts it.
 
+mod data_dir;
 mod described;
 mod image;
 mod in_root;
+mod privileges;
+mod sandbox;
 mod secrets;
 mod unpack;
+mod unpacked;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+pub use data_dir::DATA_DIR;
 pub use image::{ComponentImage, RuntimeConfig};
+pub use unpacked::{RootfsPaths, Unpacked, ROOTFS_DIR};
 
 pub const COMPONENTS_DIR: &str = "usr/share/harmony/components";
-pub const RUN_DIR: &str = "run/harmony/components";
 
-/// Unpack NAME's image under `root` and run it; returns its exit code.
+/// Unpack NAME's image under `root` (once per manifest) and run it; returns its exit code.
 pub fn run(root: &Path, name: &str) -> anyhow::Result<i32> {
     let dir = root.join(COMPONENTS_DIR).join(name);
-    // Secrets first: a node whose config did not write one gets that said, and nothing
-    // is unpacked or started.
+    // Everything that can be refused is checked before anything is written: the
+    // description, the capabilities it names, the node secrets it needs.
     let described =
         described::Described::read(&dir).with_context(|| format!("component {name}"))?;
+    let keep = privileges::capability_set(
+        &described.capabilities,
+        &format!("{}: capabilities", dir.join("component.json").display()),
+    )
+    .with_context(|| format!("component {name}"))?;
     let handed =
         secrets::gather(root, &described.secrets).with_context(|| format!("component {name}"))?;
     let image = ComponentImage::open(&dir)
         .with_context(|| format!("component {name}: reading {}", dir.display()))?;
-    let rootfs = root.join(RUN_DIR).join(name).join("rootfs");
-    let layers = prepare_rootfs(&image, &rootfs)
-        .with_context(|| format!("component {name}: unpacking into {}", rootfs.display()))?;
-    println!(
-        "harmony-agent: component {name}: {} ({layers} layer(s)) unpacked into {}",
-        image.manifest_digest,
-        rootfs.display()
-    );
-    let config_mount = image.config_mount.clone();
+    let paths = RootfsPaths::new(root, name);
+    let unpacked = unpacked::ensure(&image, &paths).with_context(|| {
+        format!(
+            "component {name}: unpacking into {}",
+            paths.rootfs.display()
+        )
+    })?;
+    match unpacked {
+        Unpacked::Reused => println!(
+            "harmony-agent: component {name}: {} already unpacked in {}",
+            image.manifest_digest,
+            paths.rootfs.display()
+        ),
+        Unpacked::Layers(n) => println!(
+            "harmony-agent: component {name}: {} ({n} layer(s)) unpacked into {}",
+            image.manifest_digest,
+            paths.rootfs.display()
+        ),
+    }
+    let ids = image
+        .runtime
+        .user_ids(&paths.rootfs)
+        .with_context(|| format!("component {name}: user"))?;
+    let data = match &described.data_mount {
+        Some(at) => Some((data_dir::ensure(root, name, ids.0, ids.1)?, at.as_str())),
+        None => None,
+    };
+    let config = dir.join("config");
+    let mounts = sandbox::Mounts {
+        config: image
+            .config_mount
+            .as_deref()
+            .filter(|_| config.is_dir())
+            .map(|at| (config.as_path(), at)),
+        data: data.as_ref().map(|(d, at)| (d.as_path(), *at)),
+    };
     launch(
         name,
-        &rootfs,
-        &dir.join("config"),
-        config_mount.as_deref(),
+        &paths.rootfs,
+        &mounts,
         &image.runtime,
+        ids,
+        keep,
         &handed,
     )
 }
 
-/// A fresh root from the layers, bottom first; returns how many were applied.
-pub fn prepare_rootfs(image: &ComponentImage, rootfs: &Path) -> anyhow::Result<usize> {
-    if rootfs.exists() {
-        std::fs::remove_dir_all(rootfs)
-            .with_context(|| format!("removing the old {}", rootfs.display()))?;
-    }
-    std::fs::create_dir_all(rootfs)?;
-    for layer in &image.layers {
-        let reader = image.open_layer(layer)?;
-        unpack::apply_layer(reader, rootfs).with_context(|| format!("layer {}", layer.digest))?;
-    }
-    Ok(image.layers.len())
-}
-
-/// Namespaces, mounts, chroot, then the entrypoint as a child we wait for.
+/// Namespaces and mounts here, the rest in the child (see `privileges`); then the
+/// entrypoint as a child we wait for.
 fn launch(
     name: &str,
     rootfs: &Path,
-    config: &Path,
-    config_mount: Option<&str>,
+    mounts: &sandbox::Mounts<'_>,
     rt: &RuntimeConfig,
+    (uid, gid): (u32, u32),
+    keep: rustix::thread::CapabilitySet,
     handed: &secrets::Handed,
 ) -> anyhow::Result<i32> {
     use nix::mount::{mount, MsFlags};
@@ -89,10 +116,16 @@ fn launch(
     let Some(program) = argv.first() else {
         anyhow::bail!("component {name}: the image config has neither Entrypoint nor Cmd");
     };
-    // Our own mount and UTS namespaces; the PID namespace applies to the child, which is
-    // its PID 1.
-    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS)
-        .context("unshare (mount, pid, uts)")?;
+    let program = rt.resolve(rootfs, program)?;
+    // Our own mount, UTS and IPC namespaces; the PID namespace applies to the child,
+    // which is its PID 1.
+    unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC,
+    )
+    .context("unshare (mount, pid, uts, ipc)")?;
     mount(
         None::<&str>,
         "/",
@@ -102,60 +135,51 @@ fn launch(
     )
     .context("making / private in the new mount namespace")?;
     nix::unistd::sethostname(name).context("sethostname")?;
-    if let (Some(target), true) = (config_mount, config.is_dir()) {
-        let at = rootfs.join(target.trim_start_matches('/'));
-        std::fs::create_dir_all(&at).with_context(|| format!("creating {}", at.display()))?;
-        mount(
-            Some(config),
-            &at,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .with_context(|| format!("bind-mounting {} on {}", config.display(), at.display()))?;
-        mount(
-            None::<&str>,
-            &at,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .context("making the config mount read-only")?;
-    }
-    let dev = rootfs.join("dev");
-    std::fs::create_dir_all(&dev)?;
-    mount(
-        Some("/dev"),
-        &dev,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context("bind-mounting /dev")?;
-    let (uid, gid) = rt.user_ids(rootfs)?;
-    secrets::install(rootfs, handed, uid, gid)?;
-    nix::unistd::chroot(rootfs).with_context(|| format!("chroot {}", rootfs.display()))?;
-    std::env::set_current_dir("/")?;
-    let program = rt.resolve(Path::new("/"), program)?;
+    let proc = sandbox::prepare(rootfs, mounts, handed, uid, gid)
+        .with_context(|| format!("component {name}: setting up {}", rootfs.display()))?;
+    let confinement = privileges::Confinement::new(
+        &sandbox::fd_path(&proc),
+        rootfs,
+        rt.working_dir.as_deref().unwrap_or("/"),
+        (uid, gid),
+        keep,
+    )?;
     let mut cmd = std::process::Command::new(&program);
     cmd.args(&argv[1..])
         .env_clear()
         .envs(rt.env_pairs())
-        .envs(handed.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(rt.working_dir.as_deref().unwrap_or("/"))
-        .uid(uid)
-        .gid(gid);
+        .envs(handed.env.iter().map(|(k, v)| (k, v)));
+    #[allow(unsafe_code)]
+    // SAFETY: what a container's PID 1 must do before exec (mount its /proc, pivot_root,
+    // drop privileges) has no safe hook in std; `enter` only makes syscalls on memory
+    // prepared before the fork (no allocation, no locks), and this process runs no other
+    // thread here.
+    unsafe {
+        cmd.pre_exec(move || confinement.enter());
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("component {name}: starting {}", program.display()))?;
+    drop(proc);
     println!(
-        "harmony-agent: component {name}: started pid {} (uid {uid}): {}",
+        "harmony-agent: component {name}: started pid {} (uid {uid}, capabilities {}): {}",
         child.id(),
+        capability_names(keep),
         argv.join(" ")
     );
     let status = child.wait()?;
     println!("harmony-agent: component {name}: exited ({status})");
     Ok(status.code().unwrap_or(1))
+}
+
+/// `NET_BIND_SERVICE,IPC_LOCK`, or `none`.
+fn capability_names(set: rustix::thread::CapabilitySet) -> String {
+    let names: Vec<&str> = set.iter_names().map(|(n, _)| n).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(",")
+    }
 }
 
 use std::os::unix::process::CommandExt;
@@ -201,6 +225,6 @@ mod tests {
             ),
             "{e}"
         );
-        assert!(!root.path().join(super::RUN_DIR).exists());
+        assert!(!root.path().join(super::ROOTFS_DIR).exists());
     }
 }

@@ -74,6 +74,16 @@ pub struct CatalogEntry {
     pub command: &'static [&'static str],
     /// Environment the runner sets on purpose, over the image's own (`ES_PATH_CONF`).
     pub env: &'static [(&'static str, &'static str)],
+    /// `UID:GID` the process runs as (the upstream image's own non-root user): the runner
+    /// never runs a catalog entry as root.
+    pub user: &'static str,
+    /// The only capabilities the process keeps (`NET_BIND_SERVICE`, without `CAP_`);
+    /// everything else is dropped, bounding set included.
+    pub capabilities: &'static [&'static str],
+    /// Where the component's data directory (`/var/lib/harmony/components/NAME` on the
+    /// node, kept across restarts and reboots) is mounted writable inside the container:
+    /// the path the rendered config or the command keeps its state in.
+    pub data_mount: &'static str,
     pub render: fn(&serde_yaml_ng::Value) -> Result<Rendered, ValuesError>,
 }
 

@@ -236,3 +236,51 @@ fn the_checks_fail_on_an_image_default_command() {
         ["consul-gossip-key"]
     );
 }
+
+/// Entries whose state lives at their image's default path (the data mount), not at one
+/// the command or the rendered config names.
+const STATE_AT_THE_IMAGE_DEFAULT: &[&str] = &[
+    "haproxy",
+    "keepalived",
+    "sensu-agent",
+    "uchiwa",
+    "logstash",
+    "kibana",
+    "fluent-bit",
+];
+
+/// Issue 12 items 3 and 5: no entry runs as root, each keeps only capabilities the kernel
+/// knows by the name given, and the state its command or config puts somewhere is on the
+/// data mount (so it survives a restart).
+#[test]
+fn every_entry_runs_unprivileged_and_keeps_its_state_on_the_data_mount() {
+    for (name, values, _) in ENTRIES {
+        let entry = super::find(name).unwrap();
+        let ids: Vec<u32> = entry
+            .user
+            .split(':')
+            .map(|n| n.parse().unwrap_or_else(|_| panic!("{name}: user")))
+            .collect();
+        assert!(ids.len() == 2 && ids[0] != 0, "{name}: {}", entry.user);
+        for cap in entry.capabilities {
+            assert!(
+                rustix::thread::CapabilitySet::from_name(cap).is_some(),
+                "{name}: {cap}"
+            );
+        }
+        let data = entry.data_mount;
+        assert!(
+            data.starts_with('/') && data != entry.config_mount,
+            "{name}"
+        );
+        if STATE_AT_THE_IMAGE_DEFAULT.contains(name) {
+            continue;
+        }
+        let rendered = (entry.render)(&serde_yaml_ng::from_str(values).unwrap()).unwrap();
+        let named = named_paths(entry)
+            .iter()
+            .any(|p| Path::new(p).starts_with(data))
+            || rendered.files.iter().any(|(_, text)| text.contains(data));
+        assert!(named, "{name}: nothing puts its state on {data}");
+    }
+}

@@ -20,6 +20,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
         "-config-dir=/run/secrets",
     ],
     env: &[],
+    // the image's `consul` user.
+    user: "100:1000",
+    capabilities: &[],
+    data_mount: "/consul/data",
     render,
 };
 

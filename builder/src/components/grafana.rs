@@ -20,6 +20,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
         "cfg:default.paths.provisioning=/etc/grafana/provisioning",
     ],
     env: &[],
+    // the image's `grafana` user.
+    user: "472:0",
+    capabilities: &[],
+    data_mount: "/var/lib/grafana",
     render,
 };
 

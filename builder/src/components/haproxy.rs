@@ -16,6 +16,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     // -db: stay in the foreground, the init system supervises it.
     command: &["haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
     env: &[],
+    // the image's `haproxy` user; binds below 1024 for an API endpoint on 443.
+    user: "99:99",
+    capabilities: &["NET_BIND_SERVICE"],
+    data_mount: "/var/lib/haproxy",
     render,
 };
 
@@ -32,6 +36,10 @@ pub const KEEPALIVED: CatalogEntry = CatalogEntry {
         "/usr/local/etc/keepalived/keepalived.conf",
     ],
     env: &[],
+    // VRRP adverts (raw IP socket) and adding the VIP to the interface.
+    user: "65534:65534",
+    capabilities: &["NET_ADMIN", "NET_RAW", "NET_BROADCAST"],
+    data_mount: "/var/lib/keepalived",
     render: render_keepalived,
 };
 
@@ -138,6 +146,10 @@ struct KeepalivedValues {
     /// Refused: a password here would be baked into the image.
     #[serde(default)]
     password: Option<serde_yaml_ng::Value>,
+    /// haproxy's stats port, where it answers /healthz: the VIP follows a haproxy that
+    /// answers there.
+    #[serde(default = "stats_port")]
+    haproxy_port: u16,
 }
 
 /// The password fragment the runner writes from the secret, in the container.
@@ -162,6 +174,13 @@ fn render_keepalived(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesEr
         )
     })?;
     let fragment = format!("{CONTAINER_SECRETS_DIR}/{KEEPALIVED_AUTH_FILE}");
+    // Over the shared host network, not by PID: each component has a PID namespace of
+    // its own, so keepalived cannot see haproxy's process (`kill -0 $(pidof haproxy)`
+    // failed always).
+    let check = format!(
+        "/bin/sh -c 'wget -q -T 2 -O /dev/null http://127.0.0.1:{}/healthz'",
+        v.haproxy_port
+    );
     let pass = v.authentication == VrrpAuthentication::Pass;
     let cfg = keepalived::render(&keepalived::Conf {
         rendered_from: "harmony from the recipe's keepalived values",
@@ -174,7 +193,7 @@ fn render_keepalived(values: &serde_yaml_ng::Value) -> Result<Rendered, ValuesEr
         address,
         check: keepalived::TrackScript {
             name: "chk_haproxy",
-            script: "/bin/sh -c 'kill -0 $(pidof haproxy)'",
+            script: &check,
             interval: 2,
             fall: 1,
             rise: 1,
@@ -247,6 +266,13 @@ mod tests {
         let cfg = &r.files[0].1;
         assert!(cfg.contains("virtual_router_id 51"), "{cfg}");
         assert!(cfg.contains("        192.0.2.10\n"), "{cfg}");
+        // haproxy is checked through its health endpoint, never by PID (another PID
+        // namespace).
+        assert!(
+            cfg.contains("wget -q -T 2 -O /dev/null http://127.0.0.1:8404/healthz"),
+            "{cfg}"
+        );
+        assert!(!cfg.contains("pidof"), "{cfg}");
         assert!(
             !cfg.contains("auth"),
             "no authentication unless asked: {cfg}"

@@ -24,6 +24,10 @@ pub const ELASTICSEARCH: CatalogEntry = CatalogEntry {
         ("ES_PATH_CONF", "/usr/share/elasticsearch/config/harmony"),
         ("ELASTIC_PASSWORD_FILE", "/run/secrets/elastic-password"),
     ],
+    // the image's `elasticsearch` user.
+    user: "1000:0",
+    capabilities: &[],
+    data_mount: "/usr/share/elasticsearch/data",
     render: render_es,
 };
 pub const LOGSTASH: CatalogEntry = CatalogEntry {
@@ -37,6 +41,10 @@ pub const LOGSTASH: CatalogEntry = CatalogEntry {
         "/usr/share/logstash/pipeline/harmony.conf",
     ],
     env: &[],
+    // the image's `logstash` user.
+    user: "1000:1000",
+    capabilities: &[],
+    data_mount: "/usr/share/logstash/data",
     render: render_logstash,
 };
 pub const KIBANA: CatalogEntry = CatalogEntry {
@@ -50,6 +58,10 @@ pub const KIBANA: CatalogEntry = CatalogEntry {
         "/usr/share/kibana/config/harmony/kibana.yml",
     ],
     env: &[],
+    // the image's `kibana` user.
+    user: "1000:0",
+    capabilities: &[],
+    data_mount: "/usr/share/kibana/data",
     render: render_kibana,
 };
 pub const FLUENT_BIT: CatalogEntry = CatalogEntry {
@@ -63,6 +75,9 @@ pub const FLUENT_BIT: CatalogEntry = CatalogEntry {
         "/fluent-bit/etc/fluent-bit.conf",
     ],
     env: &[],
+    user: "65534:65534",
+    capabilities: &[],
+    data_mount: "/fluent-bit/data",
     render: render_fluent_bit,
 };
 

@@ -16,6 +16,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
         "--storage.tsdb.path=/prometheus",
     ],
     env: &[],
+    // the image's `nobody`.
+    user: "65534:65534",
+    capabilities: &[],
+    data_mount: "/prometheus",
     render,
 };
 

@@ -11,6 +11,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     summary: "key-value store",
     command: &["redis-server", "/usr/local/etc/redis/redis.conf"],
     env: &[],
+    // the image's `redis` user.
+    user: "999:999",
+    capabilities: &[],
+    data_mount: "/data",
     render,
 };
 

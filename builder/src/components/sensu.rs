@@ -11,6 +11,9 @@ pub const BACKEND: CatalogEntry = CatalogEntry {
     summary: "monitoring backend with a PagerDuty handler",
     command: &["sensu-backend", "start", "-c", "/etc/sensu/backend.yml"],
     env: &[],
+    user: "65534:65534",
+    capabilities: &[],
+    data_mount: "/var/lib/sensu",
     render: render_backend,
 };
 
@@ -21,6 +24,9 @@ pub const AGENT: CatalogEntry = CatalogEntry {
     summary: "monitoring agent",
     command: &["sensu-agent", "start", "-c", "/etc/sensu/agent.yml"],
     env: &[],
+    user: "65534:65534",
+    capabilities: &[],
+    data_mount: "/var/cache/sensu",
     render: render_agent,
 };
 
@@ -37,6 +43,9 @@ pub const UCHIWA: CatalogEntry = CatalogEntry {
         "/go/src/github.com/sensu/uchiwa/public",
     ],
     env: &[],
+    user: "65534:65534",
+    capabilities: &[],
+    data_mount: "/var/lib/uchiwa",
     render: render_uchiwa,
 };
 

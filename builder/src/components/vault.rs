@@ -11,6 +11,10 @@ pub const ENTRY: CatalogEntry = CatalogEntry {
     summary: "secrets; file or raft storage, TCP listener",
     command: &["vault", "server", "-config=/vault/config"],
     env: &[],
+    // the image's `vault` user; IPC_LOCK lets it mlock secrets out of swap.
+    user: "100:1000",
+    capabilities: &["IPC_LOCK"],
+    data_mount: "/vault/file",
     render,
 };
 

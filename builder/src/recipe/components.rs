@@ -75,6 +75,9 @@ pub(super) fn check(c: &mut Checker, docs: &[ComponentDoc]) -> Vec<ComponentItem
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                user: entry.user.to_string(),
+                capabilities: entry.capabilities.iter().map(|c| c.to_string()).collect(),
+                data_mount: entry.data_mount.to_string(),
                 rendered,
             });
         }

@@ -139,6 +139,11 @@ pub struct ComponentItem {
     /// The catalog entry's command and environment (see `CatalogEntry::command`).
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The catalog entry's isolation (see `CatalogEntry::user`, `capabilities`,
+    /// `data_mount`).
+    pub user: String,
+    pub capabilities: Vec<String>,
+    pub data_mount: String,
     pub rendered: crate::components::Rendered,
 }
 

@@ -64,8 +64,14 @@ pub fn component_step(
     let mut changes = LayerChanges::default();
     let mut digest = Sha256::new();
     digest.update(format!(
-        "{name}\n{init:?}\n{}\n{:?}\n{:?}\n{:?}\n",
-        item.config_mount, item.command, item.env, item.rendered.secrets
+        "{name}\n{init:?}\n{}\n{:?}\n{:?}\n{:?}\n{}\n{:?}\n{}\n",
+        item.config_mount,
+        item.command,
+        item.env,
+        item.rendered.secrets,
+        item.user,
+        item.capabilities,
+        item.data_mount
     ));
 
     let mut blob = |d: &str| -> Result<Vec<u8>, ComponentStepError> {
@@ -129,6 +135,9 @@ pub fn component_step(
         "config_mount": item.config_mount,
         "command": item.command,
         "env": item.env.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+        "user": item.user,
+        "capabilities": item.capabilities,
+        "data_mount": item.data_mount,
         // Names of node secrets and how they reach the process; never their values.
         "secrets": item.rendered.secrets,
     });
