@@ -24,6 +24,7 @@ const PROBE: &str = r#"
 exec > /data/report 2>&1
 grep -E '^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status
 echo "pid $$"
+echo "nofile $(ulimit -n)"
 echo "dev $(ls /dev | tr '\n' ' ')"
 touch /var/open/x && echo "root writable" || echo "root read-only"
 touch /etc/probe/written && echo "config writable" || echo "config read-only"
@@ -201,6 +202,8 @@ fn a_component_runs_confined_and_keeps_its_data_across_restarts() {
     }
     assert_eq!(line(&r, "NoNewPrivs:"), "1", "{r}");
     assert_eq!(line(&r, "pid"), "1", "{r}");
+    // Raised for it (a non-root process cannot raise its own hard limit).
+    assert_eq!(line(&r, "nofile"), "1048576", "{r}");
     assert_eq!(
         line(&r, "dev"),
         "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero",

@@ -135,6 +135,7 @@ fn launch(
     )
     .context("making / private in the new mount namespace")?;
     nix::unistd::sethostname(name).context("sethostname")?;
+    open_files_limit().with_context(|| format!("component {name}: RLIMIT_NOFILE"))?;
     let proc = sandbox::prepare(rootfs, mounts, handed, uid, gid)
         .with_context(|| format!("component {name}: setting up {}", rootfs.display()))?;
     let confinement = privileges::Confinement::new(
@@ -170,6 +171,23 @@ fn launch(
     let status = child.wait()?;
     println!("harmony-agent: component {name}: exited ({status})");
     Ok(status.code().unwrap_or(1))
+}
+
+/// The open-files limit a container gets (containerd's and Docker's default): the
+/// process runs without the privilege to raise its own, and init's 1024 is too few for a
+/// proxy (haproxy asks for 8206 at maxconn 4096 and refuses to start without them).
+/// Capped at the kernel's fs.nr_open, which no limit may exceed.
+const OPEN_FILES: u64 = 1 << 20;
+
+fn open_files_limit() -> anyhow::Result<()> {
+    use nix::sys::resource::{setrlimit, Resource};
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(OPEN_FILES);
+    let n = OPEN_FILES.min(nr_open);
+    setrlimit(Resource::RLIMIT_NOFILE, n, n).context("setrlimit")?;
+    Ok(())
 }
 
 /// `NET_BIND_SERVICE,IPC_LOCK`, or `none`.
