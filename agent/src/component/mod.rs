@@ -176,18 +176,25 @@ fn launch(
 /// The open-files limit a container gets (containerd's and Docker's default): the
 /// process runs without the privilege to raise its own, and init's 1024 is too few for a
 /// proxy (haproxy asks for 8206 at maxconn 4096 and refuses to start without them).
-/// Capped at the kernel's fs.nr_open, which no limit may exceed.
+/// Capped at the kernel's fs.nr_open, which no limit may exceed; where the agent itself
+/// lacks CAP_SYS_RESOURCE (in a container) the soft limit is raised to its hard one.
 const OPEN_FILES: u64 = 1 << 20;
 
 fn open_files_limit() -> anyhow::Result<()> {
-    use nix::sys::resource::{setrlimit, Resource};
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(OPEN_FILES);
     let n = OPEN_FILES.min(nr_open);
-    setrlimit(Resource::RLIMIT_NOFILE, n, n).context("setrlimit")?;
-    Ok(())
+    match setrlimit(Resource::RLIMIT_NOFILE, n, n) {
+        Err(nix::errno::Errno::EPERM) => {
+            let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("getrlimit")?;
+            println!("harmony-agent: open files limited to {hard} (raising it to {n}: EPERM)");
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard).context("setrlimit")
+        }
+        other => other.context("setrlimit"),
+    }
 }
 
 /// `NET_BIND_SERVICE,IPC_LOCK`, or `none`.
