@@ -70,24 +70,18 @@ fn systemds_sd_bus_server_answers_the_first_call() {
     assert_eq!(ready.trim(), "ready");
     // The server answers within a second once the handshake is done; 20 s is a hang.
     let mut c = Connection::open_peer(&socket, Duration::from_secs(20)).unwrap();
-    let reply = c
-        .call(
+    let mut echo = |text: &str| {
+        c.call(
             "test.Server",
             "/test",
             "test.Echo",
             "Echo",
-            &[Arg::Str("first call")],
+            &[Arg::Str(text)],
         )
-        .unwrap_or_else(|e| panic!("sd-bus left the first call unanswered: {e}"));
-    assert_eq!(reply.first_string().as_deref(), Some("first call"));
-    let reply = c
-        .call(
-            "test.Server",
-            "/test",
-            "test.Echo",
-            "Echo",
-            &[Arg::Str("second")],
-        )
-        .unwrap();
-    assert_eq!(reply.first_string().as_deref(), Some("second"));
+        .map(|reply| reply.first_string())
+    };
+    let first =
+        echo("first call").unwrap_or_else(|e| panic!("sd-bus left the first call unanswered: {e}"));
+    assert_eq!(first.as_deref(), Some("first call"));
+    assert_eq!(echo("second").unwrap().as_deref(), Some("second"));
 }
